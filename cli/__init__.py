@@ -1,0 +1,1 @@
+"""The synthgen command line (typer). Imports as ``synthgen.cli``; one module per command."""

@@ -1,0 +1,33 @@
+"""Shared CLI plumbing: the console, and turning library errors into one clear line + exit 2."""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import typer
+from rich.console import Console
+
+from synthgen.artifact import ArtifactError
+from synthgen.checkpoint import CheckpointError
+from synthgen.config import ConfigError
+from synthgen.engine import GenerationError
+from synthgen.learners import UnknownLearnerError
+from synthgen.sources import SourceError
+from synthgen.tasks import TaskSplitError
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_BAD_INPUT = 2
+USER_ERRORS = (ArtifactError, CheckpointError, ConfigError, GenerationError, UnknownLearnerError, SourceError,
+               TaskSplitError, FileNotFoundError, PermissionError, IsADirectoryError)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Print a known error as one line on stderr and exit with code 2 (bad input)."""
+    try:
+        yield
+    except USER_ERRORS as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None

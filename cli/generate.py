@@ -1,0 +1,97 @@
+"""``synthgen generate``: learn synthetic task data and write the artifact + a PNG preview."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from synthgen.api import artifact_from_result
+from synthgen.artifact import save_artifact
+from synthgen.config import GenerateConfig, LearnerConfig, SourceConfig, TaskConfig
+from synthgen.engine import Engine, StepInfo
+from synthgen.plots import sample_grid
+
+from ._common import console, user_errors
+
+app = typer.Typer()
+D = GenerateConfig()
+
+
+def checkpoint_path(out: Path) -> Path:
+    """Where generate keeps its checkpoint for ``out``."""
+    return out.with_name(out.name.removesuffix(".safetensors") + ".ckpt.safetensors")
+
+
+def preview_path(out: Path) -> Path:
+    """The PNG sample grid written next to ``out``."""
+    return out.with_name(out.name.removesuffix(".safetensors") + ".png")
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", "-o", help="artifact file to write")] = Path("synthgen.safetensors"),
+    source: Annotated[str, typer.Option(help="mnist-5k | digits | mnist | fashion-mnist | kmnist | cifar10 | hf:<name>")] = D.source.name,
+    tasks: Annotated[str, typer.Option(help="task split, e.g. '0,1/2,3/4,5/6,7/8,9'")] = D.tasks.split,
+    scenario: Annotated[str, typer.Option(help="class-incremental | task-incremental")] = D.tasks.scenario,
+    ipc: Annotated[int, typer.Option(help="synthetic images per class")] = D.ipc,
+    param: Annotated[str, typer.Option(help="pixels | generator")] = D.param,
+    learners: Annotated[str, typer.Option(help="comma-separated architectures sampled per step")] = ",".join(D.learners.archs),
+    steps: Annotated[int, typer.Option(help="total outer steps (later tasks get more)")] = D.steps,
+    time_budget: Annotated[Optional[float], typer.Option(help="seconds; replaces --steps")] = None,
+    inner_steps: Annotated[int, typer.Option(help="SGD steps per task in the recipe")] = D.inner_steps,
+    inits: Annotated[int, typer.Option(help="learner initialisations per outer step")] = D.inits_per_step,
+    refine_steps: Annotated[int, typer.Option(help="final steps refining all tasks jointly")] = D.refine_steps,
+    hard_labels: Annotated[bool, typer.Option("--hard-labels", help="do not learn soft labels")] = False,
+    seed: Annotated[int, typer.Option(help="random seed")] = D.seed,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = D.device,
+    checkpoint_every: Annotated[int, typer.Option(help="outer steps between checkpoints (0: never)")] = D.checkpoint_every,
+    resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint next to --out")] = False,
+    config: Annotated[Optional[Path], typer.Option(help="JSON GenerateConfig; replaces the options above")] = None,
+) -> None:
+    """Learn one synthetic set per task by meta-gradient and write OUT (+ OUT.png preview)."""
+    with user_errors():
+        if config is not None:
+            cfg = GenerateConfig.from_dict(json.loads(config.read_text()))
+        else:
+            cfg = GenerateConfig(
+                source=SourceConfig(name=source), tasks=TaskConfig(split=tasks, scenario=scenario),
+                learners=LearnerConfig(archs=tuple(a.strip() for a in learners.split(",") if a.strip())),
+                param=param, ipc=ipc, steps=steps, time_budget=time_budget, inner_steps=inner_steps,
+                inits_per_step=inits, refine_steps=refine_steps, soft_labels=not hard_labels, seed=seed,
+                device=device, checkpoint_every=checkpoint_every)
+        ckpt = checkpoint_path(out)
+        if ckpt.exists() and not resume:
+            console.print(f"[yellow]note:[/] {ckpt} exists; starting fresh (use --resume to continue it)")
+        engine = Engine(cfg, checkpoint_path=ckpt, resume=resume)
+        if engine.global_step:
+            console.print(f"resuming at outer step {engine.global_step} (stage {engine.stage + 1}/{len(engine.stages)})")
+        by_time = cfg.time_budget is not None
+        total = cfg.time_budget if by_time else sum(s["steps"] for s in engine.stages)
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn() if not by_time
+                      else TextColumn("{task.completed:.0f}/{task.total:.0f}s"), TextColumn("{task.fields[info]}"),
+                      TimeElapsedColumn(), console=console, transient=False) as bar:
+            job = bar.add_task("generating", total=total, info="", completed=engine.elapsed if by_time else engine.global_step)
+            last_val: list[str] = [""]
+
+            def on_step(i: StepInfo) -> None:
+                if i.val_acc is not None:
+                    last_val[0] = f" val {i.val_acc:.3f}"
+                loss = "skipped" if i.loss is None else f"{i.loss:.3f}"
+                bar.update(job, description=f"task {min(i.stage, len(engine.tasks) - 1) + 1}/{len(engine.tasks)}"
+                           + (" (refine)" if i.stage >= len(engine.tasks) else ""),
+                           completed=i.elapsed if by_time else i.global_step, info=f"meta-loss {loss}{last_val[0]}")
+
+            result = engine.run(on_step)
+        art = artifact_from_result(result, cfg)
+        path = save_artifact(art, out)
+        png = sample_grid(art.images, art.task_ids, art.labels, art.metadata["source"]["normalisation"],
+                          art.metadata["source"]["class_names"], preview_path(out))
+        ckpt.unlink(missing_ok=True)
+    val = art.metadata["generation"]["final_val_acc"]
+    console.print(f"artifact: {path}  ({len(art.labels)} images, {len(art.tasks)} tasks, sha256 {art.sha256[:16]}...)")
+    console.print(f"preview:  {png}")
+    console.print(f"time: {result.wall_time:.1f} s for {result.steps_done} outer steps"
+                  + (f"; validation accuracy after the last task: {val:.3f}" if val is not None else ""))

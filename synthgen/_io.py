@@ -1,0 +1,64 @@
+"""Small I/O helpers shared by every writer: atomic writes, hashing, safe relative paths.
+
+Every file synthgen writes goes through :func:`atomic_write`: the bytes land in a temp file in
+the same folder, are fsynced, then ``os.replace``-d over the target. A crash or a full disk
+leaves the previous file intact and no half-written one.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+TMP_PREFIX = ".synthgen-tmp-"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None] | bytes) -> Path:
+    """Write ``path`` atomically. ``write`` is bytes or a function that writes to the temp path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        if isinstance(write, (bytes, bytearray)):
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(write)
+                fh.flush()
+                os.fsync(fh.fileno())
+        else:
+            os.close(fd)
+            write(tmp)
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def safe_relpath(name: str) -> str:
+    """Return ``name`` if it is a harmless relative POSIX path, else raise ValueError.
+
+    Rejects absolute paths, ``..`` components, drive letters, UNC paths and backslashes, so a
+    name taken from a repo listing or from metadata can never point outside its folder.
+    """
+    if not name or "\x00" in name or "\\" in name:
+        raise ValueError(f"unsafe path {name!r}")
+    posix, win = PurePosixPath(name), PureWindowsPath(name)
+    if posix.is_absolute() or win.is_absolute() or win.drive or name.startswith("//"):
+        raise ValueError(f"unsafe path {name!r}: absolute")
+    if any(part in ("..", "") for part in name.split("/")) or ":" in name:
+        raise ValueError(f"unsafe path {name!r}")
+    return name

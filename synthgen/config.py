@@ -1,0 +1,152 @@
+"""Frozen, validated configuration for every stage. One block of defaults, every field commented.
+
+The defaults are the best settings measured on the embedded ``mnist-5k`` source (see
+docs/benchmarks.md), not the smallest ones.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value or key is invalid."""
+
+
+def _from_dict(cls: type[T], data: dict[str, Any]) -> T:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{cls.__name__}: expected a mapping, got {type(data).__name__}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; known: {sorted(known)}")
+    kwargs = {}
+    for name, value in data.items():
+        sub = _NESTED.get((cls.__name__, name))
+        if sub is not None:
+            value = sub.from_dict(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+class _Config:
+    """Mixin: dict round trip and a stable hash."""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Build from a plain dict; unknown keys are an error."""
+        return _from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def config_hash(self) -> str:
+        """sha256 of the canonical JSON of :meth:`to_dict` (first 16 hex digits)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SourceConfig(_Config):
+    name: str = "mnist-5k"          # mnist-5k | digits | mnist | fashion-mnist | kmnist | cifar10 | hf:<dataset or folder>
+    val_fraction: float = 0.1       # per class, carved from the training pool (outer-loop monitoring)
+    test_fraction: float = 0.2      # per class; used only when the source has no official test split
+    split_seed: int = 0             # seeds the per-class shuffle behind the split (recorded in the artifact)
+    data_dir: str | None = None     # download/cache folder for online sources (default ~/.cache/synthgen)
+    image_column: str = "image"     # hf: sources only
+    label_column: str = "label"     # hf: sources only
+
+    def __post_init__(self) -> None:
+        for name in ("val_fraction", "test_fraction"):
+            v = getattr(self, name)
+            if not (0.0 <= v < 1.0):
+                raise ConfigError(f"source.{name} must be in [0, 1), got {v}")
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ConfigError("source.val_fraction + source.test_fraction must be < 1")
+
+
+@dataclass(frozen=True)
+class TaskConfig(_Config):
+    split: str = "0,1/2,3/4,5/6,7/8,9"  # tasks separated by '/', class ids (or names) by ','
+    scenario: Literal["class-incremental", "task-incremental"] = "class-incremental"
+
+    def __post_init__(self) -> None:
+        if self.scenario not in ("class-incremental", "task-incremental"):
+            raise ConfigError(f"tasks.scenario must be class-incremental or task-incremental, got {self.scenario!r}")
+
+
+@dataclass(frozen=True)
+class LearnerConfig(_Config):
+    archs: tuple[str, ...] = ("mlp",)   # one is sampled per outer step (per learner init)
+
+    def __post_init__(self) -> None:
+        if not self.archs:
+            raise ConfigError("learners.archs must name at least one architecture")
+
+
+@dataclass(frozen=True)
+class GenerateConfig(_Config):
+    source: SourceConfig = field(default_factory=SourceConfig)
+    tasks: TaskConfig = field(default_factory=TaskConfig)
+    learners: LearnerConfig = field(default_factory=LearnerConfig)
+    param: Literal["pixels", "generator"] = "pixels"  # what is learned per task
+    ipc: int = 10                   # synthetic images per class
+    soft_labels: bool = True        # learn a label distribution per image (essential against forgetting)
+    learn_lr: bool = True           # learn the inner learning rate of each task
+    inner_steps: int = 10           # K: full-batch SGD steps a consumer takes on each task
+    inner_lr: float = 0.02          # initial inner learning rate (learned if learn_lr)
+    outer_lr: float = 0.01          # Adam lr on pixels / generator weights
+    label_lr: float = 0.05          # Adam lr on soft-label logits
+    lr_lr: float = 0.01             # Adam lr on log inner lr
+    inits_per_step: int = 4         # fresh learner initialisations averaged per outer step
+    real_batch: int = 256           # real training images per outer step (from all tasks seen so far)
+    steps: int = 1500               # total outer steps over all tasks (later tasks get more)
+    time_budget: float | None = None  # seconds; if set, replaces `steps` as the stopping rule
+    refine_steps: int = 0           # extra outer steps refining all tasks jointly at the end
+    init: Literal["real", "noise"] = "real"  # synthetic pixels start from real samples or noise
+    seed: int = 0                   # everything random derives from this
+    device: str = "auto"            # auto | cpu | cuda[:i]
+    checkpoint_every: int = 100     # outer steps between checkpoints (0: never)
+    eval_every: int = 100           # outer steps between validation accuracies (0: never)
+    max_bad_steps: int = 20         # consecutive non-finite steps before giving up
+
+    def __post_init__(self) -> None:
+        if self.param not in ("pixels", "generator"):
+            raise ConfigError(f"param must be 'pixels' or 'generator', got {self.param!r}")
+        if self.init not in ("real", "noise"):
+            raise ConfigError(f"init must be 'real' or 'noise', got {self.init!r}")
+        positive = ("ipc", "inner_steps", "inits_per_step", "real_batch", "max_bad_steps")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("inner_lr", "outer_lr", "label_lr", "lr_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.steps < 0 or self.refine_steps < 0 or self.checkpoint_every < 0 or self.eval_every < 0:
+            raise ConfigError("steps, refine_steps, checkpoint_every and eval_every must be >= 0")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise ConfigError(f"time_budget must be > 0 seconds, got {self.time_budget}")
+
+    def run_hash(self) -> str:
+        """Hash of the fields that change the result (not device, schedules of I/O or budgets)."""
+        d = self.to_dict()
+        for k in ("device", "checkpoint_every", "eval_every", "time_budget"):
+            d.pop(k)
+        d["source"].pop("data_dir")
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+_NESTED = {
+    ("GenerateConfig", "source"): SourceConfig,
+    ("GenerateConfig", "tasks"): TaskConfig,
+    ("GenerateConfig", "learners"): LearnerConfig,
+}

@@ -1,0 +1,123 @@
+"""Train fresh learners in sequence and measure them on REAL test data after every task.
+
+One protocol for everything that is compared: the synthetic artifact (following its recipe),
+and the baselines on real data (sequential, random coreset, joint). All return accuracy
+matrices R[i][j] (see synthgen.metrics).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .artifact import Artifact
+from .inner_loop import apply_mask
+from .learners import build_learner
+from .recipe import TaskData, train_on_tasks
+from .seeding import derive_seed, generator
+from .sources import SourceData, normalise
+
+
+def task_masks(tasks: Sequence[Sequence[int]], num_classes: int, scenario: str) -> list[torch.Tensor | None]:
+    """Per-task logit masks: None (class-incremental) or the task's classes (task-incremental)."""
+    if scenario != "task-incremental":
+        return [None] * len(tasks)
+    masks = []
+    for classes in tasks:
+        m = torch.zeros(num_classes, dtype=torch.bool)
+        m[list(classes)] = True
+        masks.append(m)
+    return masks
+
+
+def real_test_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised real test data of each task."""
+    x, y = source.split("test")
+    x = normalise(x, norm)
+    return [(x[torch.isin(y, torch.tensor(c))], y[torch.isin(y, torch.tensor(c))]) for c in tasks]
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> float:
+    """Top-1 accuracy (logits masked to ``mask`` in the task-incremental scenario)."""
+    model.eval()
+    pred = apply_mask(model(x), mask).argmax(1)
+    model.train()
+    return float((pred == y).float().mean())
+
+
+def sequence_matrix(model: nn.Module, train: Sequence[TaskData], lrs: Sequence[float], steps: int,
+                    tests: Sequence[tuple[torch.Tensor, torch.Tensor]], masks: Sequence[torch.Tensor | None],
+                    batch_size: int | None = None, seed: int = 0) -> list[list[float]]:
+    """Train ``model`` through ``train`` in order; after each task evaluate every task's test set."""
+    R: list[list[float]] = []
+
+    def after(i: int, m: nn.Module) -> None:
+        R.append([accuracy(m, x, y, mk) for (x, y), mk in zip(tests, masks)])
+
+    train_on_tasks(model, train, lrs, steps, batch_size, after, generator(seed, "batches"))
+    return R
+
+
+def artifact_tasks(art: Artifact) -> list[TaskData]:
+    """The artifact's tasks as (images, targets, mask) following its recipe."""
+    masks = task_masks(art.tasks, art.num_classes, art.metadata["scenario"])
+    return [(art.task(i)[0], art.task(i)[2], masks[i]) for i in range(len(art.tasks))]
+
+
+def evaluate_artifact(art: Artifact, source: SourceData, arch: str, seed: int,
+                      lr_scale: float = 1.0, step_scale: float = 1.0, batch_size: int | None = None) -> list[list[float]]:
+    """Accuracy matrix of a fresh ``arch`` learner trained on the artifact per its recipe."""
+    r = art.recipe
+    model = build_learner(arch, tuple(art.images.shape[1:]), art.num_classes, derive_seed(seed, "learner", arch))
+    tests = real_test_sets(source, art.tasks, art.metadata["source"]["normalisation"])
+    masks = task_masks(art.tasks, art.num_classes, art.metadata["scenario"])
+    return sequence_matrix(model, artifact_tasks(art), [lr * lr_scale for lr in r["lr_per_task"]],
+                           max(1, round(r["steps_per_task"] * step_scale)), tests, masks, batch_size, seed)
+
+
+def real_sequence_matrix(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, arch: str, seed: int,
+                         lr: float, steps: int | None, batch_size: int = 32, scenario: str = "class-incremental",
+                         per_class: int | None = None) -> list[list[float]]:
+    """Baseline: train in sequence on REAL task data (all of it, or ``per_class`` random images).
+
+    ``steps=None`` means one epoch per task at ``batch_size``.
+    """
+    x, y = source.split("train")
+    x = normalise(x, norm)
+    nc = source.num_classes
+    g = generator(seed, "coreset")
+    train = []
+    masks = task_masks(tasks, nc, scenario)
+    for classes, mask in zip(tasks, masks):
+        keep = torch.nonzero(torch.isin(y, torch.tensor(classes))).flatten()
+        if per_class is not None:
+            keep = torch.cat([idx[torch.randperm(len(idx), generator=g)[:per_class]]
+                              for idx in (keep[y[keep] == c] for c in classes)])
+        train.append((x[keep], F.one_hot(y[keep], nc).float(), mask))
+    model = build_learner(arch, source.image_shape, nc, derive_seed(seed, "learner", arch))
+    tests = real_test_sets(source, tasks, norm)
+    n_steps = steps if steps is not None else max(1, len(train[0][0]) // batch_size)
+    return sequence_matrix(model, train, [lr] * len(tasks), n_steps, tests, masks, batch_size, seed)
+
+
+def joint_accuracy(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, arch: str, seed: int,
+                   lr: float = 0.05, epochs: int = 5, batch_size: int = 64) -> float:
+    """Upper bound: one learner trained on all tasks' real training data at once; test accuracy."""
+    x, y = source.split("train")
+    classes = torch.tensor([c for t in tasks for c in t])
+    keep = torch.isin(y, classes)
+    x, y = normalise(x[keep], norm), y[keep]
+    model = build_learner(arch, source.image_shape, source.num_classes, derive_seed(seed, "learner", arch))
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    g = generator(seed, "joint")
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=g).split(batch_size):
+            opt.zero_grad()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    tx, ty = source.split("test")
+    keep = torch.isin(ty, classes)
+    return accuracy(model, normalise(tx[keep], norm), ty[keep])

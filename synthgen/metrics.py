@@ -1,0 +1,54 @@
+"""Pure functions on an accuracy matrix R, where R[i][j] is the accuracy on task j's real test
+data after training through task i (rows: after task i; columns: evaluated task j)."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+Matrix = Sequence[Sequence[float]]
+
+
+def _check(R: Matrix) -> int:
+    T = len(R)
+    if T == 0 or any(len(row) != T for row in R):
+        raise ValueError("accuracy matrix must be square and non-empty")
+    return T
+
+
+def average_accuracy(R: Matrix) -> float:
+    """ACC = mean_j R[T-1][j]: accuracy over all tasks after the last one."""
+    T = _check(R)
+    return sum(R[T - 1]) / T
+
+
+def backward_transfer(R: Matrix) -> float:
+    """BWT = mean_{j<T-1} (R[T-1][j] - R[j][j]); 0 for a single task. Negative = forgetting."""
+    T = _check(R)
+    if T == 1:
+        return 0.0
+    return sum(R[T - 1][j] - R[j][j] for j in range(T - 1)) / (T - 1)
+
+
+def forgetting(R: Matrix) -> list[float]:
+    """Forgetting of task j (j < T-1) = max_{i<T-1} R[i][j] - R[T-1][j]."""
+    T = _check(R)
+    return [max(R[i][j] for i in range(j, T - 1)) - R[T - 1][j] for j in range(T - 1)]
+
+
+def max_forgetting(R: Matrix) -> float:
+    """Largest forgetting over tasks (0 for a single task)."""
+    f = forgetting(R)
+    return max(f) if f else 0.0
+
+
+def seen_accuracy(R: Matrix) -> list[float]:
+    """After each task i: mean accuracy over tasks 0..i (the curve of the paper's Fig. 1)."""
+    T = _check(R)
+    return [sum(R[i][: i + 1]) / (i + 1) for i in range(T)]
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and (population) standard deviation."""
+    if not values:
+        raise ValueError("no values")
+    m = sum(values) / len(values)
+    return m, (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5

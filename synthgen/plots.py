@@ -1,0 +1,87 @@
+"""Pictures a person would rather look at: sample grids and accuracy-matrix heatmaps."""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torchvision.utils import make_grid
+
+from ._io import atomic_write
+
+
+def _save_figure(fig, path: str | os.PathLike) -> Path:
+    import matplotlib.pyplot as plt
+
+    out = atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return out
+
+
+def _agg():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def denormalise(images: torch.Tensor, norm: dict) -> torch.Tensor:
+    """Normalised images -> [0, 1] pixels (clamped) for display."""
+    mean = torch.tensor(norm["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(norm["std"]).view(1, -1, 1, 1)
+    return (images * std + mean).clamp(0, 1)
+
+
+def sample_grid(images: torch.Tensor, task_ids: torch.Tensor, labels: torch.Tensor, norm: dict,
+                class_names: Sequence[str], path: str | os.PathLike, max_per_task: int = 40) -> Path:
+    """One row block per task (torchvision make_grid), titled with the task's classes."""
+    plt = _agg()
+    tasks = sorted(set(task_ids.tolist()))
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(8, 1.6 * len(tasks)), squeeze=False)
+    for ax, t in zip(axes[:, 0], tasks):
+        keep = task_ids == t
+        imgs = denormalise(images[keep][:max_per_task], norm)
+        grid = make_grid(imgs, nrow=min(20, len(imgs)), padding=1, pad_value=1.0)
+        ax.imshow(grid.permute(1, 2, 0).numpy().squeeze(), cmap="gray" if imgs.shape[1] == 1 else None,
+                  vmin=0, vmax=1, interpolation="nearest")
+        classes = sorted(set(labels[keep].tolist()))
+        ax.set_title(f"task {t}: classes {', '.join(class_names[c] for c in classes)}", fontsize=9, loc="left")
+        ax.axis("off")
+    return _save_figure(fig, path)
+
+
+def accuracy_heatmap(R: Sequence[Sequence[float]], path: str | os.PathLike, title: str = "") -> Path:
+    """Heatmap of R[i][j] (rows: after task i, columns: task j) with values written in."""
+    plt = _agg()
+    T = len(R)
+    fig, ax = plt.subplots(figsize=(1.1 * T + 1.5, 0.9 * T + 1.2))
+    im = ax.imshow(R, vmin=0, vmax=1, cmap="viridis")
+    for i in range(T):
+        for j in range(T):
+            ax.text(j, i, f"{R[i][j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if R[i][j] < 0.6 else "black")
+    ax.set_xlabel("evaluated on task j")
+    ax.set_ylabel("after training task i")
+    ax.set_xticks(range(T))
+    ax.set_yticks(range(T))
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save_figure(fig, path)
+
+
+def accuracy_curves(curves: dict[str, Sequence[float]], path: str | os.PathLike, title: str = "") -> Path:
+    """Accuracy on all tasks seen so far after each task, one line per method (paper's Fig. 1)."""
+    plt = _agg()
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for name, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
+    ax.set_xlabel("tasks learned")
+    ax.set_ylabel("accuracy on seen tasks")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return _save_figure(fig, path)

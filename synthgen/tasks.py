@@ -1,0 +1,55 @@
+"""Task sequences: which classes each task of the sequence holds."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SPLIT_MNIST = "0,1/2,3/4,5/6,7/8,9"
+
+
+class TaskSplitError(ValueError):
+    """A task split names an unknown class, repeats one, or has an empty task."""
+
+
+@dataclass(frozen=True)
+class Task:
+    index: int
+    classes: tuple[int, ...]
+
+
+def split_classes(spec: str, class_names: list[str]) -> list[Task]:
+    """Parse ``"0,1/2,3/..."`` (class ids or class names) into validated tasks."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise TaskSplitError("task split is empty; expected e.g. '0,1/2,3'")
+    by_name = {n: i for i, n in enumerate(class_names)}
+    tasks: list[Task] = []
+    seen: set[int] = set()
+    for t, chunk in enumerate(spec.split("/")):
+        tokens = [tok.strip() for tok in chunk.split(",") if tok.strip()]
+        if not tokens:
+            raise TaskSplitError(f"task {t} in {spec!r} is empty")
+        classes = []
+        for tok in tokens:
+            if tok in by_name:
+                c = by_name[tok]
+            elif tok.lstrip("-").isdigit():
+                c = int(tok)
+            else:
+                raise TaskSplitError(f"unknown class {tok!r} in task {t}; classes are 0..{len(class_names) - 1}")
+            if not 0 <= c < len(class_names):
+                raise TaskSplitError(f"unknown class {tok!r} in task {t}; classes are 0..{len(class_names) - 1}")
+            if c in seen:
+                raise TaskSplitError(f"class {tok!r} appears twice in {spec!r}")
+            seen.add(c)
+            classes.append(c)
+        tasks.append(Task(t, tuple(classes)))
+    return tasks
+
+
+def split_mnist(class_names: list[str] | None = None) -> list[Task]:
+    """The standard Split-MNIST sequence: 5 tasks of 2 digits."""
+    return split_classes(SPLIT_MNIST, class_names or [str(i) for i in range(10)])
+
+
+def format_split(tasks: list[Task]) -> str:
+    """Inverse of :func:`split_classes` (class ids)."""
+    return "/".join(",".join(map(str, t.classes)) for t in tasks)

@@ -1,0 +1,43 @@
+import pytest
+
+from synthgen import metrics
+
+# Hand-computed example: 3 tasks.
+R = [[0.9, 0.0, 0.0],
+     [0.5, 0.8, 0.0],
+     [0.3, 0.6, 1.0]]
+
+
+def test_average_accuracy():
+    assert metrics.average_accuracy(R) == pytest.approx((0.3 + 0.6 + 1.0) / 3)
+
+
+def test_backward_transfer():
+    assert metrics.backward_transfer(R) == pytest.approx(((0.3 - 0.9) + (0.6 - 0.8)) / 2)
+
+
+def test_forgetting_uses_the_best_earlier_accuracy():
+    # task 0: max(0.9, 0.5) - 0.3 = 0.6 ; task 1: max(0.8) - 0.6 = 0.2
+    assert metrics.forgetting(R) == pytest.approx([0.6, 0.2])
+    assert metrics.max_forgetting(R) == pytest.approx(0.6)
+
+
+def test_seen_accuracy_curve():
+    assert metrics.seen_accuracy(R) == pytest.approx([0.9, 0.65, (0.3 + 0.6 + 1.0) / 3])
+
+
+def test_single_task_and_no_forgetting():
+    assert metrics.backward_transfer([[0.7]]) == 0.0
+    assert metrics.max_forgetting([[0.7]]) == 0.0
+    assert metrics.max_forgetting([[0.5, 0.0], [0.6, 0.9]]) == pytest.approx(-0.1)
+
+
+def test_bad_matrix_rejected():
+    with pytest.raises(ValueError):
+        metrics.average_accuracy([[0.1, 0.2]])
+    with pytest.raises(ValueError):
+        metrics.mean_std([])
+
+
+def test_mean_std():
+    assert metrics.mean_std([1.0, 3.0]) == pytest.approx((2.0, 1.0))
