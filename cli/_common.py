@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from synthgen.artifact import ArtifactError
+from synthgen.certificate import CertificateError
 from synthgen.checkpoint import CheckpointError
 from synthgen.config import ConfigError
 from synthgen.engine import GenerationError
@@ -19,8 +20,13 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
-USER_ERRORS = (ArtifactError, CheckpointError, ConfigError, GenerationError, UnknownLearnerError, SourceError,
+USER_ERRORS = (ArtifactError, CertificateError, CheckpointError, ConfigError, GenerationError, UnknownLearnerError, SourceError,
                TaskSplitError, FileNotFoundError, PermissionError, IsADirectoryError)
+
+
+def print_error(message: object, label: str = "error") -> None:
+    """One red line on stderr, never wrapped (so it stays one line in logs)."""
+    err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)
 
 
 @contextlib.contextmanager
@@ -29,5 +35,5 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except USER_ERRORS as err:
-        err_console.print(f"[bold red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+        print_error(err)
         raise typer.Exit(EXIT_BAD_INPUT) from None

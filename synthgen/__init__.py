@@ -5,11 +5,12 @@
     >>> synthgen.save(art, "split_mnist.safetensors")
     >>> art = synthgen.load("split_mnist.safetensors")
     >>> images, labels, targets = art.task(0)
+    >>> cert = synthgen.verify(art)               # retrain in sequence, judge, certify
 """
 from ._version import __version__
-from .api import generate, load
+from .api import generate, load, verify
 from .artifact import Artifact, ArtifactError, save_artifact as save
-from .config import GenerateConfig, LearnerConfig, SourceConfig, TaskConfig
+from .config import GenerateConfig, LearnerConfig, SourceConfig, TaskConfig, VerifyConfig
 
-__all__ = ["__version__", "generate", "load", "save", "Artifact", "ArtifactError",
-           "GenerateConfig", "SourceConfig", "TaskConfig", "LearnerConfig"]
+__all__ = ["__version__", "generate", "load", "save", "verify", "Artifact", "ArtifactError",
+           "GenerateConfig", "SourceConfig", "TaskConfig", "LearnerConfig", "VerifyConfig"]

@@ -1,25 +1,20 @@
-"""The Python API: ``generate(config) -> Artifact`` and ``load(path) -> Artifact``."""
+"""The Python API: ``generate(config) -> Artifact``, ``load(ref) -> Artifact``, ``verify(artifact) -> certificate``."""
 from __future__ import annotations
 
 import datetime as _dt
 import os
-import platform
+import time
 from collections.abc import Callable
-from pathlib import Path
 
-import torch
-
-from ._version import __version__
-from .artifact import FORMAT_VERSION, Artifact, load_artifact
-from .config import GenerateConfig
+from ._version import versions
+from .artifact import FORMAT_VERSION, Artifact
+from .certificate import make_certificate
+from .config import GenerateConfig, VerifyConfig
 from .engine import Engine, GenerationResult, StepInfo
 from .recipe import make_recipe
+from .resolve import resolve_artifact
 from .tasks import format_split
-
-
-def versions() -> dict:
-    """Versions recorded in metadata and certificates."""
-    return {"synthgen": __version__, "torch": torch.__version__, "python": platform.python_version()}
+from .verify import Job, arch_groups, gather, judge, run_grid, source_for
 
 
 def artifact_from_result(result: GenerationResult, cfg: GenerateConfig) -> Artifact:
@@ -56,6 +51,20 @@ def generate(config: GenerateConfig | None = None, *, checkpoint: str | os.PathL
     return artifact_from_result(result, cfg)
 
 
-def load(path: str | os.PathLike) -> Artifact:
-    """Load and validate a synthgen artifact (.safetensors)."""
-    return load_artifact(Path(path))
+def load(ref: str | os.PathLike) -> Artifact:
+    """Load and validate a synthgen artifact (see synthgen.resolve for what ``ref`` may be)."""
+    return resolve_artifact(ref)
+
+
+def verify(artifact: Artifact | str | os.PathLike, config: VerifyConfig | None = None, *,
+           data_dir: str | None = None, on_job: Callable[[int, int, Job], None] | None = None) -> dict:
+    """Retrain fresh learners in sequence on ``artifact`` and return its certificate (a dict)."""
+    art = artifact if isinstance(artifact, Artifact) else resolve_artifact(artifact)
+    cfg = config or VerifyConfig()
+    source = source_for(art, data_dir)
+    groups = arch_groups(art, cfg)
+    t0 = time.perf_counter()
+    jobs, cells = run_grid(art, cfg, source, on_job)
+    results = gather(jobs, cells, groups)
+    ok, reasons = judge(results, cfg)
+    return make_certificate(art, cfg, groups, results, ok, reasons, wall_time_s=round(time.perf_counter() - t0, 2))

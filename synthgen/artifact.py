@@ -27,7 +27,9 @@ FORMAT_VERSION = 1
 METADATA_KEY = "synthgen"
 REQUIRED = {"images": torch.float32, "labels": torch.int64, "task_ids": torch.int64}
 OPTIONAL = {"soft_labels": torch.float32}
-DTYPE_NAMES = {"F32": torch.float32, "I64": torch.int64}
+# byte sizes of safetensors dtypes, to check offsets before loading; the schema check then
+# reports a wrong dtype as expected-vs-found
+DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 MAX_HEADER_BYTES = 8 << 20          # metadata + tensor table; a real header is a few KiB
 MAX_FILE_BYTES = 4 << 30            # a synthetic set is small by construction
 MAX_TENSORS = 16
@@ -218,15 +220,15 @@ def read_header(path: str | os.PathLike) -> tuple[dict, dict]:
     spans = []
     for name, info in header.items():
         try:
-            dtype, shape, (lo, hi) = DTYPE_NAMES.get(info["dtype"]), [int(v) for v in info["shape"]], info["data_offsets"]
+            width, shape, (lo, hi) = DTYPE_SIZES.get(info["dtype"]), [int(v) for v in info["shape"]], info["data_offsets"]
         except (KeyError, TypeError, ValueError):
             raise _fail(path, f"tensor '{name}' has a malformed header entry") from None
-        if dtype is None:
-            raise _fail(path, f"tensor '{name}' has dtype {info['dtype']!r}; only F32 and I64 are used")
+        if width is None:
+            raise _fail(path, f"tensor '{name}' has unsupported dtype {info['dtype']!r}")
         if any(d < 0 for d in shape) or not (isinstance(lo, int) and isinstance(hi, int)) or not 0 <= lo <= hi:
             raise _fail(path, f"tensor '{name}' has a negative dimension or bad offsets")
-        if math.prod(shape) * dtype.itemsize != hi - lo:
-            raise _fail(path, f"tensor '{name}' shape {shape} needs {math.prod(shape) * dtype.itemsize} bytes, offsets give {hi - lo}")
+        if math.prod(shape) * width != hi - lo:
+            raise _fail(path, f"tensor '{name}' shape {shape} needs {math.prod(shape) * width} bytes, offsets give {hi - lo}")
         spans.append((lo, hi, name))
     pos = 0
     for lo, hi, name in sorted(spans):

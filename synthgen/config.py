@@ -145,6 +145,32 @@ class GenerateConfig(_Config):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+HELDOUT_PREFERENCE = ("mlp256", "convnet", "lenet", "mlp")
+
+
+@dataclass(frozen=True)
+class VerifyConfig(_Config):
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)   # one fresh learner per (arch, seed)
+    archs: tuple[str, ...] | None = None         # generation archs to test; None: those in the artifact
+    heldout: tuple[str, ...] | None = None       # held-out archs; None: 2 from HELDOUT_PREFERENCE not used in generation
+    min_acc: float = 0.80                        # generation archs: final average accuracy must reach this
+    max_forgetting: float = 0.10                 # generation archs: max forgetting must not exceed this
+    heldout_min_acc: float | None = None         # held-out archs: None = informative only
+    heldout_max_forgetting: float | None = None
+    stress: bool = False                         # also run the stress scenarios (lr x0.5/x2, steps x2, minibatches)
+    baselines: bool = True                       # real sequence / coreset / joint in the same run
+    baseline_lr: float = 0.05                    # SGD lr of the real-data baselines
+    joint_epochs: int = 5                        # epochs of the joint upper bound
+
+    def __post_init__(self) -> None:
+        if not self.seeds:
+            raise ConfigError("verify needs at least one seed")
+        for name in ("min_acc", "max_forgetting", "heldout_min_acc", "heldout_max_forgetting"):
+            v = getattr(self, name)
+            if v is not None and not 0.0 <= v <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {v}")
+
+
 _NESTED = {
     ("GenerateConfig", "source"): SourceConfig,
     ("GenerateConfig", "tasks"): TaskConfig,

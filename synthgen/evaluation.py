@@ -7,6 +7,7 @@ matrices R[i][j] (see synthgen.metrics).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -48,17 +49,30 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Ten
     return float((pred == y).float().mean())
 
 
+@dataclass
+class SequenceRun:
+    """Accuracy matrices of one learner trained through a task sequence."""
+
+    R: list[list[float]]        # in the sequence's own scenario
+    R_task: list[list[float]]   # evaluated task-incrementally (logits masked to each task's classes)
+
+
 def sequence_matrix(model: nn.Module, train: Sequence[TaskData], lrs: Sequence[float], steps: int,
                     tests: Sequence[tuple[torch.Tensor, torch.Tensor]], masks: Sequence[torch.Tensor | None],
-                    batch_size: int | None = None, seed: int = 0) -> list[list[float]]:
-    """Train ``model`` through ``train`` in order; after each task evaluate every task's test set."""
-    R: list[list[float]] = []
+                    eval_masks: Sequence[torch.Tensor], batch_size: int | None = None, seed: int = 0) -> SequenceRun:
+    """Train ``model`` through ``train`` in order; after each task evaluate every task's test set.
+
+    ``masks`` are the scenario's logit masks (None: class-incremental); ``eval_masks`` each task's
+    classes, for the task-incremental matrix reported alongside.
+    """
+    run = SequenceRun([], [])
 
     def after(i: int, m: nn.Module) -> None:
-        R.append([accuracy(m, x, y, mk) for (x, y), mk in zip(tests, masks)])
+        run.R.append([accuracy(m, x, y, mk) for (x, y), mk in zip(tests, masks)])
+        run.R_task.append([accuracy(m, x, y, mk) for (x, y), mk in zip(tests, eval_masks)])
 
     train_on_tasks(model, train, lrs, steps, batch_size, after, generator(seed, "batches"))
-    return R
+    return run
 
 
 def artifact_tasks(art: Artifact) -> list[TaskData]:
@@ -68,19 +82,21 @@ def artifact_tasks(art: Artifact) -> list[TaskData]:
 
 
 def evaluate_artifact(art: Artifact, source: SourceData, arch: str, seed: int,
-                      lr_scale: float = 1.0, step_scale: float = 1.0, batch_size: int | None = None) -> list[list[float]]:
-    """Accuracy matrix of a fresh ``arch`` learner trained on the artifact per its recipe."""
+                      lr_scale: float = 1.0, step_scale: float = 1.0, batch_size: int | None = None) -> SequenceRun:
+    """Accuracy matrices of a fresh ``arch`` learner trained on the artifact per its recipe
+    (optionally with the lr / steps scaled or shuffled minibatches: the stress scenarios)."""
     r = art.recipe
     model = build_learner(arch, tuple(art.images.shape[1:]), art.num_classes, derive_seed(seed, "learner", arch))
     tests = real_test_sets(source, art.tasks, art.metadata["source"]["normalisation"])
     masks = task_masks(art.tasks, art.num_classes, art.metadata["scenario"])
     return sequence_matrix(model, artifact_tasks(art), [lr * lr_scale for lr in r["lr_per_task"]],
-                           max(1, round(r["steps_per_task"] * step_scale)), tests, masks, batch_size, seed)
+                           max(1, round(r["steps_per_task"] * step_scale)), tests, masks,
+                           task_masks(art.tasks, art.num_classes, "task-incremental"), batch_size, seed)
 
 
 def real_sequence_matrix(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, arch: str, seed: int,
                          lr: float, steps: int | None, batch_size: int = 32, scenario: str = "class-incremental",
-                         per_class: int | None = None) -> list[list[float]]:
+                         per_class: int | None = None) -> SequenceRun:
     """Baseline: train in sequence on REAL task data (all of it, or ``per_class`` random images).
 
     ``steps=None`` means one epoch per task at ``batch_size``.
@@ -100,7 +116,8 @@ def real_sequence_matrix(source: SourceData, tasks: Sequence[Sequence[int]], nor
     model = build_learner(arch, source.image_shape, nc, derive_seed(seed, "learner", arch))
     tests = real_test_sets(source, tasks, norm)
     n_steps = steps if steps is not None else max(1, len(train[0][0]) // batch_size)
-    return sequence_matrix(model, train, [lr] * len(tasks), n_steps, tests, masks, batch_size, seed)
+    return sequence_matrix(model, train, [lr] * len(tasks), n_steps, tests, masks,
+                           task_masks(tasks, nc, "task-incremental"), batch_size, seed)
 
 
 def joint_accuracy(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, arch: str, seed: int,

@@ -1,0 +1,112 @@
+"""The certificate: a verdict bound to an artifact's tensor hash.
+
+It records what was checked (source and split, seeds, architectures, recipe, scenarios,
+thresholds), every accuracy matrix, the environment, the verdict and its reasons. It is JSON,
+written atomically next to the artifact, and can be embedded in the artifact's metadata without
+changing the tensor hash. ``certificate_sha256`` (over the rest of the certificate) catches
+accidental edits; authenticity comes from publishing it with the artifact at a pinned commit.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from ._io import atomic_write
+from ._version import versions
+from .artifact import Artifact
+from .config import VerifyConfig
+
+CERTIFICATE_VERSION = 1
+CERTIFIED, NOT_CERTIFIED = "certified", "not certified"
+REQUIRED_KEYS = ("certificate_version", "artifact_sha256", "source", "protocol", "thresholds", "results",
+                 "environment", "verdict", "reasons", "certificate_sha256")
+
+
+class CertificateError(ValueError):
+    """A certificate is unreadable, malformed, edited, or does not belong to the artifact."""
+
+
+def _digest(cert: dict) -> str:
+    body = {k: v for k, v in cert.items() if k != "certificate_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def make_certificate(art: Artifact, cfg: VerifyConfig, groups: dict[str, str], results: dict,
+                     certified: bool, reasons: list[str], device: str = "cpu", wall_time_s: float | None = None) -> dict:
+    """Assemble the certificate dict (with its own digest)."""
+    meta = art.metadata
+    cert = {
+        "certificate_version": CERTIFICATE_VERSION,
+        "artifact_sha256": art.sha256,
+        "source": {"name": meta["source"]["name"], "split": meta["source"].get("split"),
+                   "tasks": meta["tasks"], "scenario": meta["scenario"]},
+        "protocol": {"seeds": list(cfg.seeds), "archs": groups, "recipe": meta["recipe"],
+                     "scenarios": ["recipe"] + ([m for m in next(iter(results.values()))["methods"]
+                                                 if m.startswith("synthetic ") or m in ("lr x0.5",)] if cfg.stress else []),
+                     "stress": cfg.stress, "baselines": cfg.baselines, "baseline_lr": cfg.baseline_lr,
+                     "joint_epochs": cfg.joint_epochs,
+                     "evaluation": "fresh learner per (arch, seed) trained in sequence per the recipe; "
+                                   "accuracy on the REAL test split of every task after every task"},
+        "thresholds": {"generation": {"min_acc": cfg.min_acc, "max_forgetting": cfg.max_forgetting},
+                       "heldout": {"min_acc": cfg.heldout_min_acc, "max_forgetting": cfg.heldout_max_forgetting}},
+        "results": results,
+        "environment": {**versions(), "platform": platform.platform(), "device": device,
+                        "cuda": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
+                        "threads": torch.get_num_threads(), "wall_time_s": wall_time_s},
+        "verdict": CERTIFIED if certified else NOT_CERTIFIED,
+        "reasons": reasons,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    cert["certificate_sha256"] = _digest(cert)
+    return cert
+
+
+def certificate_path(artifact_path: str | os.PathLike) -> Path:
+    """Default place of an artifact's certificate: ``<name>.certificate.json`` beside it."""
+    p = Path(artifact_path)
+    return p.with_name(p.name.removesuffix(".safetensors") + ".certificate.json")
+
+
+def write_certificate(cert: dict, path: str | os.PathLike) -> Path:
+    """Atomic JSON write."""
+    return atomic_write(path, json.dumps(cert, indent=1, sort_keys=True).encode())
+
+
+def validate_certificate(cert: object, where: str = "certificate") -> dict:
+    """Structure and self-digest checks."""
+    if not isinstance(cert, dict):
+        raise CertificateError(f"{where}: not a JSON object")
+    if missing := [k for k in REQUIRED_KEYS if k not in cert]:
+        raise CertificateError(f"{where}: missing {missing}")
+    if cert["certificate_version"] != CERTIFICATE_VERSION:
+        raise CertificateError(f"{where}: unknown certificate_version {cert['certificate_version']!r}")
+    if cert["verdict"] not in (CERTIFIED, NOT_CERTIFIED):
+        raise CertificateError(f"{where}: unknown verdict {cert['verdict']!r}")
+    if _digest(cert) != cert["certificate_sha256"]:
+        raise CertificateError(f"{where}: certificate was edited after it was issued (its digest does not match)")
+    return cert
+
+
+def load_certificate(path: str | os.PathLike) -> dict:
+    """Read and validate a certificate JSON file."""
+    try:
+        cert = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CertificateError(f"{path}: no such certificate") from None
+    except (UnicodeDecodeError, ValueError) as err:
+        raise CertificateError(f"{path}: not valid JSON ({err})") from None
+    return validate_certificate(cert, str(path))
+
+
+def check_certificate(cert: dict, art: Artifact) -> None:
+    """Raise CertificateError unless ``cert`` was issued for exactly this artifact's tensors."""
+    validate_certificate(cert)
+    if cert["artifact_sha256"] != art.sha256:
+        raise CertificateError(f"certificate is for artifact sha256 {cert['artifact_sha256']}, "
+                               f"but this artifact's sha256 is {art.sha256}")

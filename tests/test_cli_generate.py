@@ -1,0 +1,70 @@
+"""`synthgen generate` through typer's CliRunner: writes artifact + preview, errors are one line."""
+import pytest
+from typer.testing import CliRunner
+
+from synthgen.artifact import load_artifact
+from synthgen.cli.main import app
+
+runner = CliRunner()
+TINY = ["--tasks", "0,1/2,3", "--ipc", "2", "--inner-steps", "2", "--steps", "6", "--inits", "1", "--device", "cpu"]
+
+
+def test_help_lists_commands():
+    res = runner.invoke(app, ["--help"])
+    assert res.exit_code == 0
+    for cmd in ("generate", "inspect"):
+        assert cmd in res.output
+
+
+def test_tiny_generate_writes_artifact_and_preview(tmp_path):
+    out = tmp_path / "a.safetensors"
+    res = runner.invoke(app, ["generate", "--out", str(out), *TINY])
+    assert res.exit_code == 0, res.output
+    art = load_artifact(out)
+    assert art.images.shape == (8, 1, 28, 28) and art.tasks == [(0, 1), (2, 3)]
+    png = tmp_path / "a.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(out) in res.output and str(png) in res.output
+    assert not (tmp_path / "a.ckpt.safetensors").exists()
+
+
+def test_generate_resume_continues_from_checkpoint(tmp_path):
+    import torch
+
+    from synthgen.cli.generate import checkpoint_path
+    from synthgen.config import GenerateConfig, LearnerConfig, TaskConfig
+    from synthgen.engine import Engine
+
+    full = tmp_path / "full.safetensors"
+    assert runner.invoke(app, ["generate", "--out", str(full), *TINY]).exit_code == 0
+    # the same run as the CLI's, killed after step 4 with a checkpoint at step 3
+    out = tmp_path / "r.safetensors"
+    cfg = GenerateConfig(tasks=TaskConfig(split="0,1/2,3"), ipc=2, inner_steps=2, steps=6, inits_per_step=1,
+                         device="cpu", learners=LearnerConfig(archs=("mlp",)), checkpoint_every=1)
+
+    def kill(info):
+        if info.global_step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Engine(cfg, checkpoint_path=checkpoint_path(out)).run(kill)
+    res = runner.invoke(app, ["generate", "--out", str(out), *TINY, "--resume"])
+    assert res.exit_code == 0, res.output
+    assert "resuming at outer step 3" in res.output
+    assert torch.allclose(load_artifact(out).images, load_artifact(full).images, atol=1e-5)
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--tasks", "0,1/1,2"], "appears twice"),
+    (["--tasks", "0,1/2,42"], "unknown class"),
+    (["--learners", "resnet"], "unknown learner 'resnet'"),
+    (["--source", "nope"], "unknown source"),
+    (["--ipc", "0"], "ipc must be >= 1"),
+    (["--param", "gan"], "param must be"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path, args, msg):
+    res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1", *args])
+    assert res.exit_code == 2
+    assert msg in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "x.safetensors").exists()

@@ -1,0 +1,101 @@
+"""The verifier: controls that must fail, an engine artifact that passes, exact re-checks."""
+import copy
+
+import pytest
+import torch
+
+from synthgen.api import verify
+from synthgen.artifact import Artifact, save_artifact
+from synthgen.certificate import CERTIFIED, NOT_CERTIFIED, CertificateError, check_certificate, validate_certificate
+from synthgen.config import VerifyConfig
+from synthgen.recipe import make_recipe
+from synthgen.sources import normalise
+from synthgen.verify import BASELINES, JOINT, SYNTHETIC, plan
+
+FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=False, min_acc=0.8, max_forgetting=0.15)
+
+
+def _control(tiny_artifact, images, labels, lr=0.05, soft=None):
+    meta = copy.deepcopy(tiny_artifact.metadata)
+    meta["recipe"] = make_recipe([lr, lr], tiny_artifact.recipe["steps_per_task"], [10, 10], meta["scenario"])
+    return Artifact(images, labels, tiny_artifact.task_ids.clone(), meta, soft)
+
+
+def test_engine_artifact_is_certified_and_rechecks(tiny_artifact, mnist5k):
+    cert = verify(tiny_artifact, FAST)
+    assert cert["verdict"] == CERTIFIED, cert["reasons"]
+    assert cert["artifact_sha256"] == tiny_artifact.sha256
+    mlp = cert["results"]["mlp"]
+    assert mlp["group"] == "generation" and cert["results"]["mlp256"]["group"] == "heldout"
+    assert len(mlp["methods"][SYNTHETIC]["matrices"]) == 2  # one per seed
+    check_certificate(cert, tiny_artifact)
+    # a one-pixel change: a different artifact, the check names both hashes
+    other = Artifact(tiny_artifact.images.clone(), tiny_artifact.labels, tiny_artifact.task_ids,
+                     copy.deepcopy(tiny_artifact.metadata), tiny_artifact.soft_labels)
+    other.images[0, 0, 14, 14] += 0.01
+    with pytest.raises(CertificateError, match=f"{tiny_artifact.sha256}.*{other.sha256}"):
+        check_certificate(cert, other)
+
+
+def test_real_data_artifact_is_not_certified(tiny_artifact, mnist5k):
+    """Real images cut into the same tasks, hard labels: the learner forgets task 0."""
+    x, y = mnist5k.split("train")
+    norm = tiny_artifact.metadata["source"]["normalisation"]
+    g = torch.Generator().manual_seed(0)
+    picks = torch.cat([torch.nonzero(y == c).flatten()[torch.randperm(350, generator=g)[:5]] for c in range(4)])
+    art = _control(tiny_artifact, normalise(x[picks], norm), y[picks].clone())
+    cert = verify(art, FAST)
+    assert cert["verdict"] == NOT_CERTIFIED
+    assert cert["results"]["mlp"]["methods"][SYNTHETIC]["max_forgetting_mean"] > 0.5
+    assert any("FAILS" in r for r in cert["reasons"])
+
+
+def test_random_noise_artifact_is_not_certified(tiny_artifact):
+    art = _control(tiny_artifact, torch.randn(20, 1, 28, 28, generator=torch.Generator().manual_seed(1)),
+                   tiny_artifact.labels.clone())
+    cert = verify(art, FAST)
+    assert cert["verdict"] == NOT_CERTIFIED
+    assert cert["results"]["mlp"]["methods"][SYNTHETIC]["acc_mean"] < 0.6
+
+
+def test_deterministic(tiny_artifact):
+    cfg = VerifyConfig(seeds=(0,), heldout=(), baselines=False)
+    a, b = verify(tiny_artifact, cfg), verify(tiny_artifact, cfg)
+    assert a["results"] == b["results"] and a["verdict"] == b["verdict"]
+
+
+def test_baselines_and_stress_in_the_same_run(tiny_artifact):
+    cfg = VerifyConfig(seeds=(0,), heldout=(), stress=True, joint_epochs=1)
+    cert = verify(tiny_artifact, cfg)
+    methods = cert["results"]["mlp"]["methods"]
+    assert set(BASELINES) <= set(methods) and "lr x2" in methods and "shuffled half batches" in methods
+    # the synthetic data beats sequential training on real data, and joint is the upper bound
+    assert methods[SYNTHETIC]["acc_mean"] > methods["real sequence (1 epoch)"]["acc_mean"] + 0.25
+    assert methods[JOINT]["acc_mean"] > 0.9
+    # metrics for the task-incremental view are reported too
+    assert methods[SYNTHETIC]["task_incremental_acc_mean"] >= methods[SYNTHETIC]["acc_mean"]
+
+
+def test_plan_grid_shape(tiny_artifact):
+    jobs = plan(tiny_artifact, VerifyConfig(seeds=(0, 1, 2), stress=True))
+    archs = {j.arch for j in jobs}
+    assert archs == {"mlp", "mlp256", "convnet"}
+    assert len(jobs) == 3 * 3 * (1 + 5 + 4)
+
+
+def test_edited_certificate_detected(tiny_artifact):
+    cert = verify(tiny_artifact, VerifyConfig(seeds=(0,), heldout=(), baselines=False, min_acc=0.99))
+    assert cert["verdict"] == NOT_CERTIFIED
+    forged = dict(cert, verdict=CERTIFIED)
+    with pytest.raises(CertificateError, match="edited"):
+        validate_certificate(forged)
+
+
+def test_wrong_split_refused(tiny_artifact):
+    from synthgen.sources import SourceError
+
+    meta = copy.deepcopy(tiny_artifact.metadata)
+    meta["source"]["split"]["test_index_sha256"] = "0" * 16
+    art = Artifact(tiny_artifact.images, tiny_artifact.labels, tiny_artifact.task_ids, meta, tiny_artifact.soft_labels)
+    with pytest.raises(SourceError, match="different test split"):
+        verify(art, FAST)
