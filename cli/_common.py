@@ -24,6 +24,16 @@ USER_ERRORS = (ArtifactError, CertificateError, CheckpointError, ConfigError, Ge
                TaskSplitError, FileNotFoundError, PermissionError, IsADirectoryError)
 
 
+def set_threads(threads: int) -> None:
+    """Pick the torch CPU thread count deliberately: on a busy 2-core machine 2 threads can be
+    50x slower than 1 (docs/benchmarks.md), so the CLI defaults to 1."""
+    import torch
+
+    if threads < 1:
+        raise typer.BadParameter("--threads must be >= 1")
+    torch.set_num_threads(threads)
+
+
 def print_error(message: object, label: str = "error") -> None:
     """One red line on stderr, never wrapped (so it stays one line in logs)."""
     err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)

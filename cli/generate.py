@@ -14,7 +14,7 @@ from synthgen.config import GenerateConfig, LearnerConfig, SourceConfig, TaskCon
 from synthgen.engine import Engine, StepInfo
 from synthgen.plots import sample_grid
 
-from ._common import console, user_errors
+from ._common import console, set_threads, user_errors
 
 app = typer.Typer()
 D = GenerateConfig()
@@ -50,8 +50,10 @@ def generate(
     checkpoint_every: Annotated[int, typer.Option(help="outer steps between checkpoints (0: never)")] = D.checkpoint_every,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint next to --out")] = False,
     config: Annotated[Optional[Path], typer.Option(help="JSON GenerateConfig; replaces the options above")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
 ) -> None:
     """Learn one synthetic set per task by meta-gradient and write OUT (+ OUT.png preview)."""
+    set_threads(threads)
     with user_errors():
         if config is not None:
             cfg = GenerateConfig.from_dict(json.loads(config.read_text()))
@@ -91,7 +93,8 @@ def generate(
                           art.metadata["source"]["class_names"], preview_path(out))
         ckpt.unlink(missing_ok=True)
     val = art.metadata["generation"]["final_val_acc"]
-    console.print(f"artifact: {path}  ({len(art.labels)} images, {len(art.tasks)} tasks, sha256 {art.sha256[:16]}...)")
-    console.print(f"preview:  {png}")
+    console.print(f"artifact: {path}  ({len(art.labels)} images, {len(art.tasks)} tasks, sha256 {art.sha256[:16]}...)",
+                  soft_wrap=True)
+    console.print(f"preview:  {png}", soft_wrap=True)
     console.print(f"time: {result.wall_time:.1f} s for {result.steps_done} outer steps"
-                  + (f"; validation accuracy after the last task: {val:.3f}" if val is not None else ""))
+                  + (f"; validation accuracy after the last task: {val:.3f}" if val is not None else ""), soft_wrap=True)

@@ -20,7 +20,7 @@ from synthgen.plots import accuracy_curves, accuracy_heatmap
 from synthgen.resolve import resolve_artifact
 from synthgen.verify import JOINT, REAL_RECIPE_STEPS, SYNTHETIC
 
-from ._common import EXIT_BAD_INPUT, console, print_error, user_errors
+from ._common import EXIT_BAD_INPUT, console, print_error, set_threads, user_errors
 
 app = typer.Typer()
 D = VerifyConfig()
@@ -82,8 +82,10 @@ def verify(
     cert_out: Annotated[Optional[Path], typer.Option("--certificate", help="certificate path (default: beside the artifact)")] = None,
     embed: Annotated[bool, typer.Option("--embed", help="also embed the certificate in the artifact's metadata")] = False,
     data_dir: Annotated[Optional[str], typer.Option(help="cache folder for online sources")] = None,
+    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
 ) -> None:
     """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, and certify it."""
+    set_threads(threads)
     if check is not None:
         with user_errors():
             art = resolve_artifact(artifact)

@@ -40,7 +40,8 @@ def sample_grid(images: torch.Tensor, task_ids: torch.Tensor, labels: torch.Tens
     """One row block per task (torchvision make_grid), titled with the task's classes."""
     plt = _agg()
     tasks = sorted(set(task_ids.tolist()))
-    fig, axes = plt.subplots(len(tasks), 1, figsize=(8, 1.6 * len(tasks)), squeeze=False)
+    rows = max(1, -(-min(max_per_task, int(max((task_ids == t).sum() for t in tasks))) // 20))
+    fig, axes = plt.subplots(len(tasks), 1, figsize=(8, (0.45 * rows + 0.3) * len(tasks)), squeeze=False)
     for ax, t in zip(axes[:, 0], tasks):
         keep = task_ids == t
         imgs = denormalise(images[keep][:max_per_task], norm)
@@ -79,6 +80,7 @@ def accuracy_curves(curves: dict[str, Sequence[float]], path: str | os.PathLike,
     for name, values in curves.items():
         ax.plot(range(1, len(values) + 1), values, marker="o", label=name)
     ax.set_xlabel("tasks learned")
+    ax.set_xticks(range(1, max(len(v) for v in curves.values()) + 1))
     ax.set_ylabel("accuracy on seen tasks")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
