@@ -21,6 +21,7 @@ from ._io import atomic_write
 from ._version import versions
 from .artifact import Artifact
 from .config import VerifyConfig
+from .verify import STRESS
 
 CERTIFICATE_VERSION = 1
 CERTIFIED, NOT_CERTIFIED = "certified", "not certified"
@@ -47,8 +48,7 @@ def make_certificate(art: Artifact, cfg: VerifyConfig, groups: dict[str, str], r
         "source": {"name": meta["source"]["name"], "split": meta["source"].get("split"),
                    "tasks": meta["tasks"], "scenario": meta["scenario"]},
         "protocol": {"seeds": list(cfg.seeds), "archs": groups, "recipe": meta["recipe"],
-                     "scenarios": ["recipe"] + ([m for m in next(iter(results.values()))["methods"]
-                                                 if m.startswith("synthetic ") or m in ("lr x0.5",)] if cfg.stress else []),
+                     "scenarios": ["recipe"] + (list(STRESS) if cfg.stress else []),
                      "stress": cfg.stress, "baselines": cfg.baselines, "baseline_lr": cfg.baseline_lr,
                      "joint_epochs": cfg.joint_epochs,
                      "evaluation": "fresh learner per (arch, seed) trained in sequence per the recipe; "

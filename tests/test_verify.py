@@ -10,7 +10,7 @@ from synthgen.certificate import CERTIFIED, NOT_CERTIFIED, CertificateError, che
 from synthgen.config import VerifyConfig
 from synthgen.recipe import make_recipe
 from synthgen.sources import normalise
-from synthgen.verify import BASELINES, JOINT, SYNTHETIC, plan
+from synthgen.verify import BASELINES, JOINT, STRESS, SYNTHETIC, plan
 
 FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=False, min_acc=0.8, max_forgetting=0.15)
 
@@ -69,6 +69,7 @@ def test_baselines_and_stress_in_the_same_run(tiny_artifact):
     cert = verify(tiny_artifact, cfg)
     methods = cert["results"]["mlp"]["methods"]
     assert set(BASELINES) <= set(methods) and "lr x2" in methods and "shuffled half batches" in methods
+    assert cert["protocol"]["scenarios"] == ["recipe", *STRESS]
     # the synthetic data beats sequential training on real data, and joint is the upper bound
     assert methods[SYNTHETIC]["acc_mean"] > methods["real sequence (1 epoch)"]["acc_mean"] + 0.25
     assert methods[JOINT]["acc_mean"] > 0.9
