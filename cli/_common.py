@@ -12,6 +12,8 @@ from synthgen.certificate import CertificateError
 from synthgen.checkpoint import CheckpointError
 from synthgen.config import ConfigError
 from synthgen.engine import GenerationError
+from synthgen.hf_export import ExportError
+from synthgen.hub import HubError
 from synthgen.learners import UnknownLearnerError
 from synthgen.sources import SourceError
 from synthgen.tasks import TaskSplitError
@@ -20,7 +22,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
-USER_ERRORS = (ArtifactError, CertificateError, CheckpointError, ConfigError, GenerationError, UnknownLearnerError, SourceError,
+USER_ERRORS = (ArtifactError, CertificateError, CheckpointError, ConfigError, ExportError, GenerationError, HubError, UnknownLearnerError, SourceError,
                TaskSplitError, FileNotFoundError, PermissionError, IsADirectoryError)
 
 

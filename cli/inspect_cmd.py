@@ -32,7 +32,7 @@ def metadata_table(meta: dict, sha256: str) -> Table:
         ("scenario", meta["scenario"]),
         ("recipe", f"{rec['optimizer']} lr/task {[round(v, 4) for v in rec['lr_per_task']]}, "
                    f"{rec['steps_per_task']} steps/task, batch {rec['batch_size']}"),
-        ("labels", "soft (learned)" if "soft" in rec.get("loss", "") else "hard"),
+        ("targets", "soft labels (learned)" if rec.get("targets") == "soft_labels" else "hard labels"),
         ("generated with", f"{gen.get('param')} ipc={gen.get('ipc')} archs={gen.get('archs')} "
                            f"steps={gen.get('outer_steps')} seed={gen.get('seed')} in {gen.get('wall_time_s')} s"),
         ("validation acc", gen.get("final_val_acc")),

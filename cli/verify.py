@@ -17,7 +17,7 @@ from synthgen.certificate import (CERTIFIED, CertificateError, certificate_path,
                                   load_certificate, write_certificate)
 from synthgen.config import VerifyConfig
 from synthgen.plots import accuracy_curves, accuracy_heatmap
-from synthgen.resolve import resolve_artifact
+from synthgen.resolve import resolve
 from synthgen.verify import JOINT, REAL_RECIPE_STEPS, SYNTHETIC
 
 from ._common import EXIT_BAD_INPUT, console, print_error, set_threads, user_errors
@@ -67,7 +67,7 @@ def write_pictures(cert: dict, folder: Path) -> list[Path]:
 
 @app.command()
 def verify(
-    artifact: Annotated[str, typer.Argument(help="artifact .safetensors file")],
+    artifact: Annotated[str, typer.Argument(help="artifact .safetensors file, export folder, or hub repo org/name[@rev]")],
     check: Annotated[Optional[Path], typer.Option(help="only re-check that this certificate belongs to ARTIFACT")] = None,
     seeds: Annotated[int, typer.Option(help="fresh learners per architecture")] = len(D.seeds),
     archs: Annotated[Optional[str], typer.Option(help="generation archs to test (default: the artifact's)")] = None,
@@ -82,13 +82,15 @@ def verify(
     cert_out: Annotated[Optional[Path], typer.Option("--certificate", help="certificate path (default: beside the artifact)")] = None,
     embed: Annotated[bool, typer.Option("--embed", help="also embed the certificate in the artifact's metadata")] = False,
     data_dir: Annotated[Optional[str], typer.Option(help="cache folder for online sources")] = None,
+    endpoint: Annotated[Optional[str], typer.Option(help="hub URL for org/name refs (default: HF_ENDPOINT)")] = None,
+    token: Annotated[Optional[str], typer.Option(help="hub token for private repos; never printed")] = None,
     threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
 ) -> None:
     """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, and certify it."""
     set_threads(threads)
     if check is not None:
         with user_errors():
-            art = resolve_artifact(artifact)
+            art = resolve(artifact, endpoint, token).artifact
             try:
                 cert = load_certificate(check)
             except CertificateError as err:
@@ -107,7 +109,8 @@ def verify(
         cfg = VerifyConfig(seeds=tuple(range(seeds)), archs=_csv(archs), heldout=_csv(heldout), min_acc=min_acc,
                            max_forgetting=max_forgetting, heldout_min_acc=heldout_min_acc,
                            heldout_max_forgetting=heldout_max_forgetting, stress=stress, baselines=baselines)
-        art = resolve_artifact(artifact)
+        res = resolve(artifact, endpoint, token)
+        art = res.artifact
         with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                       TimeElapsedColumn(), console=console) as bar:
             job_id = bar.add_task("verify", total=None, info="")
@@ -116,9 +119,10 @@ def verify(
                 bar.update(job_id, total=total, completed=done, info=f"{job.arch} · {job.method} · seed {job.seed}")
 
             cert = run_verify(art, cfg, data_dir=data_dir, on_job=on_job)
-        base = Path(art.path) if art.path else Path("artifact.safetensors")
+        # outputs go beside a file; for a folder or a hub repo (whose cache must stay pristine) into the cwd
+        base = Path(artifact) if res.kind == "file" else Path.cwd() / f"{res.label}.safetensors"
         cpath = write_certificate(cert, cert_out or certificate_path(base))
-        if embed and art.path:
+        if embed and res.kind == "file":
             art.metadata["certificate"] = cert
             save_artifact(art, art.path)
         pictures = write_pictures(cert, out_dir or base.with_name(base.name.removesuffix(".safetensors") + ".verify"))

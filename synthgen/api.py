@@ -30,7 +30,7 @@ def artifact_from_result(result: GenerationResult, cfg: GenerateConfig) -> Artif
         "tasks": [list(t.classes) for t in result.tasks],
         "task_split": format_split(result.tasks),
         "scenario": cfg.tasks.scenario,
-        "recipe": make_recipe(result.lrs, cfg.inner_steps, sizes, cfg.tasks.scenario),
+        "recipe": make_recipe(result.lrs, cfg.inner_steps, sizes, cfg.tasks.scenario, result.soft_labels is not None),
         "generation": {"config": {k: v for k, v in cfg.to_dict().items() if k not in ("device",)},
                        "run_hash": cfg.run_hash(), "archs": list(cfg.learners.archs), "seed": cfg.seed,
                        "param": cfg.param, "ipc": cfg.ipc, "outer_steps": result.steps_done,

@@ -171,6 +171,10 @@ def validate(tensors: dict[str, torch.Tensor], meta: dict, where: str | os.PathL
     if not isinstance(lrs, list) or len(lrs) != len(tasks) or not all(
             isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in lrs):
         raise _fail(where, f"recipe.lr_per_task must list {len(tasks)} positive finite numbers")
+    want_soft = recipe.get("targets") == "soft_labels"
+    if recipe.get("targets") not in ("soft_labels", "labels") or want_soft != ("soft_labels" in tensors):
+        raise _fail(where, f"recipe.targets is {recipe.get('targets')!r} but the file "
+                           f"{'has' if 'soft_labels' in tensors else 'has no'} soft_labels tensor")
     steps = recipe.get("steps_per_task")
     if not isinstance(steps, int) or steps < 1:
         raise _fail(where, "recipe.steps_per_task must be a positive integer")

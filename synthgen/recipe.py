@@ -14,7 +14,7 @@ from torch import nn
 from .inner_loop import apply_mask, soft_cross_entropy
 
 
-def make_recipe(lrs: Sequence[float], steps: int, task_sizes: Sequence[int], scenario: str) -> dict:
+def make_recipe(lrs: Sequence[float], steps: int, task_sizes: Sequence[int], scenario: str, soft: bool = True) -> dict:
     """The recipe dict stored in the artifact."""
     return {
         "optimizer": "sgd",
@@ -25,7 +25,8 @@ def make_recipe(lrs: Sequence[float], steps: int, task_sizes: Sequence[int], sce
         "batch_size": "full",           # every step uses all images of the current task
         "task_sizes": [int(n) for n in task_sizes],
         "order": "tasks in index order; each task fully before the next; no replay of earlier tasks",
-        "loss": "cross-entropy against soft_labels (probability targets)",
+        "targets": "soft_labels" if soft else "labels",
+        "loss": "cross-entropy against soft_labels (probability targets)" if soft else "cross-entropy against labels",
         "scenario": scenario,
         "init": "any fresh initialisation of the architecture (PyTorch defaults)",
     }

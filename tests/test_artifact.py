@@ -72,6 +72,7 @@ BAD = {
     "negative lr": (lambda t, m: m["recipe"].update(lr_per_task=[0.1, -0.1]), "lr_per_task"),
     "soft labels not probabilities": (lambda t, m: t["soft_labels"].mul_(2), "probability rows"),
     "task ids out of range": (lambda t, m: t["task_ids"].__setitem__(0, 7), "task_ids outside"),
+    "soft labels missing but recipe wants them": (lambda t, m: t.pop("soft_labels"), "has no soft_labels"),
 }
 
 

@@ -17,7 +17,8 @@ FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=False, min_acc=
 
 def _control(tiny_artifact, images, labels, lr=0.05, soft=None):
     meta = copy.deepcopy(tiny_artifact.metadata)
-    meta["recipe"] = make_recipe([lr, lr], tiny_artifact.recipe["steps_per_task"], [10, 10], meta["scenario"])
+    meta["recipe"] = make_recipe([lr, lr], tiny_artifact.recipe["steps_per_task"], [10, 10], meta["scenario"],
+                                 soft is not None)
     return Artifact(images, labels, tiny_artifact.task_ids.clone(), meta, soft)
 
 

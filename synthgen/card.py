@@ -1,0 +1,115 @@
+"""The dataset card: YAML front matter the hub and `datasets` read, and generated prose."""
+from __future__ import annotations
+
+import json
+
+from ._version import versions
+
+LICENSES = {"mnist-5k": "cc-by-sa-3.0", "mnist": "cc-by-sa-3.0", "digits": "cc-by-4.0",
+            "fashion-mnist": "mit", "kmnist": "cc-by-sa-4.0", "cifar10": "other"}
+
+
+def _size_category(n: int) -> str:
+    return "n<1K" if n < 1_000 else "1K<n<10K" if n < 10_000 else "10K<n<100K" if n < 100_000 else "100K<n<1M"
+
+
+def card_data(meta: dict, feats, sizes: dict[int, tuple[int, int]]):
+    """huggingface_hub.DatasetCardData with configs (task_k + all, default) and dataset_info."""
+    from datasets.info import DatasetInfo, DatasetInfosDict
+    from datasets.splits import SplitDict, SplitInfo
+    from huggingface_hub import DatasetCardData
+
+    n_total = sum(n for n, _ in sizes.values())
+    data = DatasetCardData(
+        license=LICENSES.get(meta["source"]["name"], "other"), pretty_name=f"synthgen {meta['source']['name']} "
+        f"{meta.get('task_split', '')}", tags=["synthetic", "continual-learning", "dataset-distillation", "synthgen"],
+        task_categories=["image-classification"], size_categories=[_size_category(n_total)])
+    configs = [{"config_name": "all", "data_files": [{"split": "train", "path": "data/task_*/*.parquet"}], "default": True}]
+    configs += [{"config_name": f"task_{k}", "data_files": [{"split": "train", "path": f"data/task_{k}/*.parquet"}]}
+                for k in sorted(sizes)]
+    data["configs"] = configs
+    infos = {}
+    for name, keys in [("all", list(sizes))] + [(f"task_{k}", [k]) for k in sorted(sizes)]:
+        n, b = sum(sizes[k][0] for k in keys), sum(sizes[k][1] for k in keys)
+        splits = SplitDict()
+        splits.add(SplitInfo(name="train", num_bytes=b, num_examples=n))
+        infos[name] = DatasetInfo(features=feats, splits=splits, dataset_size=b, config_name=name)
+    DatasetInfosDict(infos).to_dataset_card_data(data)
+    return data
+
+
+def _verification(cert: dict | None) -> str:
+    if not cert:
+        return "Not verified yet: run `synthgen verify` and export again to add the certificate.\n"
+    lines = [f"**Verdict: {cert['verdict'].upper()}** (certificate `certificate.json`, "
+             f"seeds {cert['protocol']['seeds']}, evaluated on the real test split)", "",
+             "| arch | group | method | final ACC | max forgetting |", "|---|---|---|---|---|"]
+    for arch, r in cert["results"].items():
+        for method, s in r["methods"].items():
+            forg = f"{s['max_forgetting_mean']:.3f}" if "max_forgetting_mean" in s else "-"
+            lines.append(f"| {arch} | {r['group']} | {method} | {s['acc_mean']:.3f} ± {s['acc_std']:.3f} | {forg} |")
+    lines += [""] + [f"- {reason}" for reason in cert["reasons"]]
+    return "\n".join(lines) + "\n"
+
+
+def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: dict[str, str]) -> str:
+    """The README.md of an export folder."""
+    from huggingface_hub import DatasetCard
+
+    src, rec, gen = meta["source"], meta["recipe"], meta.get("generation", {})
+    names = src["class_names"]
+    tasks = "\n".join(f"| {k} | {', '.join(names[c] for c in t)} | {sizes[k][0]} | {rec['lr_per_task'][k]:.4f} |"
+                      for k, t in enumerate(meta["tasks"]))
+    pics = "\n".join(f"![{name}]({path})" for name, path in images.items())
+    body = f"""
+# Synthetic continual-learning data: {src['name']}, tasks {meta.get('task_split', '')}
+
+Made by synthgen {meta.get('versions', {}).get('synthgen', '')}: a few synthetic images
+per class, learned so that a network trained on the tasks **in sequence** does not forget the
+earlier ones (method: arXiv 2004.14046). Scenario: **{meta['scenario']}**.
+
+## Source and split
+Real data: `{src['name']}` ({len(names)} classes, images {'x'.join(map(str, src['image_shape']))}). Split:
+{src.get('split', {}).get('rule', '')}; counts {src.get('split', {}).get('counts')}; seed {src.get('split', {}).get('seed')}.
+Images are stored normalised: a real uint8 image `x` maps to `(x/{src['normalisation']['scale']:g} - mean)/std` with
+mean {src['normalisation']['mean']} and std {src['normalisation']['std']}.
+
+| task | classes | images | lr |
+|---|---|---|---|
+{tasks}
+
+## Recipe (how to train on it)
+Train a fresh network on task 0, then task 1, ...: `{rec['optimizer']}` with the task's lr,
+{rec['steps_per_task']} steps per task, each step on all images of the task (`pixels`), loss =
+cross-entropy against `{'soft_label' if rec.get('targets') == 'soft_labels' else 'label'}`.
+
+```python
+import torch
+from datasets import load_dataset
+
+lrs = {json.dumps(rec['lr_per_task'])}
+model = ...  # e.g. a 784-100-10 MLP
+for k, lr in enumerate(lrs):
+    ds = load_dataset("REPO_ID_OR_FOLDER", "task_%d" % k, split="train").with_format("torch")[:]
+    x, targets = ds["pixels"], ds["soft_label"]
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range({rec['steps_per_task']}):
+        opt.zero_grad()
+        (-(targets * torch.log_softmax(model(x), 1)).sum(1).mean()).backward()
+        opt.step()
+```
+
+Configs: `all` (default) and `task_0` .. `task_{len(meta['tasks']) - 1}`. Columns: `pixels` (exact float32
+training tensor), `image` (PNG preview, quantised: do not train on it), `label`, `task`, `soft_label`.
+
+## Verification
+{_verification(meta.get('certificate'))}
+{pics}
+
+## Provenance
+- generated with: {gen.get('param')} parameterisation, {gen.get('ipc')} images/class, learners {gen.get('archs')},
+  {gen.get('outer_steps')} outer steps, seed {gen.get('seed')}, {gen.get('wall_time_s')} s
+- versions at generation: {json.dumps(meta.get('versions', {}))}; card written by {json.dumps(versions())}
+- tensor sha256: `{meta['sha256']}` (also in `synthgen.json`; `synthgen pull` checks it)
+"""
+    return str(DatasetCard(f"---\n{card_data(meta, feats, sizes).to_yaml()}\n---\n{body}"))

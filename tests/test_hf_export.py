@@ -1,0 +1,142 @@
+"""Export to a Hugging Face dataset folder: load_dataset reads it, exactly, and it round-trips."""
+import json
+
+import pytest
+import torch
+import yaml
+from typer.testing import CliRunner
+
+from synthgen.artifact import ArtifactError, load_artifact, save_artifact
+from synthgen.cli.main import app
+from synthgen.evaluation import evaluate_artifact, real_test_sets, sequence_matrix, task_masks
+from synthgen.hf_export import ExportError, artifact_from_parquet, export_folder, load_folder
+from synthgen.learners import build_learner
+from synthgen.seeding import derive_seed
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def folder(tiny_artifact, tmp_path_factory):
+    return export_folder(tiny_artifact, tmp_path_factory.mktemp("exp") / "ds")
+
+
+def _card_yaml(folder):
+    text = (folder / "README.md").read_text()
+    return yaml.safe_load(text.split("---")[1])
+
+
+def test_layout_and_card(folder, tiny_artifact):
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert files == ["README.md", "data/task_0/train-00000-of-00001.parquet", "data/task_1/train-00000-of-00001.parquet",
+                     "images/preview.png", "synthgen.json", "synthgen.safetensors"]
+    card = _card_yaml(folder)
+    assert {"synthetic", "continual-learning"} <= set(card["tags"])
+    assert card["task_categories"] == ["image-classification"] and card["size_categories"] == ["n<1K"]
+    assert card["license"] == "cc-by-sa-3.0"
+    configs = {c["config_name"]: c for c in card["configs"]}
+    assert set(configs) == {"all", "task_0", "task_1"} and configs["all"]["default"] is True
+    infos = {i["config_name"]: i for i in card["dataset_info"]}
+    assert infos["task_1"]["splits"][0]["num_examples"] == 10 and infos["all"]["splits"][0]["num_examples"] == 20
+    assert all(i["splits"][0]["num_bytes"] > 0 for i in infos.values())
+    prose = (folder / "README.md").read_text()
+    for text in ("Recipe", "load_dataset", tiny_artifact.sha256, "Provenance", "Not verified yet"):
+        assert text in prose
+    assert json.loads((folder / "synthgen.json").read_text())["sha256"] == tiny_artifact.sha256
+
+
+def test_load_dataset_returns_the_exact_tensors(folder, tiny_artifact, tmp_path):
+    import datasets
+
+    for k in range(2):
+        loaded = datasets.load_dataset(str(folder), f"task_{k}", split="train", cache_dir=str(tmp_path))
+        assert loaded.features["label"].names == [str(i) for i in range(10)]
+        ds = loaded.with_format("torch")[:]
+        x, y, t = tiny_artifact.task(k)
+        assert torch.equal(ds["pixels"], x) and torch.equal(ds["label"], y) and torch.equal(ds["soft_label"], t)
+        assert set(ds["task"].tolist()) == {k}
+    every = datasets.load_dataset(str(folder), split="train", cache_dir=str(tmp_path)).with_format("torch")[:]
+    assert torch.equal(every["pixels"], tiny_artifact.images)
+
+
+def test_training_on_load_dataset_equals_training_on_the_artifact(folder, tiny_artifact, mnist5k, tmp_path):
+    import datasets
+
+    art = tiny_artifact
+    tasks = []
+    for k in range(2):
+        ds = datasets.load_dataset(str(folder), f"task_{k}", split="train", cache_dir=str(tmp_path)).with_format("torch")[:]
+        tasks.append((ds["pixels"], ds["soft_label"], None))
+    model = build_learner("mlp", (1, 28, 28), 10, derive_seed(0, "learner", "mlp"))
+    tests = real_test_sets(mnist5k, art.tasks, art.metadata["source"]["normalisation"])
+    run = sequence_matrix(model, tasks, art.recipe["lr_per_task"], art.recipe["steps_per_task"], tests,
+                          [None, None], task_masks(art.tasks, 10, "task-incremental"))
+    assert run.R == evaluate_artifact(art, mnist5k, "mlp", 0).R
+
+
+def test_round_trip_back_to_safetensors(folder, tiny_artifact, tmp_path):
+    back = artifact_from_parquet(folder)
+    assert back.sha256 == tiny_artifact.sha256
+    res = runner.invoke(app, ["export", str(folder), "--to", str(tmp_path / "back.safetensors")])
+    assert res.exit_code == 0, res.output
+    assert load_artifact(tmp_path / "back.safetensors").sha256 == tiny_artifact.sha256
+
+
+def test_parquet_tampering_detected(folder, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    copy = shutil.copytree(folder, tmp_path / "copy")
+    path = copy / "data/task_0/train-00000-of-00001.parquet"
+    table = pq.read_table(path)
+    labels = table.column("label").to_pylist()
+    labels[0] = 1 - labels[0]  # still a class of the task: only the hash can catch it
+    pq.write_table(table.set_column(table.schema.get_field_index("label"), "label", pa.array(labels, pa.int64())), path)
+    with pytest.raises(ArtifactError, match="sha256 mismatch"):
+        artifact_from_parquet(copy)
+
+
+def test_existing_folder_needs_overwrite_and_write_is_atomic(tiny_artifact, tmp_path):
+    dest = tmp_path / "ds"
+    export_folder(tiny_artifact, dest)
+    with pytest.raises(ExportError, match="--overwrite"):
+        export_folder(tiny_artifact, dest)
+    (tmp_path / "ds.incomplete").mkdir()  # a stale half-build is cleaned, never published
+    (tmp_path / "ds.incomplete" / "junk").write_text("x")
+    export_folder(tiny_artifact, dest, overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]
+    assert load_folder(dest).sha256 == tiny_artifact.sha256
+
+
+def test_export_failure_leaves_no_partial_folder(tiny_artifact, tmp_path, monkeypatch):
+    import synthgen.hf_export as hx
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(hx, "render_card", boom)
+    with pytest.raises(OSError, match="No space"):
+        export_folder(tiny_artifact, tmp_path / "ds")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_export_includes_matching_certificate_and_pictures(tiny_artifact, tmp_path):
+    path = save_artifact(tiny_artifact, tmp_path / "a.safetensors")
+    res = runner.invoke(app, ["verify", str(path), "--seeds", "1", "--heldout", "mlp256", "--no-baselines",
+                              "--max-forgetting", "0.2"])
+    assert res.exit_code in (0, 1), res.output
+    res = runner.invoke(app, ["export", str(path), "--to", str(tmp_path / "ds")])
+    assert res.exit_code == 0, res.output
+    assert "certificate: included" in res.output
+    cert = json.loads((tmp_path / "ds" / "certificate.json").read_text())
+    assert cert["artifact_sha256"] == tiny_artifact.sha256
+    assert (tmp_path / "ds" / "images" / "heatmap_mlp.png").exists()
+    card = (tmp_path / "ds" / "README.md").read_text()
+    assert "Verdict:" in card and "images/heatmap_mlp.png" in card
+    # a certificate of other data is refused
+    other = dict(cert, artifact_sha256="0" * 64)
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    res = runner.invoke(app, ["export", str(path), "--to", str(tmp_path / "ds2"), "--certificate", str(tmp_path / "other.json")])
+    assert res.exit_code == 2 and "edited" in res.output or "sha256" in res.output
