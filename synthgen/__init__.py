@@ -9,8 +9,10 @@
 """
 from ._version import __version__
 from .api import generate, load, verify
+from .hf_export import export_folder as export
+from .hub import publish, pull
 from .artifact import Artifact, ArtifactError, save_artifact as save
 from .config import GenerateConfig, LearnerConfig, SourceConfig, TaskConfig, VerifyConfig
 
-__all__ = ["__version__", "generate", "load", "save", "verify", "Artifact", "ArtifactError",
+__all__ = ["__version__", "generate", "load", "save", "verify", "export", "publish", "pull", "Artifact", "ArtifactError",
            "GenerateConfig", "SourceConfig", "TaskConfig", "LearnerConfig", "VerifyConfig"]

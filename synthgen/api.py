@@ -52,7 +52,7 @@ def generate(config: GenerateConfig | None = None, *, checkpoint: str | os.PathL
 
 
 def load(ref: str | os.PathLike) -> Artifact:
-    """Load and validate a synthgen artifact (see synthgen.resolve for what ``ref`` may be)."""
+    """Load and validate an artifact: a .safetensors file, an export folder, or a hub repo ``org/name[@rev]``."""
     return resolve_artifact(ref)
 
 

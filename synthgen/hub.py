@@ -58,6 +58,17 @@ def _scrub(text: str, token: str | None) -> str:
     return re.sub(r"hf_[A-Za-z0-9]{6,}", "hf_***", text)
 
 
+def _in_chain(err: BaseException, kinds: tuple) -> bool:
+    """Is ``err`` or anything that caused it one of ``kinds``?"""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, kinds):
+            return True
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return False
+
+
 def _hub_error(err: BaseException, repo_id: str, endpoint: str | None, token: str | None) -> HubError:
     """Map library exceptions to one clear line."""
     import httpx
@@ -73,8 +84,8 @@ def _hub_error(err: BaseException, repo_id: str, endpoint: str | None, token: st
         msg = f"the hub at {ep} refused the credentials ({status}): check --token / HF_TOKEN / `hf auth login`"
     elif status == 412 or status == 409:
         msg = f"'{repo_id}' changed on the hub while publishing (conflict {status}); pull and publish again"
-    elif isinstance(err, (httpx.ConnectError, httpx.TimeoutException, ConnectionError, errors.LocalEntryNotFoundError,
-                          errors.OfflineModeIsEnabled)):
+    elif _in_chain(err, (httpx.ConnectError, httpx.TimeoutException, ConnectionError, errors.LocalEntryNotFoundError,
+                         errors.OfflineModeIsEnabled)):
         msg = f"hub endpoint {ep} is unreachable ({type(err).__name__})"
     else:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -7,6 +7,8 @@ run clients with ``HF_HUB_DISABLE_XET=1``) and commits into those same git repos
 upload code path of huggingface_hub runs end to end. Binds to 127.0.0.1 only.
 
     python tests/hub_double.py --port 8123 --mirrors /tmp/mirrors [--reject-token hf_X] [--fail-commits]
+
+Commits to repos whose name starts with ``fail-`` always fail with 500 (forced failures).
 """
 from __future__ import annotations
 
@@ -146,7 +148,7 @@ class Handler(BaseHTTPRequestHandler):
                 git(repo, "update-ref", f"refs/heads/{rev}", head(repo, "main"))
             return self._send(200, {})
         if action == "commit":
-            if self.server.fail_commits:
+            if self.server.fail_commits or name.startswith("fail-"):
                 return self._send(500, {"error": "forced failure for the test"})
             lines = [json.loads(line) for line in body.splitlines() if line.strip()]
             header = next(item["value"] for item in lines if item["key"] == "header")
