@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from synthgen import distributed as dist
 from synthgen.api import artifact_from_result
 from synthgen.artifact import save_artifact
 from synthgen.config import GenerateConfig, LearnerConfig, SourceConfig, TaskConfig
@@ -44,6 +45,7 @@ def generate(
     inner_steps: Annotated[int, typer.Option(help="SGD steps per task in the recipe")] = D.inner_steps,
     inits: Annotated[int, typer.Option(help="learner initialisations per outer step")] = D.inits_per_step,
     refine_steps: Annotated[int, typer.Option(help="final steps refining all tasks jointly")] = D.refine_steps,
+    backprop_steps: Annotated[int, typer.Option(help="truncated back-propagation: differentiate only the last N inner steps per task (0: all)")] = D.backprop_steps,
     hard_labels: Annotated[bool, typer.Option("--hard-labels", help="do not learn soft labels")] = False,
     seed: Annotated[int, typer.Option(help="random seed")] = D.seed,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = D.device,
@@ -51,10 +53,19 @@ def generate(
     resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint next to --out")] = False,
     config: Annotated[Optional[Path], typer.Option(help="JSON GenerateConfig; replaces the options above")] = None,
     threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
+    nproc: Annotated[int, typer.Option(help="processes on this machine (launches torchrun)")] = 1,
 ) -> None:
-    """Learn one synthetic set per task by meta-gradient and write OUT (+ OUT.png preview)."""
+    """Learn one synthetic set per task by meta-gradient and write OUT (+ OUT.png preview).
+
+    Under torchrun (or with --nproc N) the learners of each step are spread over the processes;
+    rank 0 alone prints, checkpoints and writes.
+    """
+    if nproc > 1 and not dist.wanted():
+        raise typer.Exit(launch_torchrun(nproc))
     set_threads(threads)
     with user_errors():
+        if dist.wanted():
+            device = dist.init_from_env(device)
         if config is not None:
             cfg = GenerateConfig.from_dict(json.loads(config.read_text()))
         else:
@@ -62,39 +73,70 @@ def generate(
                 source=SourceConfig(name=source), tasks=TaskConfig(split=tasks, scenario=scenario),
                 learners=LearnerConfig(archs=tuple(a.strip() for a in learners.split(",") if a.strip())),
                 param=param, ipc=ipc, steps=steps, time_budget=time_budget, inner_steps=inner_steps,
-                inits_per_step=inits, refine_steps=refine_steps, soft_labels=not hard_labels, seed=seed,
-                device=device, checkpoint_every=checkpoint_every)
+                inits_per_step=inits, refine_steps=refine_steps, backprop_steps=backprop_steps,
+                soft_labels=not hard_labels, seed=seed, device=device, checkpoint_every=checkpoint_every)
         ckpt = checkpoint_path(out)
-        if ckpt.exists() and not resume:
+        if ckpt.exists() and not resume and dist.is_main():
             console.print(f"[yellow]note:[/] {ckpt} exists; starting fresh (use --resume to continue it)")
         engine = Engine(cfg, checkpoint_path=ckpt, resume=resume)
+        if not dist.is_main():
+            engine.run()
+            dist.shutdown()
+            return
         if engine.global_step:
             console.print(f"resuming at outer step {engine.global_step} (stage {engine.stage + 1}/{len(engine.stages)})")
-        by_time = cfg.time_budget is not None
-        total = cfg.time_budget if by_time else sum(s["steps"] for s in engine.stages)
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn() if not by_time
-                      else TextColumn("{task.completed:.0f}/{task.total:.0f}s"), TextColumn("{task.fields[info]}"),
-                      TimeElapsedColumn(), console=console, transient=False) as bar:
-            job = bar.add_task("generating", total=total, info="", completed=engine.elapsed if by_time else engine.global_step)
-            last_val: list[str] = [""]
-
-            def on_step(i: StepInfo) -> None:
-                if i.val_acc is not None:
-                    last_val[0] = f" val {i.val_acc:.3f}"
-                loss = "skipped" if i.loss is None else f"{i.loss:.3f}"
-                bar.update(job, description=f"task {min(i.stage, len(engine.tasks) - 1) + 1}/{len(engine.tasks)}"
-                           + (" (refine)" if i.stage >= len(engine.tasks) else ""),
-                           completed=i.elapsed if by_time else i.global_step, info=f"meta-loss {loss}{last_val[0]}")
-
-            result = engine.run(on_step)
+        result = run_with_progress(engine)
         art = artifact_from_result(result, cfg)
         path = save_artifact(art, out)
         png = sample_grid(art.images, art.task_ids, art.labels, art.metadata["source"]["normalisation"],
                           art.metadata["source"]["class_names"], preview_path(out))
         ckpt.unlink(missing_ok=True)
+        processes = dist.world()
+        dist.shutdown()
     val = art.metadata["generation"]["final_val_acc"]
     console.print(f"artifact: {path}  ({len(art.labels)} images, {len(art.tasks)} tasks, sha256 {art.sha256[:16]}...)",
                   soft_wrap=True)
     console.print(f"preview:  {png}", soft_wrap=True)
     console.print(f"time: {result.wall_time:.1f} s for {result.steps_done} outer steps"
+                  + (f" on {processes} processes" if processes > 1 else "")
                   + (f"; validation accuracy after the last task: {val:.3f}" if val is not None else ""), soft_wrap=True)
+
+
+def launch_torchrun(nproc: int) -> int:
+    """Re-run this very command under torchrun on this machine with ``nproc`` processes."""
+    import subprocess
+    import sys
+
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            args.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "synthgen", *args]
+    return subprocess.call(cmd)
+
+
+def run_with_progress(engine: Engine):
+    """engine.run() under a rich progress bar (meta-loss, last validation accuracy)."""
+    cfg = engine.cfg
+    by_time = cfg.time_budget is not None
+    total = cfg.time_budget if by_time else sum(s["steps"] for s in engine.stages)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn() if not by_time
+                  else TextColumn("{task.completed:.0f}/{task.total:.0f}s"), TextColumn("{task.fields[info]}"),
+                  TimeElapsedColumn(), console=console, transient=False) as bar:
+        job = bar.add_task("generating", total=total, info="", completed=engine.elapsed if by_time else engine.global_step)
+        last_val: list[str] = [""]
+
+        def on_step(i: StepInfo) -> None:
+            if i.val_acc is not None:
+                last_val[0] = f" val {i.val_acc:.3f}"
+            loss = "skipped" if i.loss is None else f"{i.loss:.3f}"
+            bar.update(job, description=f"task {min(i.stage, len(engine.tasks) - 1) + 1}/{len(engine.tasks)}"
+                       + (" (refine)" if i.stage >= len(engine.tasks) else ""),
+                       completed=i.elapsed if by_time else i.global_step, info=f"meta-loss {loss}{last_val[0]}")
+
+        return engine.run(on_step)

@@ -107,6 +107,10 @@ class GenerateConfig(_Config):
     label_lr: float = 0.05          # Adam lr on soft-label logits
     lr_lr: float = 0.01             # Adam lr on log inner lr
     inits_per_step: int = 4         # fresh learner initialisations averaged per outer step
+    grad_chunks: int = 1            # learners' gradients are summed per chunk (i % chunks), then in chunk order;
+                                    # torchrun uses max(grad_chunks, processes), so a run matches 1 process with the same value
+    backprop_steps: int = 0         # truncated back-propagation: differentiate only the last N inner steps of
+                                    # each trainable task (memory flat in inner_steps); 0 = the full unroll
     real_batch: int = 256           # real training images per outer step (from all tasks seen so far)
     steps: int = 1500               # total outer steps over all tasks (later tasks get more)
     time_budget: float | None = None  # seconds; if set, replaces `steps` as the stopping rule
@@ -123,22 +127,25 @@ class GenerateConfig(_Config):
             raise ConfigError(f"param must be 'pixels' or 'generator', got {self.param!r}")
         if self.init not in ("real", "noise"):
             raise ConfigError(f"init must be 'real' or 'noise', got {self.init!r}")
-        positive = ("ipc", "inner_steps", "inits_per_step", "real_batch", "max_bad_steps")
+        positive = ("ipc", "inner_steps", "inits_per_step", "real_batch", "max_bad_steps", "grad_chunks")
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("inner_lr", "outer_lr", "label_lr", "lr_lr"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.backprop_steps < 0:
+            raise ConfigError(f"backprop_steps must be >= 0, got {self.backprop_steps}")
         if self.steps < 0 or self.refine_steps < 0 or self.checkpoint_every < 0 or self.eval_every < 0:
             raise ConfigError("steps, refine_steps, checkpoint_every and eval_every must be >= 0")
         if self.time_budget is not None and not self.time_budget > 0:
             raise ConfigError(f"time_budget must be > 0 seconds, got {self.time_budget}")
 
     def run_hash(self) -> str:
-        """Hash of the fields that change the result (not device, schedules of I/O or budgets)."""
+        """Hash of the fields that change the result (not device, I/O schedules, budgets, or grad_chunks,
+        which only changes float rounding: a checkpoint resumes under another process count)."""
         d = self.to_dict()
-        for k in ("device", "checkpoint_every", "eval_every", "time_budget"):
+        for k in ("device", "checkpoint_every", "eval_every", "time_budget", "grad_chunks"):
             d.pop(k)
         d["source"].pop("data_dir")
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()

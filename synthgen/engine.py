@@ -22,9 +22,10 @@ from pathlib import Path
 import torch
 from torch.func import vmap
 
+from . import distributed as dist
 from .checkpoint import CheckpointError, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
 from .config import GenerateConfig
-from .inner_loop import SynthBatch, real_loss, stack_params, train_sequence
+from .inner_loop import real_loss, stack_params, train_sequence, train_sequence_truncated
 from .learners import build_learner, check_archs
 from .parametrize import SyntheticTask
 from .seeding import derive_seed, generator
@@ -171,25 +172,38 @@ class Engine:
         x, y = self.train_x[idx], self.train_y[idx]
         mask = self.mask_of_class[y]
         frozen = [self.synth[t].materialize(detach=True) for t in range(first)]
-        self.opt.zero_grad(set_to_none=True)
         trainable = [self.synth[t].materialize() for t in range(first, last + 1)]
+        # Learner i belongs to gradient chunk i % C; rank r computes the chunks c with c % world == r.
+        # Chunk gradients are exchanged exactly (all-reduce of zero-padded rows) and summed in chunk
+        # order, so the result does not depend on the number of processes.
+        chunks = max(cfg.grad_chunks, dist.world())
+        work = [(c, a) for c in range(chunks) if c % dist.world() == dist.rank()
+                for a in sorted({picks[i] for i in range(c, cfg.inits_per_step, chunks)})]
+        params = [p for grp in self.opt.param_groups for p in grp["params"]]
+        rows = torch.zeros(chunks, sum(p.numel() for p in params), device=self.device)
         total = 0.0
-        for a in sorted(set(picks)):
-            group = [s for p, s in zip(picks, seeds) if p == a]
-            models = [build_learner(archs[a], self.shape, self.num_classes, s, self.device) for s in group]
+        for n, (c, a) in enumerate(work):
+            members = [i for i in range(c, cfg.inits_per_step, chunks) if picks[i] == a]
+            models = [build_learner(archs[a], self.shape, self.num_classes, seeds[i], self.device) for i in members]
             base = models[0]
 
             def per_learner(p):
                 p = train_sequence(base, p, frozen, cfg.inner_steps)
-                p = train_sequence(base, p, trainable, cfg.inner_steps)
+                p = train_sequence_truncated(base, p, trainable, cfg.inner_steps, cfg.backprop_steps)
                 return real_loss(base, p, x, y, mask)
 
             loss = vmap(per_learner)(stack_params(models)).sum() / cfg.inits_per_step
-            last_group = a == max(picks)
-            loss.backward(retain_graph=not last_group)
+            grads = torch.autograd.grad(loss, params, retain_graph=n < len(work) - 1, allow_unused=True)
+            rows[c] += torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads)])
             total += float(loss.detach())
-        grads_ok = all(torch.isfinite(p.grad).all() for grp in self.opt.param_groups for p in grp["params"]
-                       if p.grad is not None)
+        rows = dist.sum_tensor(rows)
+        flat = rows[0].clone()
+        for c in range(1, chunks):
+            flat += rows[c]
+        for p, g in zip(params, flat.split([p.numel() for p in params])):
+            p.grad = g.view_as(p).clone()
+        total = dist.reduce_scalar(total, device=self.device)
+        grads_ok = all(torch.isfinite(p.grad).all() for p in params if p.grad is not None)
         if not (math.isfinite(total) and grads_ok):
             self.opt.zero_grad(set_to_none=True)
             self.bad_steps += 1
@@ -231,11 +245,11 @@ class Engine:
                 loss = self._meta_step()
                 self.stage_step += 1
                 self.global_step += 1
-                dt = time.perf_counter() - t0
+                dt = dist.reduce_scalar(time.perf_counter() - t0, "max")  # ranks agree on time budgets
                 self.elapsed += dt
                 self.stage_elapsed += dt
                 val = None
-                if cfg.eval_every and (self.stage_step % cfg.eval_every == 0 or self._stage_done()):
+                if cfg.eval_every and dist.is_main() and (self.stage_step % cfg.eval_every == 0 or self._stage_done()):
                     val = self.validation_accuracy(max(st["trainable"]))
                 self.history.append({"step": self.global_step, "stage": self.stage,
                                      "loss": loss, **({"val_acc": val} if val is not None else {})})
@@ -243,7 +257,7 @@ class Engine:
                     on_step(StepInfo(self.stage, len(self.stages), self.stage_step,
                                      None if st["seconds"] is not None else st["steps"],
                                      self.global_step, loss, val, self.elapsed))
-                if (self.checkpoint_path and cfg.checkpoint_every
+                if (self.checkpoint_path and cfg.checkpoint_every and dist.is_main()
                         and self.global_step % cfg.checkpoint_every == 0):
                     self.save(self.checkpoint_path)
             self.stage += 1

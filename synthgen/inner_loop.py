@@ -63,6 +63,20 @@ def train_sequence(model: nn.Module, params: Params, batches: Sequence[SynthBatc
     return params
 
 
+def train_sequence_truncated(model: nn.Module, params: Params, batches: Sequence[SynthBatch], steps: int,
+                             backprop_steps: int) -> Params:
+    """Like :func:`train_sequence`, but only the last ``backprop_steps`` steps of each task carry a
+    graph to the batch (the earlier ones see it detached): truncated back-propagation, memory
+    independent of ``steps``. ``backprop_steps`` <= 0 or >= steps is the full unroll."""
+    if backprop_steps <= 0 or backprop_steps >= steps:
+        return train_sequence(model, params, batches, steps)
+    for b in batches:
+        frozen = SynthBatch(b.images.detach(), b.targets.detach(), b.lr.detach(), b.class_mask)
+        params = sgd_steps(model, {k: v.detach() for k, v in params.items()}, frozen, steps - backprop_steps)
+        params = sgd_steps(model, params, b, backprop_steps)
+    return params
+
+
 def real_loss(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor,
               class_mask: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of the trained learner on real data (``class_mask`` per sample or None)."""

@@ -13,6 +13,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import distributed as dist
 from .artifact import Artifact
 from .config import HELDOUT_PREFERENCE, SourceConfig, VerifyConfig
 from .evaluation import evaluate_artifact, joint_accuracy, real_sequence_matrix
@@ -146,11 +147,15 @@ def judge(results: dict, cfg: VerifyConfig) -> tuple[bool, list[str]]:
 
 def run_grid(art: Artifact, cfg: VerifyConfig, source: SourceData,
              on_job: Callable[[int, int, Job], None] | None = None) -> tuple[list[Job], list[dict]]:
-    """Run every job of :func:`plan` in this process."""
+    """Run the jobs of :func:`plan`: all of them here, or under torchrun job i on rank i % world,
+    gathered back into plan order (so the certificate is the one a single process writes)."""
     jobs = plan(art, cfg)
-    cells = []
-    for i, job in enumerate(jobs):
-        cells.append(run_job(job, art, source, cfg))
+    mine = dist.my_share(len(jobs))
+    done: dict[int, dict] = {}
+    for n, i in enumerate(mine):
+        done[i] = run_job(jobs[i], art, source, cfg)
         if on_job:
-            on_job(i + 1, len(jobs), job)
-    return jobs, cells
+            on_job(n + 1, len(mine), jobs[i])
+    for part in dist.gather(done):
+        done.update(part)
+    return jobs, [done[i] for i in range(len(jobs))]

@@ -140,3 +140,14 @@ def test_cli_export_includes_matching_certificate_and_pictures(tiny_artifact, tm
     (tmp_path / "other.json").write_text(json.dumps(other))
     res = runner.invoke(app, ["export", str(path), "--to", str(tmp_path / "ds2"), "--certificate", str(tmp_path / "other.json")])
     assert res.exit_code == 2 and "edited" in res.output or "sha256" in res.output
+
+
+def test_verify_a_folder_writes_outputs_in_the_cwd(folder, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, ["verify", str(folder), "--seeds", "1", "--heldout", "mlp256", "--no-baselines",
+                              "--max-forgetting", "0.2"])
+    assert res.exit_code in (0, 1), res.output
+    cert = json.loads((tmp_path / "ds.certificate.json").read_text())
+    assert cert["artifact_sha256"] == load_folder(folder).sha256
+    assert (tmp_path / "ds.verify" / "heatmap_mlp.png").exists()
+    assert not (folder / "certificate.json").exists()  # the folder itself is left as it was

@@ -82,3 +82,26 @@ def test_vmap_over_inits_equals_a_loop():
     (g_loop,) = torch.autograd.grad(sum(looped), x)
     assert torch.allclose(batched, torch.stack(looped), atol=1e-6)
     assert torch.allclose(g_vmap, g_loop, atol=1e-6)
+
+
+def test_truncated_backprop_same_forward_and_gradient_from_last_steps_only():
+    from synthgen.inner_loop import train_sequence_truncated
+
+    shape, nc = (1, 5, 5), 4
+    model = build_learner("mlp", shape, nc, seed=3)
+    p0 = {k: v.detach() for k, v in model.named_parameters()}
+    x, t = _batch(6, nc, shape)
+    x.requires_grad_(True)
+    b = SynthBatch(x, t, torch.tensor(0.1))
+    rx, ry = torch.randn(10, *shape), torch.randint(nc, (10,))
+    full = train_sequence(model, p0, [b], 6)
+    trunc = train_sequence_truncated(model, p0, [b], 6, backprop_steps=2)
+    for k in full:
+        assert torch.allclose(full[k], trunc[k], atol=1e-6)  # same training, only the graph differs
+    (g_full,) = torch.autograd.grad(real_loss(model, full, rx, ry), x)
+    (g_trunc,) = torch.autograd.grad(real_loss(model, trunc, rx, ry), x)
+    assert not torch.allclose(g_full, g_trunc)
+    # the truncated gradient is exactly the gradient through the last 2 steps from the detached state
+    mid = train_sequence(model, p0, [SynthBatch(x.detach(), t, torch.tensor(0.1))], 4)
+    (g_manual,) = torch.autograd.grad(real_loss(model, sgd_steps(model, mid, b, 2), rx, ry), x)
+    assert torch.allclose(g_trunc, g_manual, atol=1e-6)

@@ -1,0 +1,92 @@
+"""Ablations: generate with a config variant, verify it on generation and held-out archs, append a row.
+
+    python benchmarks/ablation.py --name "mlp only" --set '{"steps": 1500}'
+    python benchmarks/ablation.py --name "mlp+convnet" --set '{"learners": {"archs": ["mlp", "convnet"]}}'
+
+Each run appends one JSON line to --log (default docs/ablation.jsonl) and prints the row;
+``--table`` prints the markdown table of every logged run (what docs/benchmarks.md quotes).
+Evaluation: synthgen.verify (3 seeds by default) on mlp, convnet, mlp256, lenet; ratios to joint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from synthgen.api import artifact_from_result, verify
+from synthgen.config import GenerateConfig, VerifyConfig
+from synthgen.engine import Engine
+from synthgen.verify import JOINT, SYNTHETIC
+
+ARCHS = ("mlp", "convnet", "mlp256", "lenet")
+
+
+def run(name: str, overrides: dict, seeds: int) -> dict:
+    base = GenerateConfig(device="cpu", eval_every=0).to_dict()
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            base[key].update(value)
+        else:
+            base[key] = value
+    cfg = GenerateConfig.from_dict(base)
+    t0 = time.perf_counter()
+    art = artifact_from_result(Engine(cfg).run(), cfg)
+    gen_s = time.perf_counter() - t0
+    gen_archs = tuple(cfg.learners.archs)
+    cert = verify(art, VerifyConfig(seeds=tuple(range(seeds)), archs=gen_archs,
+                                    heldout=tuple(a for a in ARCHS if a not in gen_archs), stress=True))
+    row = {"name": name, "overrides": overrides, "gen_s": round(gen_s, 1), "steps": cfg.steps,
+           "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "results": {}}
+    for arch, r in cert["results"].items():
+        m = r["methods"]
+        joint = m[JOINT]["acc_mean"]
+        s = m[SYNTHETIC]
+        worst_stress = min(m[k]["acc_mean"] for k in m if k.startswith(("lr x", "steps x", "shuffled", "batch 1/4")))
+        row["results"][arch] = {"group": r["group"], "acc": round(s["acc_mean"], 3), "ratio": round(s["acc_mean"] / joint, 3),
+                                "max_forgetting": round(s["max_forgetting_mean"], 3),
+                                "worst_stress_drop": round(s["acc_mean"] - worst_stress, 3)}
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    head = "| variant | gen s | " + " | ".join(f"{a} ACC (/joint)" for a in ARCHS) + " | max forg. (gen) | worst stress drop (gen) |"
+    lines = [head, "|---" * (4 + len(ARCHS)) + "|"]
+    for r in rows:
+        res = r["results"]
+        gen = [a for a in ARCHS if res.get(a, {}).get("group") == "generation"]
+        cells = [f"{res[a]['acc']:.3f} ({res[a]['ratio']:.2f})" + ("*" if res[a]["group"] == "generation" else "")
+                 if a in res else "-" for a in ARCHS]
+        forg = max(res[a]["max_forgetting"] for a in gen)
+        drop = max(res[a]["worst_stress_drop"] for a in gen)
+        lines.append(f"| {r['name']} | {r['gen_s']} | " + " | ".join(cells) + f" | {forg:.3f} | {drop:.3f} |")
+    return "\n".join(lines) + "\n\n`*` = a generation architecture (the others are held out)."
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--name")
+    ap.add_argument("--set", default="{}", help="JSON overrides of GenerateConfig fields")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--log", default="docs/ablation.jsonl")
+    ap.add_argument("--table", action="store_true", help="print the table of logged runs and exit")
+    args = ap.parse_args()
+    log = Path(args.log)
+    if args.table:
+        print(table([json.loads(line) for line in log.read_text().splitlines() if line.strip()]))
+        return
+    torch.set_num_threads(args.threads)
+    row = run(args.name, json.loads(args.set), args.seeds)
+    row["command"] = "python " + " ".join(sys.argv)
+    with log.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    print(table([row]))
+
+
+if __name__ == "__main__":
+    main()

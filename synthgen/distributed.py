@@ -1,0 +1,92 @@
+"""torch.distributed glue: which rank am I, and the few collectives synthgen needs.
+
+Launched by ``torchrun`` (``WORLD_SIZE`` > 1 in the environment), :func:`init_from_env` starts a
+process group: gloo on CPU, nccl on CUDA. Without it every helper is the single-process identity,
+so the engine and the verifier run the same code either way.
+
+The scheme (docs/scaling.md): every outer step draws ``inits_per_step`` learners from
+``generator(seed, stage, step)`` exactly as a single process would; learner ``i`` belongs to
+gradient chunk ``i % C`` (C = max(grad_chunks, world)) and chunk ``c`` runs on rank ``c % world``.
+Chunk gradients are exchanged exactly and summed in chunk order, so every rank applies the same
+Adam step, holds the same synthetic data, and matches a single process with the same C. The RNG
+scheme does not involve the rank, so a checkpoint resumes under any process count.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import torch
+import torch.distributed as dist
+
+
+def is_active() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if is_active() else 0
+
+
+def world() -> int:
+    return dist.get_world_size() if is_active() else 1
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def wanted() -> bool:
+    """True when launched by torchrun with more than one process."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def init_from_env(device: str = "auto", timeout_s: float = 120.0) -> str:
+    """Start the process group if torchrun asked for one; returns the device this rank should use."""
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if wanted() and not is_active():
+        dist.init_process_group(backend="nccl" if cuda else "gloo", timeout=_dt.timedelta(seconds=timeout_s))
+    if cuda and is_active():
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        torch.cuda.set_device(local)
+        return f"cuda:{local}"
+    return "cpu" if not cuda else device if device != "auto" else "cuda"
+
+
+def my_share(n: int) -> list[int]:
+    """Indices of the ``n`` items (learners, jobs) this rank runs: i % world == rank."""
+    return [i for i in range(n) if i % world() == rank()]
+
+
+def sum_tensor(t: torch.Tensor) -> torch.Tensor:
+    """In-place all-reduce (sum) of ``t`` over ranks; identity in a single process."""
+    if is_active():
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def reduce_scalar(value: float, op: str = "sum", device: str | torch.device = "cpu") -> float:
+    """Sum or max of a float over ranks (identity in a single process)."""
+    if not is_active():
+        return value
+    t = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.SUM if op == "sum" else dist.ReduceOp.MAX)
+    return float(t.item())
+
+
+def gather(obj: object) -> list[object]:
+    """Every rank's ``obj``, in rank order (on every rank)."""
+    if not is_active():
+        return [obj]
+    out: list[object] = [None] * world()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def barrier() -> None:
+    if is_active():
+        dist.barrier()
+
+
+def shutdown() -> None:
+    if is_active():
+        dist.destroy_process_group()
