@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
+from synthgen._io import BusyError
 from synthgen.artifact import ArtifactError
 from synthgen.certificate import CertificateError
 from synthgen.checkpoint import CheckpointError
@@ -22,8 +23,9 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
-USER_ERRORS = (ArtifactError, CertificateError, CheckpointError, ConfigError, ExportError, GenerationError, HubError, UnknownLearnerError, SourceError,
-               TaskSplitError, FileNotFoundError, PermissionError, IsADirectoryError)
+# OSError covers missing files, permissions and a full disk ("No space left on device")
+USER_ERRORS = (ArtifactError, BusyError, CertificateError, CheckpointError, ConfigError, ExportError, GenerationError,
+               HubError, UnknownLearnerError, SourceError, TaskSplitError, OSError)
 
 
 def set_threads(threads: int) -> None:

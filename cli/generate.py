@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synthgen import distributed as dist
+from synthgen._io import exclusive
 from synthgen.api import artifact_from_result
 from synthgen.artifact import save_artifact
 from synthgen.config import GenerateConfig, LearnerConfig, SourceConfig, TaskConfig
@@ -83,14 +84,15 @@ def generate(
             engine.run()
             dist.shutdown()
             return
-        if engine.global_step:
-            console.print(f"resuming at outer step {engine.global_step} (stage {engine.stage + 1}/{len(engine.stages)})")
-        result = run_with_progress(engine)
-        art = artifact_from_result(result, cfg)
-        path = save_artifact(art, out)
-        png = sample_grid(art.images, art.task_ids, art.labels, art.metadata["source"]["normalisation"],
-                          art.metadata["source"]["class_names"], preview_path(out))
-        ckpt.unlink(missing_ok=True)
+        with exclusive(out):  # a second generate to the same --out fails at once, clearly
+            if engine.global_step:
+                console.print(f"resuming at outer step {engine.global_step} (stage {engine.stage + 1}/{len(engine.stages)})")
+            result = run_with_progress(engine)
+            art = artifact_from_result(result, cfg)
+            path = save_artifact(art, out)
+            png = sample_grid(art.images, art.task_ids, art.labels, art.metadata["source"]["normalisation"],
+                              art.metadata["source"]["class_names"], preview_path(out))
+            ckpt.unlink(missing_ok=True)
         processes = dist.world()
         dist.shutdown()
     val = art.metadata["generation"]["final_val_acc"]

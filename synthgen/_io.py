@@ -6,10 +6,11 @@ leaves the previous file intact and no half-written one.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 TMP_PREFIX = ".synthgen-tmp-"
@@ -38,6 +39,40 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None] | bytes)
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+class BusyError(RuntimeError):
+    """Another process is writing the same output."""
+
+
+@contextlib.contextmanager
+def exclusive(target: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``<target>.lock`` for the duration of a write.
+
+    A second writer to the same output fails at once with BusyError instead of racing; the lock
+    dies with its process (flock), so a killed writer never leaves a stale lock behind.
+    """
+    import fcntl
+
+    lock = Path(str(target) + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise BusyError(f"{target} is being written by another synthgen process") from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
+
+
+def inside(path: str | os.PathLike, root: str | os.PathLike) -> bool:
+    """Does ``path`` (following symlinks) resolve inside ``root``?"""
+    return Path(path).resolve().is_relative_to(Path(root).resolve())
 
 
 def _umask() -> int:

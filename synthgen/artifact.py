@@ -34,6 +34,8 @@ MAX_HEADER_BYTES = 8 << 20          # metadata + tensor table; a real header is 
 MAX_FILE_BYTES = 4 << 30            # a synthetic set is small by construction
 MAX_TENSORS = 16
 SOFT_LABEL_TOLERANCE = 1e-3
+MAX_TASKS = 1_000                   # caps on what metadata may claim, checked before any loop over it
+MAX_CLASSES = 100_000
 
 
 class ArtifactError(ValueError):
@@ -132,6 +134,10 @@ def validate(tensors: dict[str, torch.Tensor], meta: dict, where: str | os.PathL
         num_classes = len(meta["source"]["class_names"])
     except (KeyError, TypeError, ValueError):
         raise _fail(where, "metadata source lacks image_shape / class_names") from None
+    if not 0 < num_classes <= MAX_CLASSES:
+        raise _fail(where, f"metadata claims {num_classes} classes (allowed 1..{MAX_CLASSES})")
+    if isinstance(meta["tasks"], list) and len(meta["tasks"]) > MAX_TASKS:
+        raise _fail(where, f"metadata claims {len(meta['tasks'])} tasks (allowed up to {MAX_TASKS})")
     n = images.shape[0] if images.dim() == 4 else -1
     if images.dim() != 4 or tuple(images.shape[1:]) != shape:
         raise _fail(where, f"images have shape {list(images.shape)}, expected [N, {', '.join(map(str, shape))}]")

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from ._io import atomic_write, safe_relpath
+from ._io import atomic_write, exclusive, inside, safe_relpath
 from .artifact import Artifact, ArtifactError, load_artifact, validate
 from .card import render_card
 from .plots import denormalise, sample_grid
@@ -92,10 +92,16 @@ def _replace_dir(tmp: Path, dest: Path, overwrite: bool) -> None:
 
 def export_folder(art: Artifact, dest: str | os.PathLike, certificate: dict | None = None,
                   pictures: dict[str, Path] | None = None, overwrite: bool = False) -> Path:
-    """Write ``art`` as a hub-ready dataset folder; returns the folder."""
+    """Write ``art`` as a hub-ready dataset folder; returns the folder (one writer at a time)."""
+    dest = Path(dest)
+    with exclusive(dest):
+        return _export(art, dest, certificate, pictures, overwrite)
+
+
+def _export(art: Artifact, dest: Path, certificate: dict | None, pictures: dict[str, Path] | None,
+            overwrite: bool) -> Path:
     from .artifact import save_artifact
 
-    dest = Path(dest)
     if dest.exists() and not overwrite:
         raise ExportError(f"{dest} exists; pass --overwrite to replace it")
     tmp = dest.with_name(dest.name + ".incomplete")
@@ -142,9 +148,20 @@ def _read_metadata(folder: Path) -> dict:
         raise ArtifactError(f"{folder / METADATA_FILE}: not valid JSON ({err})") from None
 
 
-def load_folder(folder: str | os.PathLike) -> Artifact:
-    """The artifact of an export folder; its sha256 must equal the one in synthgen.json."""
+def _check_inside(folder: Path, names: list[str], root: Path) -> None:
+    for name in names:
+        if (folder / name).exists() and not inside(folder / name, root):
+            raise ArtifactError(f"{folder / name}: a link pointing outside {root}; refusing to read it")
+
+
+def load_folder(folder: str | os.PathLike, allowed_root: str | os.PathLike | None = None) -> Artifact:
+    """The artifact of an export folder; its sha256 must equal the one in synthgen.json.
+
+    Files that are symlinks out of the folder (or out of ``allowed_root``, e.g. an HF cache repo
+    whose snapshots link into its blobs) are refused. Nothing else in the folder is read.
+    """
     folder = Path(folder)
+    _check_inside(folder, [METADATA_FILE, ARTIFACT_FILE], Path(allowed_root or folder))
     meta = _read_metadata(folder)
     if not (folder / ARTIFACT_FILE).is_file():
         raise ArtifactError(f"{folder}: not a synthgen dataset folder (no {ARTIFACT_FILE})")
@@ -159,12 +176,14 @@ def artifact_from_parquet(folder: str | os.PathLike) -> Artifact:
     import pyarrow.parquet as pq
 
     folder = Path(folder)
+    _check_inside(folder, [METADATA_FILE], folder)
     meta = _read_metadata(folder)
     cols: dict[str, list] = {"pixels": [], "label": [], "task": [], "soft_label": []}
     for k in range(len(meta.get("tasks", []))):
         path = folder / "data" / task_config_name(k) / PARQUET_NAME
         if not path.is_file():
             raise ArtifactError(f"{folder}: missing {path.relative_to(folder)}")
+        _check_inside(folder, [path.relative_to(folder).as_posix()], folder)
         table = pq.read_table(path, columns=list(cols)).to_pydict()
         for name in cols:
             cols[name] += table[name]

@@ -140,7 +140,7 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 
 def pull(repo_id: str, *, revision: str | None = None, to: str | os.PathLike | None = None,
-         endpoint: str | None = None, token: str | None = None) -> Pulled:
+         endpoint: str | None = None, token: str | None = None, cache_dir: str | os.PathLike | None = None) -> Pulled:
     """Download a published synthgen dataset at a pinned commit and check it."""
     from huggingface_hub import snapshot_download
 
@@ -164,11 +164,13 @@ def pull(repo_id: str, *, revision: str | None = None, to: str | os.PathLike | N
         try:
             folder = snapshot_download(repo_id, repo_type="dataset", revision=info.sha, allow_patterns=wanted,
                                        local_dir=str(to) if to else None, endpoint=endpoint_of(endpoint),
-                                       token=token, force_download=force)
+                                       token=token, force_download=force, cache_dir=cache_dir)
         except Exception as err:  # noqa: BLE001
             raise _hub_error(err, repo_id, endpoint, token) from None
+        # a cache snapshot's files are links into the repo's blobs/ two levels up: allow that root only
+        root = Path(folder) if to else Path(folder).parent.parent
         try:
-            return Pulled(Path(folder), info.sha, load_folder(folder))
+            return Pulled(Path(folder), info.sha, load_folder(folder, allowed_root=root))
         except ArtifactError as err:
             last = err
     raise HubError(f"downloaded '{repo_id}'@{info.sha[:12]} is corrupt even after a fresh download: {last}")
