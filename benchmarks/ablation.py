@@ -5,7 +5,7 @@
 
 Each run appends one JSON line to --log (default docs/ablation.jsonl) and prints the row;
 ``--table`` prints the markdown table of every logged run (what docs/benchmarks.md quotes).
-Evaluation: synthgen.verify (3 seeds by default) on mlp, convnet, mlp256, lenet; ratios to joint.
+Evaluation: synthgen.verify (3 seeds by default) on mlp, convnet, mlp256, mlp2, convpool, lenet; ratios to joint.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from synthgen.config import GenerateConfig, VerifyConfig
 from synthgen.engine import Engine
 from synthgen.verify import JOINT, SYNTHETIC
 
-ARCHS = ("mlp", "convnet", "mlp256", "lenet")
+ARCHS = ("mlp", "convnet", "mlp256", "mlp2", "convpool", "lenet")
 
 
 def run(name: str, overrides: dict, seeds: int) -> dict:

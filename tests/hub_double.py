@@ -57,8 +57,8 @@ def commit(repo: Path, branch: str, files: dict[str, bytes], deleted: list[str],
         for path, data in files.items():
             blob = git(repo, "hash-object", "-w", "--stdin", data=data)
             git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=env)
-        for path in deleted:
-            git(repo, "update-index", "--force-remove", path, env=env)
+        for path in deleted:  # mode 0 removes the entry (works without a work tree)
+            git(repo, "update-index", "--index-info", data=f"0 {'0' * 40}\t{path}\n".encode(), env=env)
         tree = git(repo, "write-tree", env=env)
     new = git(repo, "commit-tree", tree, *(["-p", old] if old else []), "-m", message or "commit")
     git(repo, "update-ref", f"refs/heads/{branch}", new, *([old] if old else []))

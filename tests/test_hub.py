@@ -181,3 +181,86 @@ def test_tampered_download_is_refetched_once_then_refused(hub, tmp_path, tiny_ar
         with pytest.raises(HubError, match="corrupt even after a fresh download"):
             pull("org/tampered", endpoint=hub.read_url, to=tmp_path / "pulled")
     assert calls == [False, True]
+
+
+# ---- issue 7 rows that need the hub -------------------------------------------------------------
+
+def test_row9_pickles_in_a_repo_are_never_downloaded(hub, tmp_path, tiny_artifact):
+    import pickle
+
+    folder = export_folder(tiny_artifact, tmp_path / "ds")
+    publish(folder, "org/with-pickles", token="hf_ok", endpoint=hub.write_url)
+    marker = tmp_path / "PWNED"
+    # a real pickle whose loading would create the marker file (os.system on a touch command)
+    evil = pickle.dumps(type("Evil", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}",))})())
+    commit(hub.mirrors / "datasets/org/with-pickles", "main",
+           {"pytorch_model.bin": evil, "model.pt": evil, "data/task_0/evil.pkl": evil}, [], "add pickles", None)
+    got = pull("org/with-pickles", endpoint=hub.read_url, to=tmp_path / "pulled")
+    files = {p.relative_to(got.folder).as_posix() for p in got.folder.rglob("*") if p.is_file() and ".cache" not in p.parts}
+    assert not {"pytorch_model.bin", "model.pt", "data/task_0/evil.pkl"} & files
+    assert "synthgen.safetensors" in files and not marker.exists()
+
+
+def test_row14_corrupted_cache_blob_is_detected_and_refetched(hub, tmp_path, tiny_artifact):
+    folder = export_folder(tiny_artifact, tmp_path / "ds")
+    publish(folder, "org/cached", token="hf_ok", endpoint=hub.write_url)
+    cache = tmp_path / "cache"
+    first = pull("org/cached", endpoint=hub.read_url, cache_dir=cache)
+    blob = (first.folder / "synthgen.safetensors").resolve()
+    assert blob.is_relative_to(cache)
+    data = bytearray(blob.read_bytes())
+    data[-3] ^= 0xFF  # bit rot in the cached artifact
+    blob.write_bytes(bytes(data))
+    from synthgen.artifact import ArtifactError, load_artifact
+
+    with pytest.raises(ArtifactError):  # verify/load would refuse the corrupted copy
+        load_artifact(first.folder / "synthgen.safetensors")
+    again = pull("org/cached", endpoint=hub.read_url, cache_dir=cache)  # detected by sha256, refetched once
+    assert again.artifact.sha256 == tiny_artifact.sha256
+    assert load_artifact(again.folder / "synthgen.safetensors").sha256 == tiny_artifact.sha256
+
+
+def test_row15_secret_absent_everywhere(hub, tmp_path, tiny_artifact, monkeypatch):
+    from typer.testing import CliRunner
+
+    from synthgen.cli.main import app
+    from synthgen.hub import _hub_error
+
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    folder = export_folder(tiny_artifact, tmp_path / "ds")
+    done = publish(folder, "org/secret-check", endpoint=hub.write_url)  # token taken from HF_TOKEN
+    got = pull("org/secret-check", endpoint=hub.read_url, to=tmp_path / "pulled")
+    for root in (folder, got.folder):
+        for p in root.rglob("*"):
+            if p.is_file():
+                assert SECRET.encode() not in p.read_bytes(), p
+    # exception text from the library is scrubbed even when the server echoes the token
+    err = _hub_error(RuntimeError(f"401 for token {SECRET} at /api"), "org/x", hub.write_url, SECRET)
+    assert SECRET not in str(err)
+    # the typer app never prints local variables in tracebacks
+    assert app.pretty_exceptions_show_locals is False
+    assert done.commit
+
+
+def test_row16_hub_content_changed_after_certification(hub, tmp_path, tiny_artifact):
+    import copy
+
+    from synthgen.artifact import Artifact
+    from synthgen.certificate import make_certificate
+    from synthgen.config import VerifyConfig
+
+    cert = make_certificate(tiny_artifact, VerifyConfig(), {"mlp": "generation"}, {}, True, [])
+    folder = export_folder(tiny_artifact, tmp_path / "v1", certificate=cert)
+    v1 = publish(folder, "org/changing", token="hf_ok", endpoint=hub.write_url)
+    (tmp_path / "cert.json").write_text(json.dumps(cert))
+    other = Artifact(tiny_artifact.images + 0.01, tiny_artifact.labels, tiny_artifact.task_ids,
+                     copy.deepcopy(tiny_artifact.metadata), tiny_artifact.soft_labels)
+    publish(export_folder(other, tmp_path / "v2"), "org/changing", token="hf_ok", endpoint=hub.write_url)
+    res = run_cli(["verify", "--check", str(tmp_path / "cert.json"), "org/changing"], tmp_path, hub.read_url,
+                  token=None, check=False)
+    assert res.returncode == 1
+    text = res.stdout + res.stderr
+    assert tiny_artifact.sha256 in text and other.sha256 in text
+    ok = run_cli(["verify", "--check", str(tmp_path / "cert.json"), f"org/changing@{v1.commit}"], tmp_path,
+                 hub.read_url, token=None, check=False)
+    assert ok.returncode == 0 and "belongs to this artifact" in ok.stdout
