@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import resource
 import sys
 import time
@@ -82,7 +83,7 @@ def main() -> None:
         return
     torch.set_num_threads(args.threads)
     row = run(args.name, json.loads(args.set), args.seeds)
-    row["command"] = "python " + " ".join(sys.argv)
+    row["command"] = shlex.join(["python", *sys.argv])
     with log.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
     print(table([row]))

@@ -10,6 +10,7 @@ evaluated on the REAL test split after every task, with the real-data baselines 
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import resource
 import sys
@@ -43,6 +44,27 @@ def table(cert: dict) -> list[str]:
 def matrix(R: list[list[float]]) -> list[str]:
     out = ["| after \\ task | " + " | ".join(str(j) for j in range(len(R))) + " |", "|---|" + "---|" * len(R)]
     return out + [f"| {i} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for i, row in enumerate(R)]
+
+
+def appendix(docs: Path) -> str:
+    """The other benchmark scripts' tables, as they wrote them (nothing is re-typed by hand)."""
+    parts = []
+    log = docs / "ablation.jsonl"
+    if log.exists():
+        sys.path.insert(0, str(Path(__file__).parent))
+        from ablation import table as ablation_table
+
+        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+        parts.append("## Ablations (`benchmarks/ablation.py`, one run each, 3 verification seeds)\n\n"
+                     + "Each row: `python benchmarks/ablation.py --name NAME --set 'OVERRIDES'` with the overrides "
+                     "below (JSON over the default GenerateConfig). Generation seconds are indicative: these runs "
+                     "shared the 2 cores with other work.\n\n"
+                     + "\n".join(f"- {r['name']}: `{json.dumps(r['overrides'])}`" for r in rows) + "\n\n"
+                     + ablation_table(rows))
+    for name in ("step_cost.md", "scaling_bench.md"):
+        if (docs / name).exists():
+            parts.append((docs / name).read_text().replace("# ", "## ", 1))
+    return "\n\n".join([""] + parts)
 
 
 def main() -> None:
@@ -81,7 +103,7 @@ def main() -> None:
     for arch, r in cert["results"].items():
         lines += ["", f"Synthetic-data accuracy matrix, `{arch}` (row i: after task i; column j: task j; mean over seeds):", ""]
         lines += matrix(r["methods"]["synthetic"]["mean_matrix"])
-    text = "\n".join(lines) + "\n"
+    text = "\n".join(lines) + "\n" + appendix(Path(args.out).parent)
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(text)

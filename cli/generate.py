@@ -46,6 +46,7 @@ def generate(
     inner_steps: Annotated[int, typer.Option(help="SGD steps per task in the recipe")] = D.inner_steps,
     inits: Annotated[int, typer.Option(help="learner initialisations per outer step")] = D.inits_per_step,
     refine_steps: Annotated[int, typer.Option(help="final steps refining all tasks jointly")] = D.refine_steps,
+    lr_jitter: Annotated[float, typer.Option(help="meta-train under inner lr x U_log(1/J, J) (robustness; 1 = off)")] = D.lr_jitter,
     backprop_steps: Annotated[int, typer.Option(help="truncated back-propagation: differentiate only the last N inner steps per task (0: all)")] = D.backprop_steps,
     hard_labels: Annotated[bool, typer.Option("--hard-labels", help="do not learn soft labels")] = False,
     seed: Annotated[int, typer.Option(help="random seed")] = D.seed,
@@ -74,7 +75,7 @@ def generate(
                 source=SourceConfig(name=source), tasks=TaskConfig(split=tasks, scenario=scenario),
                 learners=LearnerConfig(archs=tuple(a.strip() for a in learners.split(",") if a.strip())),
                 param=param, ipc=ipc, steps=steps, time_budget=time_budget, inner_steps=inner_steps,
-                inits_per_step=inits, refine_steps=refine_steps, backprop_steps=backprop_steps,
+                inits_per_step=inits, refine_steps=refine_steps, backprop_steps=backprop_steps, lr_jitter=lr_jitter,
                 soft_labels=not hard_labels, seed=seed, device=device, checkpoint_every=checkpoint_every)
         ckpt = checkpoint_path(out)
         if ckpt.exists() and not resume and dist.is_main():

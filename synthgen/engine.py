@@ -25,7 +25,7 @@ from torch.func import vmap
 from . import distributed as dist
 from .checkpoint import CheckpointError, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
 from .config import GenerateConfig
-from .inner_loop import real_loss, stack_params, train_sequence, train_sequence_truncated
+from .inner_loop import SynthBatch, real_loss, stack_params, train_sequence, train_sequence_truncated
 from .learners import build_learner, check_archs
 from .parametrize import SyntheticTask
 from .seeding import derive_seed, generator
@@ -173,6 +173,11 @@ class Engine:
         mask = self.mask_of_class[y]
         frozen = [self.synth[t].materialize(detach=True) for t in range(first)]
         trainable = [self.synth[t].materialize() for t in range(first, last + 1)]
+        if cfg.lr_jitter > 1.0:  # one log-uniform lr factor per step, shared by all tasks and learners
+            u = float(torch.rand((), generator=g)) * 2 - 1
+            factor = cfg.lr_jitter ** u
+            frozen = [SynthBatch(b.images, b.targets, b.lr * factor, b.class_mask) for b in frozen]
+            trainable = [SynthBatch(b.images, b.targets, b.lr * factor, b.class_mask) for b in trainable]
         # Learner i belongs to gradient chunk i % C; rank r computes the chunks c with c % world == r.
         # Chunk gradients are exchanged exactly (all-reduce of zero-padded rows) and summed in chunk
         # order, so the result does not depend on the number of processes.
