@@ -20,14 +20,14 @@ import time
 from pathlib import Path
 
 
-def child(arch: str, K: int, stage: int, backprop: int, inits: int) -> dict:
+def child(arch: str, K: int, stage: int, backprop: int, inits: int, pool: int = 0) -> dict:
     import torch
 
     torch.set_num_threads(1)
     from synthgen.config import GenerateConfig, LearnerConfig
     from synthgen.engine import Engine
 
-    cfg = GenerateConfig(learners=LearnerConfig(archs=(arch,)), inner_steps=K, backprop_steps=backprop,
+    cfg = GenerateConfig(learners=LearnerConfig(archs=(arch,)), inner_steps=K, backprop_steps=backprop, replay_pool=pool,
                          inits_per_step=inits, device="cpu", eval_every=0, steps=10_000)
     eng = Engine(cfg)
     eng.stage = stage

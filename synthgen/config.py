@@ -109,6 +109,9 @@ class GenerateConfig(_Config):
     inits_per_step: int = 4         # fresh learner initialisations averaged per outer step
     lr_jitter: float = 1.0          # meta-train under inner lr x U_log(1/j, j) per step, so the data does not
                                     # depend on one exact lr (robustness to the consumer's lr); 1 = off
+    replay_pool: int = 0            # >0: learners trained through the frozen earlier tasks are drawn from a pool of
+                                    # this many per stage (built lazily, seeded) instead of replayed every step:
+                                    # much cheaper late stages; 0 = fresh learners every step (exact method)
     grad_chunks: int = 1            # learners' gradients are summed per chunk (i % chunks), then in chunk order;
                                     # torchrun uses max(grad_chunks, processes), so a run matches 1 process with the same value
     backprop_steps: int = 0         # truncated back-propagation: differentiate only the last N inner steps of
@@ -138,6 +141,8 @@ class GenerateConfig(_Config):
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.lr_jitter < 1.0:
             raise ConfigError(f"lr_jitter must be >= 1 (1 = off), got {self.lr_jitter}")
+        if self.replay_pool < 0:
+            raise ConfigError(f"replay_pool must be >= 0, got {self.replay_pool}")
         if self.backprop_steps < 0:
             raise ConfigError(f"backprop_steps must be >= 0, got {self.backprop_steps}")
         if self.steps < 0 or self.refine_steps < 0 or self.checkpoint_every < 0 or self.eval_every < 0:

@@ -115,6 +115,8 @@ class Engine:
         self.elapsed, self.stage_elapsed, self.bad_steps = 0.0, 0.0, 0
         self.history: list[dict] = []
         self.opt: torch.optim.Optimizer | None = None
+        self._pool: dict[int, tuple[int, dict]] = {}  # replay pool of the current stage (rebuilt on demand)
+        self._templates: dict[int, torch.nn.Module] = {}
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         if resume and self.checkpoint_path and self.checkpoint_path.exists():
             self._load(self.checkpoint_path)
@@ -172,6 +174,10 @@ class Engine:
         x, y = self.train_x[idx], self.train_y[idx]
         mask = self.mask_of_class[y]
         frozen = [self.synth[t].materialize(detach=True) for t in range(first)]
+        pooled = cfg.replay_pool > 0 and first > 0
+        if pooled:  # learners already trained through the frozen tasks, drawn from the stage's pool
+            draws = torch.randint(cfg.replay_pool, (cfg.inits_per_step,), generator=g).tolist()
+            picks = [self._pooled(j, frozen)[0] for j in draws]
         trainable = [self.synth[t].materialize() for t in range(first, last + 1)]
         if cfg.lr_jitter > 1.0:  # one log-uniform lr factor per step, shared by all tasks and learners
             u = float(torch.rand((), generator=g)) * 2 - 1
@@ -189,15 +195,21 @@ class Engine:
         total = 0.0
         for n, (c, a) in enumerate(work):
             members = [i for i in range(c, cfg.inits_per_step, chunks) if picks[i] == a]
-            models = [build_learner(archs[a], self.shape, self.num_classes, seeds[i], self.device) for i in members]
-            base = models[0]
+            base = self._template(a)
+            if pooled:
+                entries = [self._pooled(draws[i], frozen)[1] for i in members]
+                stacked = {k: torch.stack([e[k] for e in entries]) for k in entries[0]}
+            else:
+                stacked = stack_params([build_learner(archs[a], self.shape, self.num_classes, seeds[i], self.device)
+                                        for i in members])
 
             def per_learner(p):
-                p = train_sequence(base, p, frozen, cfg.inner_steps)
+                if not pooled:
+                    p = train_sequence(base, p, frozen, cfg.inner_steps)
                 p = train_sequence_truncated(base, p, trainable, cfg.inner_steps, cfg.backprop_steps)
                 return real_loss(base, p, x, y, mask)
 
-            loss = vmap(per_learner)(stack_params(models)).sum() / cfg.inits_per_step
+            loss = vmap(per_learner)(stacked).sum() / cfg.inits_per_step
             grads = torch.autograd.grad(loss, params, retain_graph=n < len(work) - 1, allow_unused=True)
             rows[c] += torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads)])
             total += float(loss.detach())
@@ -219,6 +231,23 @@ class Engine:
         self.bad_steps = 0
         self.opt.step()
         return total
+
+    def _template(self, a: int) -> torch.nn.Module:
+        """A module of architecture ``a`` used only as the function for functional_call (cached)."""
+        if a not in self._templates:
+            self._templates[a] = build_learner(self.cfg.learners.archs[a], self.shape, self.num_classes, 0, self.device)
+        return self._templates[a]
+
+    def _pooled(self, j: int, frozen: list) -> tuple[int, dict]:
+        """Pool entry j of this stage: (arch index, params after training through the frozen tasks)."""
+        if j not in self._pool:
+            gj = generator(self.cfg.seed, "pool", self.stage, j)
+            a = int(torch.randint(len(self.cfg.learners.archs), (), generator=gj))
+            model = build_learner(self.cfg.learners.archs[a], self.shape, self.num_classes,
+                                  int(torch.randint(2**62, (), generator=gj)), self.device)
+            p = train_sequence(model, {k: v.detach() for k, v in model.named_parameters()}, frozen, self.cfg.inner_steps)
+            self._pool[j] = (a, {k: v.detach() for k, v in p.items()})
+        return self._pool[j]
 
     @torch.no_grad()
     def validation_accuracy(self, upto: int) -> float:
@@ -266,7 +295,7 @@ class Engine:
                         and self.global_step % cfg.checkpoint_every == 0):
                     self.save(self.checkpoint_path)
             self.stage += 1
-            self.stage_step, self.stage_elapsed, self.opt = 0, 0.0, None
+            self.stage_step, self.stage_elapsed, self.opt, self._pool = 0, 0.0, None, {}
         return self.result()
 
     def result(self) -> GenerationResult:

@@ -49,9 +49,9 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("stop_at", [7, 10, 13])  # mid stage 0, at the stage boundary, mid stage 1
-def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at):
-    cfg = tiny_config(steps=24, checkpoint_every=1, refine_steps=3)  # stages of 8, 16, then 3 refine steps
+@pytest.mark.parametrize("stop_at,pool", [(7, 0), (10, 0), (13, 0), (13, 6)])  # mid stage 0, boundary, mid stage 1
+def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool):
+    cfg = tiny_config(steps=24, checkpoint_every=1, refine_steps=3, replay_pool=pool)  # stages of 8, 16, 3 refine
     full = Engine(cfg, source=mnist5k).run()
     ckpt = tmp_path / "run.ckpt.safetensors"
 
