@@ -32,6 +32,9 @@ def child(arch: str, K: int, stage: int, backprop: int, inits: int, pool: int = 
     eng = Engine(cfg)
     eng.stage = stage
     eng.opt = eng._make_optimizer(eng.stages[stage])
+    for _ in range(40 if pool else 0):  # fill the pool first: steady state is what a long stage sees
+        eng._meta_step()
+        eng.stage_step += 1
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for i in range(15):
@@ -44,8 +47,8 @@ def child(arch: str, K: int, stage: int, backprop: int, inits: int, pool: int = 
     return {"ms": 1000 * statistics.median(times), "delta_mb": (peak - base) / 1024, "peak_mb": peak / 1024}
 
 
-def measure(arch: str, K: int, stage: int, backprop: int = 0, inits: int = 4) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps([arch, K, stage, backprop, inits])],
+def measure(arch: str, K: int, stage: int, backprop: int = 0, inits: int = 4, pool: int = 0) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", json.dumps([arch, K, stage, backprop, inits, pool])],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -77,6 +80,12 @@ def main() -> None:
             lines.append(f"| {arch} | {K} | {full['ms']:.0f} ms, +{full['delta_mb']:.0f} | "
                          f"{trunc['ms']:.0f} ms, +{trunc['delta_mb']:.0f} |")
             print(lines[-1], flush=True)
+    lines += ["", "## Replay pool (task 5 of 5, K=10): fresh learners replayed every step vs a pool of 64", "",
+              "| arch | fresh: ms | pool 64 (warm): ms |", "|---|---|---|"]
+    for arch in ("mlp", "convnet"):
+        fresh, pooled = measure(arch, 10, 4), measure(arch, 10, 4, pool=64)
+        lines.append(f"| {arch} | {fresh['ms']:.0f} | {pooled['ms']:.0f} |")
+        print(lines[-1], flush=True)
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).write_text(text)

@@ -104,6 +104,8 @@ class GenerateConfig(_Config):
     inner_steps: int = 10           # K: full-batch SGD steps a consumer takes on each task
     inner_lr: float = 0.02          # initial inner learning rate (learned if learn_lr)
     outer_lr: float = 0.01          # Adam lr on pixels / generator weights
+    generator_lr: float = 1e-3      # Adam lr on generator weights and latent codes (param=generator); at the
+                                    # pixel lr (0.01) the generator diverged in our runs
     label_lr: float = 0.05          # Adam lr on soft-label logits
     lr_lr: float = 0.01             # Adam lr on log inner lr
     inits_per_step: int = 4         # fresh learner initialisations averaged per outer step
@@ -136,7 +138,7 @@ class GenerateConfig(_Config):
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("inner_lr", "outer_lr", "label_lr", "lr_lr"):
+        for name in ("inner_lr", "outer_lr", "generator_lr", "label_lr", "lr_lr"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.lr_jitter < 1.0:

@@ -150,7 +150,7 @@ class Engine:
     def _make_optimizer(self, stage: dict) -> torch.optim.Optimizer:
         groups = []
         for t in stage["trainable"]:
-            groups += self.synth[t].param_groups(self.cfg.outer_lr, self.cfg.label_lr, self.cfg.lr_lr)
+            groups += self.synth[t].param_groups(self.cfg.outer_lr, self.cfg.label_lr, self.cfg.lr_lr, self.cfg.generator_lr)
         return torch.optim.Adam(groups)
 
     def _stage_done(self) -> bool:
@@ -211,14 +211,14 @@ class Engine:
 
             loss = vmap(per_learner)(stacked).sum() / cfg.inits_per_step
             grads = torch.autograd.grad(loss, params, retain_graph=n < len(work) - 1, allow_unused=True)
-            rows[c] += torch.cat([(torch.zeros_like(p) if g is None else g).flatten() for p, g in zip(params, grads)])
+            rows[c] += torch.cat([(torch.zeros_like(p) if gr is None else gr).flatten() for p, gr in zip(params, grads)])
             total += float(loss.detach())
         rows = dist.sum_tensor(rows)
         flat = rows[0].clone()
         for c in range(1, chunks):
             flat += rows[c]
-        for p, g in zip(params, flat.split([p.numel() for p in params])):
-            p.grad = g.view_as(p).clone()
+        for p, gr in zip(params, flat.split([p.numel() for p in params])):
+            p.grad = gr.view_as(p).clone()
         total = dist.reduce_scalar(total, device=self.device)
         grads_ok = all(torch.isfinite(p.grad).all() for p in params if p.grad is not None)
         if not (math.isfinite(total) and grads_ok):
