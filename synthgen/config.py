@@ -85,7 +85,8 @@ class TaskConfig(_Config):
 
 @dataclass(frozen=True)
 class LearnerConfig(_Config):
-    archs: tuple[str, ...] = ("mlp",)   # one is sampled per outer step (per learner init)
+    archs: tuple[str, ...] = ("mlp", "convnet")   # sampled per learner init: mixing architectures is what
+                                                  # makes the data transfer to held-out ones (docs/benchmarks.md)
 
     def __post_init__(self) -> None:
         if not self.archs:
@@ -108,10 +109,10 @@ class GenerateConfig(_Config):
                                     # pixel lr (0.01) the generator diverged in our runs
     label_lr: float = 0.05          # Adam lr on soft-label logits
     lr_lr: float = 0.01             # Adam lr on log inner lr
-    inits_per_step: int = 4         # fresh learner initialisations averaged per outer step
-    lr_jitter: float = 1.0          # meta-train under inner lr x U_log(1/j, j) per step, so the data does not
+    inits_per_step: int = 2         # fresh learner initialisations averaged per outer step
+    lr_jitter: float = 2.0          # meta-train under inner lr x U_log(1/j, j) per step, so the data does not
                                     # depend on one exact lr (robustness to the consumer's lr); 1 = off
-    replay_pool: int = 0            # >0: learners trained through the frozen earlier tasks are drawn from a pool of
+    replay_pool: int = 256          # >0: learners trained through the frozen earlier tasks are drawn from a pool of
                                     # this many per stage (built lazily, seeded) instead of replayed every step:
                                     # much cheaper late stages; 0 = fresh learners every step (exact method)
     grad_chunks: int = 1            # learners' gradients are summed per chunk (i % chunks), then in chunk order;
@@ -163,7 +164,7 @@ class GenerateConfig(_Config):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
-HELDOUT_PREFERENCE = ("mlp256", "convnet", "lenet", "mlp")
+HELDOUT_PREFERENCE = ("mlp256", "convpool", "convnet", "mlp2", "lenet", "mlp")
 
 
 @dataclass(frozen=True)

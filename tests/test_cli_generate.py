@@ -6,7 +6,8 @@ from synthgen.artifact import load_artifact
 from synthgen.cli.main import app
 
 runner = CliRunner()
-TINY = ["--tasks", "0,1/2,3", "--ipc", "2", "--inner-steps", "2", "--steps", "6", "--inits", "1", "--device", "cpu"]
+TINY = ["--tasks", "0,1/2,3", "--ipc", "2", "--inner-steps", "2", "--steps", "6", "--inits", "1", "--device", "cpu",
+        "--learners", "mlp"]
 
 
 def test_help_lists_commands():

@@ -81,7 +81,7 @@ def test_baselines_and_stress_in_the_same_run(tiny_artifact):
 def test_plan_grid_shape(tiny_artifact):
     jobs = plan(tiny_artifact, VerifyConfig(seeds=(0, 1, 2), stress=True))
     archs = {j.arch for j in jobs}
-    assert archs == {"mlp", "mlp256", "convnet"}
+    assert archs == {"mlp", "mlp256", "convpool"}
     assert len(jobs) == 3 * 3 * (1 + 5 + 4)
 
 
