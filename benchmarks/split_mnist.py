@@ -63,7 +63,8 @@ def appendix(docs: Path) -> str:
                      + ablation_table(rows))
     for name in ("step_cost.md", "scaling_bench.md"):
         if (docs / name).exists():
-            parts.append((docs / name).read_text().replace("# ", "## ", 1))
+            text = (docs / name).read_text()
+            parts.append("\n".join("#" + line if line.startswith("#") else line for line in text.splitlines()))
     return "\n\n".join([""] + parts)
 
 
