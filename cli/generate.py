@@ -15,6 +15,7 @@ from synthgen.artifact import save_artifact
 from synthgen.config import GenerateConfig, LearnerConfig, SourceConfig, TaskConfig
 from synthgen.engine import Engine, StepInfo
 from synthgen.plots import sample_grid
+from synthgen.seeding import seed_everything
 
 from ._common import console, set_threads, user_errors
 
@@ -77,6 +78,7 @@ def generate(
                 param=param, ipc=ipc, steps=steps, time_budget=time_budget, inner_steps=inner_steps,
                 inits_per_step=inits, refine_steps=refine_steps, backprop_steps=backprop_steps, lr_jitter=lr_jitter,
                 soft_labels=not hard_labels, seed=seed, device=device, checkpoint_every=checkpoint_every)
+        seed_everything(cfg.seed)  # the engine uses its own seeded generators; this pins torch's knobs too
         ckpt = checkpoint_path(out)
         if ckpt.exists() and not resume and dist.is_main():
             console.print(f"[yellow]note:[/] {ckpt} exists; starting fresh (use --resume to continue it)")

@@ -1,4 +1,4 @@
-"""Small I/O helpers shared by every writer: atomic writes, hashing, safe relative paths.
+"""Small I/O helpers shared by every writer: atomic writes, one-writer locks, safe relative paths.
 
 Every file synthgen writes goes through :func:`atomic_write`: the bytes land in a temp file in
 the same folder, are fsynced, then ``os.replace``-d over the target. A crash or a full disk
@@ -7,7 +7,6 @@ leaves the previous file intact and no half-written one.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -79,15 +78,6 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def safe_relpath(name: str) -> str:

@@ -82,11 +82,6 @@ def gather(obj: object) -> list[object]:
     return out
 
 
-def barrier() -> None:
-    if is_active():
-        dist.barrier()
-
-
 def shutdown() -> None:
     if is_active():
         dist.destroy_process_group()

@@ -40,15 +40,3 @@ def generator(*parts: int | str, device: str | torch.device = "cpu") -> torch.Ge
     g = torch.Generator(device=device)
     g.manual_seed(derive_seed(*parts))
     return g
-
-
-def capture_rng_state() -> dict:
-    """The global RNG states of python, numpy and torch (CPU), to restore later."""
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def restore_rng_state(state: dict) -> None:
-    """Restore what :func:`capture_rng_state` returned."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
