@@ -41,7 +41,8 @@ def run(name: str, overrides: dict, seeds: int) -> dict:
     gen_archs = tuple(cfg.learners.archs)
     cert = verify(art, VerifyConfig(seeds=tuple(range(seeds)), archs=gen_archs,
                                     heldout=tuple(a for a in ARCHS if a not in gen_archs), stress=True))
-    row = {"name": name, "overrides": overrides, "gen_s": round(gen_s, 1), "steps": cfg.steps,
+    row = {"name": name, "overrides": overrides, "effective": {k: base[k] for k in ("learners", "inits_per_step",
+           "replay_pool", "lr_jitter", "param", "soft_labels", "refine_steps")}, "gen_s": round(gen_s, 1), "steps": cfg.steps,
            "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "results": {}}
     for arch, r in cert["results"].items():
         m = r["methods"]

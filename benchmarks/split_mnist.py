@@ -57,8 +57,9 @@ def appendix(docs: Path) -> str:
         rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         parts.append("## Ablations (`benchmarks/ablation.py`, one run each, 3 verification seeds)\n\n"
                      + "Each row: `python benchmarks/ablation.py --name NAME --set 'OVERRIDES'` with the overrides "
-                     "below (JSON over the default GenerateConfig). Generation seconds are indicative: these runs "
-                     "shared the 2 cores with other work.\n\n"
+                     "below, JSON over the GenerateConfig defaults *of the time*: learners mlp, 4 inits/step, no replay "
+                     "pool, no lr jitter (the table is what chose today's defaults; to repeat a row now, add "
+                     "those four settings). Generation seconds are indicative: these runs shared the 2 cores with other work.\n\n"
                      + "\n".join(f"- {r['name']}: `{json.dumps(r['overrides'])}`" for r in rows) + "\n\n"
                      + ablation_table(rows))
     for name in ("step_cost.md", "scaling_bench.md"):
