@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from ._io import atomic_write, exclusive, inside, safe_relpath
-from .artifact import Artifact, ArtifactError, load_artifact, validate
+from .artifact import Artifact, ArtifactError, load_artifact, save_artifact, validate
 from .card import render_card
 from .plots import denormalise, sample_grid
 
@@ -78,10 +78,9 @@ def task_dataset(art: Artifact, k: int):
     }, features=features(art))
 
 
-def _replace_dir(tmp: Path, dest: Path, overwrite: bool) -> None:
+def _replace_dir(tmp: Path, dest: Path) -> None:
+    """Move the finished build into place (swapping out an existing folder, which --overwrite allowed)."""
     if dest.exists():
-        if not overwrite:
-            raise ExportError(f"{dest} exists; pass --overwrite to replace it")
         old = dest.with_name(f"{dest.name}.old-{uuid.uuid4().hex[:8]}")
         os.replace(dest, old)
         os.replace(tmp, dest)
@@ -100,8 +99,6 @@ def export_folder(art: Artifact, dest: str | os.PathLike, certificate: dict | No
 
 def _export(art: Artifact, dest: Path, certificate: dict | None, pictures: dict[str, Path] | None,
             overwrite: bool) -> Path:
-    from .artifact import save_artifact
-
     if dest.exists() and not overwrite:
         raise ExportError(f"{dest} exists; pass --overwrite to replace it")
     tmp = dest.with_name(dest.name + ".incomplete")
@@ -132,7 +129,7 @@ def _export(art: Artifact, dest: Path, certificate: dict | None, pictures: dict[
             images[name] = Path(shutil.copyfile(src, tmp / "images" / f"{name}.png"))
         card = render_card(meta, features(art), sizes, {k: v.relative_to(tmp).as_posix() for k, v in images.items()})
         atomic_write(tmp / CARD_FILE, card.encode())
-        _replace_dir(tmp, dest, overwrite)
+        _replace_dir(tmp, dest)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

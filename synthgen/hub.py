@@ -93,9 +93,14 @@ def _hub_error(err: BaseException, repo_id: str, endpoint: str | None, token: st
     return HubError(_scrub(msg, token))
 
 
+def _allowed(name: str) -> bool:
+    """Is ``name`` one of the files a synthgen dataset repo may carry (the allow-list)?"""
+    return any(fnmatch.fnmatch(name, pat) for pat in ALLOWED)
+
+
 def _files(folder: Path) -> list[str]:
     rel = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    return [r for r in rel if any(fnmatch.fnmatch(r, pat) for pat in ALLOWED)]
+    return [r for r in rel if _allowed(r)]
 
 
 def check_repo_id(repo_id: str) -> str:
@@ -123,7 +128,7 @@ def publish(folder: str | os.PathLike, repo_id: str, *, token: str | None = None
         existing = [s.rfilename for s in (info.siblings or [])]
         ops = [CommitOperationAdd(path_in_repo=safe_relpath(f), path_or_fileobj=str(folder / f)) for f in files]
         ops += [CommitOperationDelete(path_in_repo=f) for f in existing
-                if f not in files and f != ".gitattributes" and any(fnmatch.fnmatch(f, p) for p in ALLOWED)]
+                if f not in files and f != ".gitattributes" and _allowed(f)]
         commit = api.create_commit(repo_id, ops, commit_message=message or f"synthgen: publish {art.sha256[:12]}",
                                    repo_type="dataset", revision=branch, parent_commit=info.sha)
     except HubError:
@@ -158,7 +163,7 @@ def pull(repo_id: str, *, revision: str | None = None, to: str | os.PathLike | N
             raise HubError(f"'{repo_id}' lists an unsafe filename ({err}); refusing to download") from None
     if METADATA_FILE not in names or ARTIFACT_FILE not in names:
         raise HubError(f"'{repo_id}' is not a synthgen dataset repo (no {METADATA_FILE} / {ARTIFACT_FILE})")
-    wanted = [n for n in names if any(fnmatch.fnmatch(n, pat) for pat in ALLOWED)]
+    wanted = [n for n in names if _allowed(n)]
     last: Exception | None = None
     for force in (False, True):
         try:

@@ -101,10 +101,9 @@ def summarise(cells: list[dict]) -> dict:
         return {"acc_mean": m, "acc_std": s, "acc": accs}
     Rs, Rts = [c["R"] for c in cells], [c["R_task"] for c in cells]
     out = {}
-    for key, fn in (("acc", average_accuracy), ("bwt", backward_transfer), ("max_forgetting", max_forgetting),
-                    ("task_incremental_acc", None)):
-        vals = [average_accuracy(R) for R in Rts] if fn is None else [fn(R) for R in Rs]
-        out[f"{key}_mean"], out[f"{key}_std"] = mean_std(vals)
+    for key, fn, matrices in (("acc", average_accuracy, Rs), ("bwt", backward_transfer, Rs),
+                              ("max_forgetting", max_forgetting, Rs), ("task_incremental_acc", average_accuracy, Rts)):
+        out[f"{key}_mean"], out[f"{key}_std"] = mean_std([fn(R) for R in matrices])
     T = len(Rs[0])
     out["per_task_final"] = [statistics.mean(R[T - 1][j] for R in Rs) for j in range(T)]
     out["seen_curve"] = [statistics.mean(v) for v in zip(*(seen_accuracy(R) for R in Rs))]
