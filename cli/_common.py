@@ -28,11 +28,14 @@ USER_ERRORS = (ArtifactError, BusyError, CertificateError, CheckpointError, Conf
                HubError, UnknownLearnerError, SourceError, TaskSplitError, OSError)
 
 
-def set_threads(threads: int) -> None:
-    """Pick the torch CPU thread count deliberately: on a busy 2-core machine 2 threads can be
-    50x slower than 1 (docs/benchmarks.md), so the CLI defaults to 1."""
+def set_threads(threads: int | None) -> None:
+    """Torch CPU threads: None keeps torch's default (every core; OMP_NUM_THREADS, which torchrun
+    sets to 1 per process, wins). On a machine that is busy with other jobs, pass 1: an
+    oversubscribed 2-core box can be many times slower with 2 threads than with 1."""
     import torch
 
+    if threads is None:
+        return
     if threads < 1:
         raise typer.BadParameter("--threads must be >= 1")
     torch.set_num_threads(threads)

@@ -55,7 +55,7 @@ def generate(
     checkpoint_every: Annotated[int, typer.Option(help="outer steps between checkpoints (0: never)")] = D.checkpoint_every,
     resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint next to --out")] = False,
     config: Annotated[Optional[Path], typer.Option(help="JSON GenerateConfig; replaces the options above")] = None,
-    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: all cores; 1 on a busy machine)")] = None,
     nproc: Annotated[int, typer.Option(help="processes on this machine (launches torchrun)")] = 1,
 ) -> None:
     """Learn one synthetic set per task by meta-gradient and write OUT (+ OUT.png preview).
@@ -93,6 +93,7 @@ def generate(
             result = run_with_progress(engine)
             art = artifact_from_result(result, cfg)
             path = save_artifact(art, out)
+            del engine  # frees the replay pool before the preview imports matplotlib/torchvision (peak RSS)
             png = sample_grid(art.images, art.task_ids, art.labels, art.metadata["source"]["normalisation"],
                               art.metadata["source"]["class_names"], preview_path(out))
             ckpt.unlink(missing_ok=True)

@@ -84,7 +84,7 @@ def verify(
     data_dir: Annotated[Optional[str], typer.Option(help="cache folder for online sources")] = None,
     endpoint: Annotated[Optional[str], typer.Option(help="hub URL for org/name refs (default: HF_ENDPOINT)")] = None,
     token: Annotated[Optional[str], typer.Option(help="hub token for private repos; never printed")] = None,
-    threads: Annotated[int, typer.Option(help="torch CPU threads")] = 1,
+    threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: all cores; 1 on a busy machine)")] = None,
 ) -> None:
     """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, and certify it."""
     set_threads(threads)

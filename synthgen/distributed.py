@@ -57,6 +57,21 @@ def my_share(n: int) -> list[int]:
     return [i for i in range(n) if i % world() == rank()]
 
 
+def my_chunks(chunks: int) -> list[int]:
+    """Gradient chunks this rank computes: c % world == rank."""
+    return [c for c in range(chunks) if c % world() == rank()]
+
+
+def sum_chunks(rows: torch.Tensor) -> torch.Tensor:
+    """``rows`` [chunks, n], each rank filling its own chunks (zeros elsewhere) -> the sum of every
+    chunk, added in chunk order: the same float result for any number of processes."""
+    rows = sum_tensor(rows)
+    flat = rows[0].clone()
+    for c in range(1, len(rows)):
+        flat += rows[c]
+    return flat
+
+
 def sum_tensor(t: torch.Tensor) -> torch.Tensor:
     """In-place all-reduce (sum) of ``t`` over ranks; identity in a single process."""
     if is_active():

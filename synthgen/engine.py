@@ -28,6 +28,7 @@ from .config import GenerateConfig
 from .inner_loop import SynthBatch, real_loss, stack_params, train_sequence, train_sequence_truncated
 from .learners import build_learner, check_archs
 from .parametrize import SyntheticTask
+from .replay_pool import ReplayPool
 from .seeding import derive_seed, generator
 from .sources import SourceData, load_source, normalise
 from .tasks import Task, split_classes
@@ -115,7 +116,7 @@ class Engine:
         self.elapsed, self.stage_elapsed, self.bad_steps = 0.0, 0.0, 0
         self.history: list[dict] = []
         self.opt: torch.optim.Optimizer | None = None
-        self._pool: dict[int, tuple[int, dict]] = {}  # replay pool of the current stage (rebuilt on demand)
+        self._pool: ReplayPool | None = None  # built at the first stage that needs it, advanced per stage
         self._templates: dict[int, torch.nn.Module] = {}
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         if resume and self.checkpoint_path and self.checkpoint_path.exists():
@@ -169,15 +170,16 @@ class Engine:
         picks = torch.randint(len(archs), (cfg.inits_per_step,), generator=g).tolist()
         seeds = torch.randint(2**62, (cfg.inits_per_step,), generator=g).tolist()
         seen = torch.tensor([c for t in self.tasks[: last + 1] for c in t.classes], device=self.device)
-        pool = torch.nonzero(torch.isin(self.train_y, seen)).flatten()
-        idx = pool[torch.randint(len(pool), (cfg.real_batch,), generator=g).to(self.device)]
+        candidates = torch.nonzero(torch.isin(self.train_y, seen)).flatten()
+        idx = candidates[torch.randint(len(candidates), (cfg.real_batch,), generator=g).to(self.device)]
         x, y = self.train_x[idx], self.train_y[idx]
         mask = self.mask_of_class[y]
         frozen = [self.synth[t].materialize(detach=True) for t in range(first)]
         pooled = cfg.replay_pool > 0 and first > 0
-        if pooled:  # learners already trained through the frozen tasks, drawn from the stage's pool
+        if pooled:  # learners already trained through the frozen tasks, drawn from the pool
+            pool = self._replay_pool(frozen)
             draws = torch.randint(cfg.replay_pool, (cfg.inits_per_step,), generator=g).tolist()
-            picks = [self._pooled(j, frozen)[0] for j in draws]
+            picks = [pool.arch_of[j] for j in draws]
         trainable = [self.synth[t].materialize() for t in range(first, last + 1)]
         if cfg.lr_jitter > 1.0:  # one log-uniform lr factor per step, shared by all tasks and learners
             u = float(torch.rand((), generator=g)) * 2 - 1
@@ -188,8 +190,7 @@ class Engine:
         # Chunk gradients are exchanged exactly (all-reduce of zero-padded rows) and summed in chunk
         # order, so the result does not depend on the number of processes.
         chunks = max(cfg.grad_chunks, dist.world())
-        work = [(c, a) for c in range(chunks) if c % dist.world() == dist.rank()
-                for a in sorted({picks[i] for i in range(c, cfg.inits_per_step, chunks)})]
+        work = [(c, a) for c in dist.my_chunks(chunks) for a in sorted({picks[i] for i in range(c, cfg.inits_per_step, chunks)})]
         params = [p for grp in self.opt.param_groups for p in grp["params"]]
         rows = torch.zeros(chunks, sum(p.numel() for p in params), device=self.device)
         total = 0.0
@@ -197,7 +198,7 @@ class Engine:
             members = [i for i in range(c, cfg.inits_per_step, chunks) if picks[i] == a]
             base = self._template(a)
             if pooled:
-                entries = [self._pooled(draws[i], frozen)[1] for i in members]
+                entries = [pool.entry(draws[i])[1] for i in members]
                 stacked = {k: torch.stack([e[k] for e in entries]) for k in entries[0]}
             else:
                 stacked = stack_params([build_learner(archs[a], self.shape, self.num_classes, seeds[i], self.device)
@@ -213,10 +214,7 @@ class Engine:
             grads = torch.autograd.grad(loss, params, retain_graph=n < len(work) - 1, allow_unused=True)
             rows[c] += torch.cat([(torch.zeros_like(p) if gr is None else gr).flatten() for p, gr in zip(params, grads)])
             total += float(loss.detach())
-        rows = dist.sum_tensor(rows)
-        flat = rows[0].clone()
-        for c in range(1, chunks):
-            flat += rows[c]
+        flat = dist.sum_chunks(rows)
         for p, gr in zip(params, flat.split([p.numel() for p in params])):
             p.grad = gr.view_as(p).clone()
         total = dist.reduce_scalar(total, device=self.device)
@@ -238,16 +236,13 @@ class Engine:
             self._templates[a] = build_learner(self.cfg.learners.archs[a], self.shape, self.num_classes, 0, self.device)
         return self._templates[a]
 
-    def _pooled(self, j: int, frozen: list) -> tuple[int, dict]:
-        """Pool entry j of this stage: (arch index, params after training through the frozen tasks)."""
-        if j not in self._pool:
-            gj = generator(self.cfg.seed, "pool", self.stage, j)
-            a = int(torch.randint(len(self.cfg.learners.archs), (), generator=gj))
-            model = build_learner(self.cfg.learners.archs[a], self.shape, self.num_classes,
-                                  int(torch.randint(2**62, (), generator=gj)), self.device)
-            p = train_sequence(model, {k: v.detach() for k, v in model.named_parameters()}, frozen, self.cfg.inner_steps)
-            self._pool[j] = (a, {k: v.detach() for k, v in p.items()})
-        return self._pool[j]
+    def _replay_pool(self, frozen: list[SynthBatch]) -> ReplayPool:
+        """The replay pool, trained through exactly the frozen tasks of this stage."""
+        if self._pool is None:
+            self._pool = ReplayPool(self.cfg.learners.archs, self.shape, self.num_classes, self.cfg.seed,
+                                    self.cfg.replay_pool, self.cfg.inner_steps, self.device)
+        self._pool.advance(frozen)
+        return self._pool
 
     @torch.no_grad()
     def validation_accuracy(self, upto: int) -> float:
@@ -295,7 +290,7 @@ class Engine:
                         and self.global_step % cfg.checkpoint_every == 0):
                     self.save(self.checkpoint_path)
             self.stage += 1
-            self.stage_step, self.stage_elapsed, self.opt, self._pool = 0, 0.0, None, {}
+            self.stage_step, self.stage_elapsed, self.opt = 0, 0.0, None
         return self.result()
 
     def result(self) -> GenerationResult:

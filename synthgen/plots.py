@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from torchvision.utils import make_grid
 
 from ._io import atomic_write
 
@@ -38,6 +37,8 @@ def denormalise(images: torch.Tensor, norm: dict) -> torch.Tensor:
 def sample_grid(images: torch.Tensor, task_ids: torch.Tensor, labels: torch.Tensor, norm: dict,
                 class_names: Sequence[str], path: str | os.PathLike, max_per_task: int = 40) -> Path:
     """One row block per task (torchvision make_grid), titled with the task's classes."""
+    from torchvision.utils import make_grid  # imported here: torchvision costs ~160 MB of RSS
+
     plt = _agg()
     tasks = sorted(set(task_ids.tolist()))
     rows = max(1, -(-min(max_per_task, int(max((task_ids == t).sum() for t in tasks))) // 20))

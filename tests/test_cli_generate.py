@@ -69,3 +69,14 @@ def test_bad_input_is_one_line_exit_2(tmp_path, args, msg):
     assert msg in res.output
     assert "Traceback" not in res.output
     assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_cli_import_leaves_heavy_optional_modules_unloaded():
+    """torchvision alone adds ~160 MB of RSS (docs/benchmarks.md); it loads only when a grid is drawn."""
+    import subprocess
+    import sys
+
+    code = ("import sys, synthgen, synthgen.cli.main; "
+            "print(sorted(m for m in ('torchvision', 'matplotlib', 'datasets') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

@@ -9,6 +9,8 @@ from synthgen.engine import Engine, GenerationError
 from synthgen.evaluation import evaluate_artifact, real_sequence_matrix
 from synthgen.metrics import average_accuracy
 
+from synthgen.config import TaskConfig
+
 from .conftest import tiny_config
 
 SEEDS = (0, 1, 2)
@@ -49,9 +51,14 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("stop_at,pool", [(7, 0), (10, 0), (13, 0), (13, 6)])  # mid stage 0, boundary, mid stage 1
-def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool):
-    cfg = tiny_config(steps=24, checkpoint_every=1, refine_steps=3, replay_pool=pool)  # stages of 8, 16, 3 refine
+@pytest.mark.parametrize("stop_at,pool,split", [
+    (7, 0, "0,1/2,3"), (10, 0, "0,1/2,3"), (13, 0, "0,1/2,3"),  # mid stage 0, boundary, mid stage 1 (+ refine)
+    (13, 6, "0,1/2,3"),
+    (16, 40, "0,1/2,3/4,5"),  # 3 tasks: the pool advanced stage by stage == the pool rebuilt on resume
+])
+def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split):
+    # 2 tasks: stages of 8 and 16 steps, then 3 refine steps; 3 tasks: 4, 8, 12, then 3
+    cfg = tiny_config(steps=24, checkpoint_every=1, refine_steps=3, replay_pool=pool, tasks=TaskConfig(split=split))
     full = Engine(cfg, source=mnist5k).run()
     ckpt = tmp_path / "run.ckpt.safetensors"
 

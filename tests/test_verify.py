@@ -101,3 +101,15 @@ def test_wrong_split_refused(tiny_artifact):
     art = Artifact(tiny_artifact.images, tiny_artifact.labels, tiny_artifact.task_ids, meta, tiny_artifact.soft_labels)
     with pytest.raises(SourceError, match="different test split"):
         verify(art, FAST)
+
+
+def test_chunked_prediction_equals_one_pass():
+    import torch
+
+    from synthgen.evaluation import EVAL_CHUNK, predict
+    from synthgen.learners import build_learner
+
+    model = build_learner("convnet", (1, 28, 28), 10, seed=0)
+    x = torch.randn(EVAL_CHUNK * 2 + 7, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(predict(model, x), model(x), atol=1e-5)
