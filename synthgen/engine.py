@@ -136,22 +136,33 @@ class Engine:
         return self.train_x.cpu()[torch.cat(picks)]
 
     def _plan(self) -> list[dict]:
-        """Stages: one per task (weights 1..T for steps / time), then an optional refine stage."""
-        T = len(self.tasks)
+        """Stages: one per task (weights 1..T for steps / time), then an optional refine stage.
+
+        Under a time budget the refine stage gets the fraction refine_steps / (steps + refine_steps)
+        of it, and the task stages share the rest by weight."""
+        cfg, T = self.cfg, len(self.tasks)
         total_w = T * (T + 1) / 2
+        refine_frac = cfg.refine_steps / (cfg.steps + cfg.refine_steps) if cfg.refine_steps else 0.0
+        budget = cfg.time_budget
+
+        def seconds(frac: float) -> float | None:
+            return None if budget is None else budget * frac
+
         stages = []
         for t in range(T):
             share = (t + 1) / total_w
-            stages.append({"trainable": [t], "steps": round(self.cfg.steps * share),
-                           "seconds": None if self.cfg.time_budget is None else self.cfg.time_budget * share})
-        if self.cfg.refine_steps:
-            stages.append({"trainable": list(range(T)), "steps": self.cfg.refine_steps, "seconds": None})
+            stages.append({"trainable": [t], "steps": round(cfg.steps * share), "seconds": seconds((1 - refine_frac) * share)})
+        if cfg.refine_steps:
+            # the refine stage keeps each task's lr: raising it there made the data fragile (docs/targets.md)
+            stages.append({"trainable": list(range(T)), "steps": cfg.refine_steps, "seconds": seconds(refine_frac),
+                           "keep_lr": True})
         return stages
 
     def _make_optimizer(self, stage: dict) -> torch.optim.Optimizer:
         groups = []
         for t in stage["trainable"]:
-            groups += self.synth[t].param_groups(self.cfg.outer_lr, self.cfg.label_lr, self.cfg.lr_lr, self.cfg.generator_lr)
+            groups += self.synth[t].param_groups(self.cfg.outer_lr, self.cfg.label_lr, self.cfg.lr_lr, self.cfg.generator_lr,
+                                                 with_lr=not stage.get("keep_lr", False))
         return torch.optim.Adam(groups)
 
     def _stage_done(self) -> bool:

@@ -97,14 +97,15 @@ class SyntheticTask(nn.Module):
             b = SynthBatch(b.images.detach(), b.targets.detach(), b.lr.detach(), b.class_mask)
         return b
 
-    def param_groups(self, outer_lr: float, label_lr: float, lr_lr: float, generator_lr: float = 1e-3) -> list[dict]:
-        """Adam parameter groups with one learning rate per kind of variable."""
+    def param_groups(self, outer_lr: float, label_lr: float, lr_lr: float, generator_lr: float = 1e-3,
+                     with_lr: bool = True) -> list[dict]:
+        """Adam parameter groups with one learning rate per kind of variable (``with_lr=False``: keep the lr)."""
         if self.param == "pixels":
             groups = [{"params": [self.pixels], "lr": outer_lr}]
         else:
             groups = [{"params": [*self.gen.parameters(), self.latents], "lr": generator_lr}]
         if self.label_logits.requires_grad:
             groups.append({"params": [self.label_logits], "lr": label_lr})
-        if self.log_lr.requires_grad:
+        if self.log_lr.requires_grad and with_lr:
             groups.append({"params": [self.log_lr], "lr": lr_lr})
         return groups

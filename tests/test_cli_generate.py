@@ -7,7 +7,7 @@ from synthgen.cli.main import app
 
 runner = CliRunner()
 TINY = ["--tasks", "0,1/2,3", "--ipc", "2", "--inner-steps", "2", "--steps", "6", "--inits", "1", "--device", "cpu",
-        "--learners", "mlp"]
+        "--learners", "mlp", "--refine-steps", "2"]
 
 
 def test_help_lists_commands():
@@ -40,7 +40,7 @@ def test_generate_resume_continues_from_checkpoint(tmp_path):
     assert runner.invoke(app, ["generate", "--out", str(full), *TINY]).exit_code == 0
     # the same run as the CLI's, killed after step 4 with a checkpoint at step 3
     out = tmp_path / "r.safetensors"
-    cfg = GenerateConfig(tasks=TaskConfig(split="0,1/2,3"), ipc=2, inner_steps=2, steps=6, inits_per_step=1,
+    cfg = GenerateConfig(tasks=TaskConfig(split="0,1/2,3"), ipc=2, inner_steps=2, steps=6, inits_per_step=1, refine_steps=2,
                          device="cpu", learners=LearnerConfig(archs=("mlp",)), checkpoint_every=1)
 
     def kill(info):
@@ -64,7 +64,7 @@ def test_generate_resume_continues_from_checkpoint(tmp_path):
     (["--param", "gan"], "param must be"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, msg):
-    res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1", *args])
+    res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1", "--refine-steps", "0", *args])
     assert res.exit_code == 2
     assert msg in res.output
     assert "Traceback" not in res.output

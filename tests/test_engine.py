@@ -137,3 +137,19 @@ def test_generator_param_learns_like_pixels(mnist5k):
     art = artifact_from_result(Engine(cfg, source=mnist5k).run(), cfg)
     accs = [average_accuracy(evaluate_artifact(art, mnist5k, "mlp", s).R) for s in (0, 1)]
     assert min(accs) > 0.8, accs  # measured 0.93 (real-data sequence: ~0.47)
+
+
+def test_refinement_changes_the_data_but_keeps_each_tasks_lr(mnist5k):
+    plain = Engine(tiny_config(steps=12), source=mnist5k).run()
+    refined = Engine(tiny_config(steps=12, refine_steps=4), source=mnist5k).run()
+    assert refined.lrs == plain.lrs  # the refine stage trains pixels and soft labels only
+    assert not torch.equal(refined.images, plain.images)
+    assert not torch.equal(refined.images[:10], plain.images[:10])  # task 0 moves too: all tasks are trainable
+
+
+def test_time_budget_covers_the_refine_stage(mnist5k):
+    cfg = tiny_config(steps=10_000, refine_steps=10_000, time_budget=2.0)
+    res = Engine(cfg, source=mnist5k).run()
+    stages = {h["stage"] for h in res.history}
+    assert stages == {0, 1, 2}  # both task stages and the refine stage ran
+    assert res.wall_time < 4  # the refine stage got its share of the budget, not unlimited steps
