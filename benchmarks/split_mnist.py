@@ -27,15 +27,21 @@ import time
 import torch
 
 from synthgen.artifact import load_artifact
-from synthgen.verify import JOINT, SYNTHETIC
+from synthgen.verify import BASELINES, JOINT, STRESS, SYNTHETIC
+
+
+def ordered(cert: dict) -> list[tuple[str, dict]]:
+    """Generation archs first, then held-out ones (the certificate's JSON keys are sorted)."""
+    return sorted(cert["results"].items(), key=lambda kv: (kv[1]["group"] != "generation", kv[0]))
 
 
 def table(cert: dict) -> list[str]:
     lines = ["| eval arch | method | final ACC | BWT | max forgetting | task-incr. ACC | / joint |",
              "|---|---|---|---|---|---|---|"]
-    for arch, r in cert["results"].items():
+    for arch, r in ordered(cert):
         joint = r["methods"][JOINT]["acc_mean"] if JOINT in r["methods"] else None
-        for method, s in r["methods"].items():
+        for method in [m for m in (SYNTHETIC, *STRESS, *BASELINES) if m in r["methods"]]:
+            s = r["methods"][method]
             ratio = f"{s['acc_mean'] / joint:.2f}" if joint else "-"
             acc = f"{s['acc_mean']:.3f} ± {s['acc_std']:.3f}"
             if "bwt_mean" in s:
@@ -53,7 +59,7 @@ def matrix(R: list[list[float]]) -> list[str]:
 
 def across_seeds(certs: list[dict]) -> list[str]:
     """Per eval arch: the synthetic final ACC of each generation seed's artifact, their mean, / joint."""
-    archs = list(certs[0]["results"])
+    archs = [a for a, _ in ordered(certs[0])]
     head = "| eval arch | " + " | ".join(f"gen seed {i}" for i in range(len(certs))) + " | mean | / joint | max forgetting (worst seed) |"
     lines = [head, "|---" * (len(certs) + 4) + "|"]
     for arch in archs:
@@ -140,7 +146,7 @@ def main() -> None:
              f"`synthgen generate --seed S` then `synthgen verify` on its artifact, CLI defaults)  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads "
              f"(the CLI default), torch {torch.__version__}, python {platform.python_version()}  ",
-             f"Generation: {g['steps']} outer steps, archs {g['learners']['archs']}, ipc {g['ipc']}, "
+             f"Generation: {g['steps']} outer steps + {g['refine_steps']} refinement steps, archs {g['learners']['archs']}, ipc {g['ipc']}, "
              f"K={g['inner_steps']}, {g['inits_per_step']} inits/step. Verification: "
              f"{len(first['cert']['protocol']['seeds'])} seeds x {len(first['cert']['results'])} archs, with baselines.", "",
              "| generation seed | `generate` wall s | engine s | peak RSS MB | `verify` wall s | peak RSS MB | verdict |",
@@ -157,7 +163,7 @@ def main() -> None:
               "Final average accuracy over all tasks (mean ± std over the verifier's seeds), backward transfer, max "
               "forgetting, the same learners evaluated task-incrementally, and the ratio to joint training.", ""]
     lines += table(first["cert"])
-    for arch, r in first["cert"]["results"].items():
+    for arch, r in ordered(first["cert"]):
         lines += ["", f"Synthetic-data accuracy matrix, `{arch}` (generation seed 0; row i: after task i; column j: "
                       "task j; mean over the verifier's seeds):", ""]
         lines += matrix(r["methods"][SYNTHETIC]["mean_matrix"])

@@ -302,6 +302,8 @@ class Engine:
                     self.save(self.checkpoint_path)
             self.stage += 1
             self.stage_step, self.stage_elapsed, self.opt = 0, 0.0, None
+            if self.stage < len(self.stages) and min(self.stages[self.stage]["trainable"]) == 0:
+                self._pool = None  # the refine stage replays nothing: free the pool before its larger graphs
         return self.result()
 
     def result(self) -> GenerationResult:
