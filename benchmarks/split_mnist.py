@@ -3,6 +3,7 @@
     python benchmarks/split_mnist.py                          # 3 generation seeds, writes docs/benchmarks.md
     python benchmarks/split_mnist.py --gen-seeds 1 --steps 300 --out /tmp/b.md
     python benchmarks/split_mnist.py --source mnist           # full MNIST (needs the download)
+    python benchmarks/split_mnist.py --work W --render        # rewrite the tables from a finished run in W
 
 For each generation seed: ``synthgen generate --seed S`` then ``synthgen verify`` on its artifact,
 each in its own process with the CLI's defaults (threads included), timed from outside (wall
@@ -86,8 +87,10 @@ def appendix(docs: Path) -> str:
                      + "Each row: `python benchmarks/ablation.py --name NAME --set 'OVERRIDES'` with the overrides "
                      "below, JSON over the GenerateConfig defaults *of the time*. Rows without an `effective` "
                      "record are over the first defaults (learners mlp, 4 inits/step, no replay pool, no lr jitter); "
-                     "later rows record their effective settings in docs/ablation.jsonl. Generation seconds are "
-                     "indicative: these runs shared the 2 cores with other work.\n\n"
+                     "later rows record their effective settings in docs/ablation.jsonl. **base** = the default before "
+                     "refinement was adopted (mlp + convnet, 2 inits/step, replay pool 256 advanced per stage, lr jitter "
+                     "x2, 1500 steps, no refinement). Generation seconds are indicative: these runs shared the 2 cores "
+                     "with other work unless the name says otherwise.\n\n"
                      + "\n".join(f"- {r['name']}: `{json.dumps(r['overrides'])}`" for r in rows) + "\n\n"
                      + ablation_table(rows))
     for name in ("step_cost.md", "scaling_bench.md"):
@@ -117,6 +120,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, help="outer steps (default: the CLI's)")
     ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--work", help="folder for artifacts and logs (default: a temporary one)")
+    ap.add_argument("--render", action="store_true", help="only rewrite the tables from a finished --work folder")
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="synthgen-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -125,6 +129,12 @@ def main() -> None:
     runs = []
     for seed in range(args.gen_seeds):
         out = work / f"seed{seed}.safetensors"
+        record = work / f"seed{seed}.run.json"
+        if args.render:  # re-render the tables from a finished --work folder
+            timing = json.loads(record.read_text())
+            runs.append({**timing, "art": load_artifact(out),
+                         "cert": json.loads((work / f"seed{seed}.certificate.json").read_text())})
+            continue
         gen = cli + ["generate", "--source", args.source, "--seed", str(seed), "--out", str(out), "--checkpoint-every", "0"]
         gen += ["--steps", str(args.steps)] if args.steps else []
         gen_s, gen_rss = timed(gen, work / f"generate{seed}.log")
@@ -132,9 +142,10 @@ def main() -> None:
         ver = cli + ["verify", str(out), "--certificate", str(cert_path), "--out-dir", str(work / f"seed{seed}.verify")]
         ver_s, ver_rss = timed(ver, work / f"verify{seed}.log")
         art = load_artifact(out)
-        runs.append({"seed": seed, "gen_s": gen_s, "engine_s": art.metadata["generation"]["wall_time_s"],
-                     "gen_rss": gen_rss, "ver_s": ver_s, "ver_rss": ver_rss, "art": art,
-                     "cert": json.loads(cert_path.read_text())})
+        timing = {"seed": seed, "gen_s": gen_s, "engine_s": art.metadata["generation"]["wall_time_s"],
+                  "gen_rss": gen_rss, "ver_s": ver_s, "ver_rss": ver_rss}
+        record.write_text(json.dumps(timing))
+        runs.append({**timing, "art": art, "cert": json.loads(cert_path.read_text())})
         print(f"seed {seed}: generate {gen_s:.1f} s ({gen_rss:.0f} MB), verify {ver_s:.1f} s ({ver_rss:.0f} MB), "
               f"{runs[-1]['cert']['verdict']}", flush=True)
 
@@ -142,7 +153,7 @@ def main() -> None:
     g = first["art"].metadata["generation"]["config"]
     med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
     lines = [f"# Benchmarks: Split-MNIST on `{args.source}`", "",
-             f"Command: `python {shlex.join(sys.argv)}` (each generation seed runs "
+             f"Command: `python {shlex.join(a for a in sys.argv if a != '--render')}` (each generation seed runs "
              f"`synthgen generate --seed S` then `synthgen verify` on its artifact, CLI defaults)  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads "
              f"(the CLI default), torch {torch.__version__}, python {platform.python_version()}  ",
