@@ -7,14 +7,14 @@ from __future__ import annotations
 import sys
 
 from synthgen.certificate import load_certificate
-from synthgen.verify import BASELINES, STRESS, SYNTHETIC
+from synthgen.verify import METHOD_ORDER
 
 
 def main() -> None:
     cert = load_certificate(sys.argv[1])
     archs = list(cert["results"])
     present = set(next(iter(cert["results"].values()))["methods"])
-    methods = [m for m in (SYNTHETIC, *STRESS, *BASELINES) if m in present]
+    methods = [m for m in METHOD_ORDER if m in present]
     print(f"Verdict: **{cert['verdict'].upper()}** ({'; '.join(cert['reasons'])}); "
           f"verify wall time inside the library: {cert['environment']['wall_time_s']} s; seeds {cert['protocol']['seeds']}\n")
     print("| method | " + " | ".join(f"{a} ({cert['results'][a]['group']})" for a in archs) + " |")

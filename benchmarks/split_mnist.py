@@ -28,7 +28,7 @@ import time
 import torch
 
 from synthgen.artifact import load_artifact
-from synthgen.verify import BASELINES, JOINT, STRESS, SYNTHETIC
+from synthgen.verify import JOINT, METHOD_ORDER, SYNTHETIC
 
 
 def ordered(cert: dict) -> list[tuple[str, dict]]:
@@ -41,7 +41,7 @@ def table(cert: dict) -> list[str]:
              "|---|---|---|---|---|---|---|"]
     for arch, r in ordered(cert):
         joint = r["methods"][JOINT]["acc_mean"] if JOINT in r["methods"] else None
-        for method in [m for m in (SYNTHETIC, *STRESS, *BASELINES) if m in r["methods"]]:
+        for method in [m for m in METHOD_ORDER if m in r["methods"]]:
             s = r["methods"][method]
             ratio = f"{s['acc_mean'] / joint:.2f}" if joint else "-"
             acc = f"{s['acc_mean']:.3f} ± {s['acc_std']:.3f}"

@@ -58,7 +58,8 @@ def pool_upkeep(size: int = 256) -> list[float]:
 
     eng = Engine(GenerateConfig(device="cpu", eval_every=0))
     frozen = [eng.synth[t].materialize(detach=True) for t in range(len(eng.tasks) - 1)]
-    pool = ReplayPool(eng.cfg.learners.archs, eng.shape, eng.num_classes, 0, size, eng.cfg.inner_steps, eng.device)
+    pool = ReplayPool(eng.cfg.learners.archs, eng.shape, eng.num_classes, 0, size, eng.cfg.inner_steps, eng.device,
+                      eng._template)
     out = []
     for t in range(1, len(frozen) + 1):
         t0 = time.perf_counter()

@@ -57,11 +57,6 @@ def my_share(n: int) -> list[int]:
     return [i for i in range(n) if i % world() == rank()]
 
 
-def my_chunks(chunks: int) -> list[int]:
-    """Gradient chunks this rank computes: c % world == rank."""
-    return [c for c in range(chunks) if c % world() == rank()]
-
-
 def sum_chunks(rows: torch.Tensor) -> torch.Tensor:
     """``rows`` [chunks, n], each rank filling its own chunks (zeros elsewhere) -> the sum of every
     chunk, added in chunk order: the same float result for any number of processes."""

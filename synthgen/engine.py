@@ -201,7 +201,7 @@ class Engine:
         # Chunk gradients are exchanged exactly (all-reduce of zero-padded rows) and summed in chunk
         # order, so the result does not depend on the number of processes.
         chunks = max(cfg.grad_chunks, dist.world())
-        work = [(c, a) for c in dist.my_chunks(chunks) for a in sorted({picks[i] for i in range(c, cfg.inits_per_step, chunks)})]
+        work = [(c, a) for c in dist.my_share(chunks) for a in sorted({picks[i] for i in range(c, cfg.inits_per_step, chunks)})]
         params = [p for grp in self.opt.param_groups for p in grp["params"]]
         rows = torch.zeros(chunks, sum(p.numel() for p in params), device=self.device)
         total = 0.0
@@ -251,7 +251,7 @@ class Engine:
         """The replay pool, trained through exactly the frozen tasks of this stage."""
         if self._pool is None:
             self._pool = ReplayPool(self.cfg.learners.archs, self.shape, self.num_classes, self.cfg.seed,
-                                    self.cfg.replay_pool, self.cfg.inner_steps, self.device)
+                                    self.cfg.replay_pool, self.cfg.inner_steps, self.device, self._template)
         self._pool.advance(frozen)
         return self._pool
 

@@ -10,9 +10,10 @@ architecture, vmapped, so a pool rebuilt from scratch after a resume (advancing 
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
+from torch import nn
 from torch.func import vmap
 
 from .inner_loop import Params, SynthBatch, stack_params, train_sequence
@@ -26,15 +27,15 @@ class ReplayPool:
     """``size`` learners of the given architectures, trained through the first ``tasks_done`` tasks."""
 
     def __init__(self, archs: Sequence[str], shape: tuple[int, int, int], num_classes: int, seed: int,
-                 size: int, inner_steps: int, device: torch.device):
-        self.archs, self.inner_steps, self.tasks_done = tuple(archs), inner_steps, 0
+                 size: int, inner_steps: int, device: torch.device, template: Callable[[int], nn.Module]):
+        """``template(a)``: a module of architecture ``archs[a]``, used only as the function for functional_call."""
+        self.archs, self.inner_steps, self.tasks_done, self.template = tuple(archs), inner_steps, 0, template
         self.arch_of: list[int] = []
         seeds = []
         for j in range(size):
             g = generator(seed, "pool", j)
             self.arch_of.append(int(torch.randint(len(self.archs), (), generator=g)))
             seeds.append(int(torch.randint(2**62, (), generator=g)))
-        self._templates = {a: build_learner(self.archs[a], shape, num_classes, 0, device) for a in set(self.arch_of)}
         # blocks of up to BLOCK entries of one architecture, in entry order
         self.blocks: list[tuple[int, list[int], Params]] = []
         for a in sorted(set(self.arch_of)):
@@ -50,7 +51,7 @@ class ReplayPool:
         while self.tasks_done < len(frozen):
             batch = frozen[self.tasks_done]
             for n, (a, part, stacked) in enumerate(self.blocks):
-                base = self._templates[a]
+                base = self.template(a)
                 with torch.no_grad():
                     new = vmap(lambda p: train_sequence(base, p, [batch], self.inner_steps))(stacked)
                 self.blocks[n] = (a, part, {k: v.detach() for k, v in new.items()})

@@ -32,6 +32,7 @@ STRESS = {
 }
 REAL_RECIPE_STEPS, REAL_EPOCH, CORESET, JOINT = "real sequence (recipe steps)", "real sequence (1 epoch)", "random real coreset", "joint (upper bound)"
 BASELINES = (REAL_RECIPE_STEPS, REAL_EPOCH, CORESET, JOINT)
+METHOD_ORDER = (SYNTHETIC, *STRESS, *BASELINES)  # the order of the grid, and of every table of its results
 
 
 @dataclass(frozen=True)
