@@ -40,7 +40,7 @@ def real_test_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dic
     return [(x[torch.isin(y, torch.tensor(c))], y[torch.isin(y, torch.tensor(c))]) for c in tasks]
 
 
-EVAL_CHUNK = 250  # test images per forward pass: bounds activation memory (a convpool pass on 1000 images is ~160 MB)
+EVAL_CHUNK = 250  # test images per forward pass: bounds activation memory (convpool on 1000 images at once is large)
 
 
 @torch.inference_mode()

@@ -37,7 +37,7 @@ def denormalise(images: torch.Tensor, norm: dict) -> torch.Tensor:
 def sample_grid(images: torch.Tensor, task_ids: torch.Tensor, labels: torch.Tensor, norm: dict,
                 class_names: Sequence[str], path: str | os.PathLike, max_per_task: int = 40) -> Path:
     """One row block per task (torchvision make_grid), titled with the task's classes."""
-    from torchvision.utils import make_grid  # imported here: torchvision costs ~160 MB of RSS
+    from torchvision.utils import make_grid  # imported here, not at module load: it is heavy (RSS)
 
     plt = _agg()
     tasks = sorted(set(task_ids.tolist()))

@@ -1,0 +1,69 @@
+"""Small measurements quoted in docs/targets.md, each in a fresh process, 1 torch thread.
+
+    python benchmarks/probes.py
+
+- rss: peak RSS after `import torch`, after importing the CLI, after the first torch.func.grad call;
+- step: ms per outer step on the last task stage (replay pool warm) vs a refinement step (default config);
+- joint: peak RSS growth of a convpool joint-training baseline (the verifier's largest job).
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+RSS = """
+import resource, torch
+mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+out = {"import torch": mb()}
+import synthgen.cli.main
+out["import synthgen.cli.main"] = mb()
+from torch.func import functional_call, grad
+m = torch.nn.Linear(4, 2)
+grad(lambda p: functional_call(m, p, (torch.randn(3, 4),)).sum())(dict(m.named_parameters()))
+out["first torch.func.grad"] = mb()
+print(json.dumps(out))
+"""
+
+STEP = """
+import time, torch
+torch.set_num_threads(1)
+from synthgen.config import GenerateConfig
+from synthgen.engine import Engine
+e = Engine(GenerateConfig(device="cpu", checkpoint_every=0, eval_every=0))
+out = {}
+for st, name in ((4, "last task stage (pool warm), ms"), (5, "refinement step, ms")):
+    e.stage, e.stage_step = st, 0
+    e.opt = e._make_optimizer(e.stages[st])
+    for _ in range(3):
+        e._meta_step(); e.stage_step += 1
+    t0 = time.perf_counter()
+    for _ in range(20):
+        e._meta_step(); e.stage_step += 1
+    out[name] = round((time.perf_counter() - t0) / 20 * 1000)
+print(json.dumps(out))
+"""
+
+JOINT = """
+import resource, torch
+torch.set_num_threads(1)
+mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+from synthgen.evaluation import joint_accuracy
+from synthgen.sources import load_source
+src = load_source("mnist-5k")
+tasks = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+joint_accuracy(src, tasks, src.normalisation(), "mlp", 0, epochs=1)  # warm the runtime
+before = mb()
+joint_accuracy(src, tasks, src.normalisation(), "convpool", 0)
+print(json.dumps({"convpool joint: peak RSS before, MB": before, "after, MB": mb()}))
+"""
+
+
+def main() -> None:
+    for name, code in (("rss", RSS), ("step", STEP), ("joint", JOINT)):
+        out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, check=True)
+        print(name, out.stdout.strip().splitlines()[-1])
+
+
+if __name__ == "__main__":
+    main()
