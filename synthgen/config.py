@@ -109,9 +109,13 @@ class GenerateConfig(_Config):
                                     # pixel lr (0.01) the generator diverged in our runs
     label_lr: float = 0.05          # Adam lr on soft-label logits
     lr_lr: float = 0.01             # Adam lr on log inner lr
+    outer_schedule: Literal["constant", "cosine"] = "constant"  # Adam lrs over each stage: constant, or cosine
+                                    # decay to 0 (each task's data is frozen when its stage ends)
     inits_per_step: int = 2         # fresh learner initialisations averaged per outer step
     lr_jitter: float = 2.0          # meta-train under inner lr x U_log(1/j, j) per step, so the data does not
                                     # depend on one exact lr (robustness to the consumer's lr); 1 = off
+    augment: bool = False           # meta-train on randomly rotated / scaled / shifted copies of the trainable tasks'
+                                    # images, a fresh draw per inner step (DSA-style; the consumer trains on the plain images)
     replay_pool: int = 256          # >0: learners trained through the frozen earlier tasks are drawn from a pool of
                                     # this many per stage (built lazily, seeded) instead of replayed every step:
                                     # much cheaper late stages; 0 = fresh learners every step (exact method)
@@ -134,6 +138,8 @@ class GenerateConfig(_Config):
     def __post_init__(self) -> None:
         if self.param not in ("pixels", "generator"):
             raise ConfigError(f"param must be 'pixels' or 'generator', got {self.param!r}")
+        if self.outer_schedule not in ("constant", "cosine"):
+            raise ConfigError(f"outer_schedule must be 'constant' or 'cosine', got {self.outer_schedule!r}")
         if self.init not in ("real", "noise"):
             raise ConfigError(f"init must be 'real' or 'noise', got {self.init!r}")
         positive = ("ipc", "inner_steps", "inits_per_step", "real_batch", "max_bad_steps", "grad_chunks")

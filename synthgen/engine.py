@@ -16,13 +16,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
 from torch.func import vmap
 
 from . import distributed as dist
+from .augment import random_affine
 from .checkpoint import CheckpointError, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
 from .config import GenerateConfig
 from .inner_loop import SynthBatch, real_loss, stack_params, train_sequence, train_sequence_truncated
@@ -165,6 +166,18 @@ class Engine:
                                                  with_lr=not stage.get("keep_lr", False))
         return torch.optim.Adam(groups)
 
+    def _apply_schedule(self) -> None:
+        """Cosine decay of the outer lrs over each stage (``outer_schedule="cosine"``): a task's data is
+        frozen when its stage ends, so it should end settled rather than at a noisy Adam iterate.
+        A function of the stage's progress only, so a resumed run repeats it exactly."""
+        if self.cfg.outer_schedule != "cosine":
+            return
+        st = self.stages[self.stage]
+        done = self.stage_elapsed / st["seconds"] if st["seconds"] is not None else self.stage_step / max(st["steps"], 1)
+        factor = 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+        for grp in self.opt.param_groups:
+            grp["lr"] = grp.setdefault("base_lr", grp["lr"]) * factor
+
     def _stage_done(self) -> bool:
         st = self.stages[self.stage]
         if st["seconds"] is not None:
@@ -197,6 +210,8 @@ class Engine:
             factor = cfg.lr_jitter ** u
             frozen = [SynthBatch(b.images, b.targets, b.lr * factor, b.class_mask) for b in frozen]
             trainable = [SynthBatch(b.images, b.targets, b.lr * factor, b.class_mask) for b in trainable]
+        if cfg.augment:  # every inner step of a trainable task sees its own transformed copy (DSA-style)
+            trainable = [replace(b, views=random_affine(b.images, cfg.inner_steps, g)) for b in trainable]
         # Learner i belongs to gradient chunk i % C; rank r computes the chunks c with c % world == r.
         # Chunk gradients are exchanged exactly (all-reduce of zero-padded rows) and summed in chunk
         # order, so the result does not depend on the number of processes.
@@ -282,6 +297,7 @@ class Engine:
                 self.opt = self._make_optimizer(st)
             while not self._stage_done():
                 t0 = time.perf_counter()
+                self._apply_schedule()
                 loss = self._meta_step()
                 self.stage_step += 1
                 self.global_step += 1

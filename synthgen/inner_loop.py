@@ -30,6 +30,14 @@ class SynthBatch:
     targets: torch.Tensor       # [n, classes] probabilities (soft or one-hot)
     lr: torch.Tensor            # scalar inner learning rate
     class_mask: torch.Tensor | None = None  # [classes] bool: logits kept (task-incremental), None: all
+    views: torch.Tensor | None = None       # [steps, n, C, H, W]: step i trains on views[i] instead of images
+                                            # (augmented copies during meta-training, synthgen.augment)
+
+    def at_step(self, i: int) -> SynthBatch:
+        """The batch inner step ``i`` trains on (itself unless it carries augmented views)."""
+        if self.views is None:
+            return self
+        return SynthBatch(self.views[i % len(self.views)], self.targets, self.lr, self.class_mask)
 
 
 def apply_mask(logits: torch.Tensor, class_mask: torch.Tensor | None) -> torch.Tensor:
@@ -50,8 +58,8 @@ def _train_loss(params: Params, model: nn.Module, batch: SynthBatch) -> torch.Te
 def sgd_steps(model: nn.Module, params: Params, batch: SynthBatch, steps: int) -> Params:
     """``steps`` full-batch SGD steps on ``batch``; differentiable w.r.t. params and batch."""
     step_grad = grad(_train_loss)
-    for _ in range(steps):
-        g = step_grad(params, model, batch)
+    for i in range(steps):
+        g = step_grad(params, model, batch.at_step(i))
         params = {k: p - batch.lr * g[k] for k, p in params.items()}
     return params
 
@@ -71,9 +79,12 @@ def train_sequence_truncated(model: nn.Module, params: Params, batches: Sequence
     if backprop_steps <= 0 or backprop_steps >= steps:
         return train_sequence(model, params, batches, steps)
     for b in batches:
-        frozen = SynthBatch(b.images.detach(), b.targets.detach(), b.lr.detach(), b.class_mask)
-        params = sgd_steps(model, {k: v.detach() for k, v in params.items()}, frozen, steps - backprop_steps)
-        params = sgd_steps(model, params, b, backprop_steps)
+        cut = steps - backprop_steps
+        views = None if b.views is None else b.views.detach()
+        frozen = SynthBatch(b.images.detach(), b.targets.detach(), b.lr.detach(), b.class_mask, views)
+        params = sgd_steps(model, {k: v.detach() for k, v in params.items()}, frozen, cut)
+        tail = b if b.views is None else SynthBatch(b.images, b.targets, b.lr, b.class_mask, b.views[cut:])
+        params = sgd_steps(model, params, tail, backprop_steps)
     return params
 
 

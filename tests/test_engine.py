@@ -51,14 +51,17 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("stop_at,pool,split", [
-    (7, 0, "0,1/2,3"), (10, 0, "0,1/2,3"), (13, 0, "0,1/2,3"),  # mid stage 0, boundary, mid stage 1 (+ refine)
-    (13, 6, "0,1/2,3"),
-    (16, 40, "0,1/2,3/4,5"),  # 3 tasks: the pool advanced stage by stage == the pool rebuilt on resume
+@pytest.mark.parametrize("stop_at,pool,split,extra", [
+    (7, 0, "0,1/2,3", {}), (10, 0, "0,1/2,3", {}), (13, 0, "0,1/2,3", {}),  # mid stage 0, boundary, mid stage 1 (+ refine)
+    (13, 6, "0,1/2,3", {}),
+    (16, 40, "0,1/2,3/4,5", {}),  # 3 tasks: the pool advanced stage by stage == the pool rebuilt on resume
+    (13, 6, "0,1/2,3", {"augment": True}),  # augmentation draws come from the step's generator too
+    (13, 6, "0,1/2,3", {"outer_schedule": "cosine"}),  # the lr schedule is a function of the stage step
 ])
-def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split):
+def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split, extra):
     # 2 tasks: stages of 8 and 16 steps, then 3 refine steps; 3 tasks: 4, 8, 12, then 3
-    cfg = tiny_config(steps=24, checkpoint_every=1, refine_steps=3, replay_pool=pool, tasks=TaskConfig(split=split))
+    cfg = tiny_config(steps=24, checkpoint_every=1, refine_steps=3, replay_pool=pool, tasks=TaskConfig(split=split),
+                      **extra)
     full = Engine(cfg, source=mnist5k).run()
     ckpt = tmp_path / "run.ckpt.safetensors"
 
@@ -75,6 +78,18 @@ def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split):
     assert torch.allclose(full.soft_labels, resumed.soft_labels, atol=1e-5)
     assert full.lrs == pytest.approx(resumed.lrs, abs=1e-6)
     assert [h["loss"] for h in full.history] == pytest.approx([h["loss"] for h in resumed.history], abs=1e-5)
+
+
+def test_cosine_schedule_decays_each_stage_to_zero(mnist5k):
+    cfg = tiny_config(steps=24, refine_steps=4, outer_schedule="cosine")  # stages of 8, 16, then 4 steps
+    seen: list[tuple[int, int, float]] = []
+    engine = Engine(cfg, source=mnist5k)
+    engine.run(lambda i: seen.append((i.stage, i.stage_step, engine.opt.param_groups[0]["lr"])))
+    pixels_lr = {(st, k): lr for st, k, lr in seen}
+    assert pixels_lr[(0, 1)] == pytest.approx(cfg.outer_lr)  # step 1 ran at the full lr
+    assert pixels_lr[(1, 9)] == pytest.approx(cfg.outer_lr * 0.5, rel=1e-6)  # half way through stage 1
+    assert pixels_lr[(0, 8)] < 0.05 * cfg.outer_lr and pixels_lr[(1, 16)] < 0.02 * cfg.outer_lr
+    assert pixels_lr[(2, 1)] == pytest.approx(cfg.outer_lr)  # every stage starts again from the full lr
 
 
 def test_resume_refuses_a_checkpoint_of_another_config(mnist5k, tmp_path):
