@@ -240,6 +240,7 @@ class Engine:
             grads = torch.autograd.grad(loss, params, retain_graph=n < len(work) - 1, allow_unused=True)
             rows[c] += torch.cat([(torch.zeros_like(p) if gr is None else gr).flatten() for p, gr in zip(params, grads)])
             total += float(loss.detach())
+            del loss, grads  # retain_graph kept this learner's whole unroll alive: free it before the next one
         flat = dist.sum_chunks(rows)
         for p, gr in zip(params, flat.split([p.numel() for p in params])):
             p.grad = gr.view_as(p).clone()

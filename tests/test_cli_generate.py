@@ -80,3 +80,24 @@ def test_cli_import_leaves_heavy_optional_modules_unloaded():
             "print(sorted(m for m in ('torchvision', 'matplotlib', 'datasets') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+@pytest.mark.parametrize("allow", ["", "1"])
+def test_cli_process_generates_without_loading_triton_unless_allowed(tmp_path, allow):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys, json\nfrom synthgen.cli.main import main\nsys.argv = ['synthgen', *json.loads(sys.argv[1])]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "t = sys.modules.get('triton', 'absent')\n"
+            "print('TRITON', 'blocked' if t is None else 'absent' if t == 'absent' else 'loaded', 'torch._dynamo' in sys.modules)")
+    args = ["generate", "--out", str(tmp_path / "a.safetensors"), *TINY]
+    env = {**os.environ, "SYNTHGEN_ALLOW_TRITON": allow}
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("TRITON")][-1]
+    # torch.func.grad did import torch._dynamo; triton stayed out of the process unless allowed
+    assert line == ("TRITON loaded True" if allow else "TRITON blocked True")
+    assert (tmp_path / "a.safetensors").exists()
