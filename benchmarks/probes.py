@@ -2,7 +2,8 @@
 
     python benchmarks/probes.py
 
-- rss: peak RSS after `import torch`, after importing the CLI, after the first torch.func.grad call;
+- rss: peak RSS after `import torch`, after importing the CLI, after the first torch.func.grad call
+  (with and without triton, which that call imports unless the CLI keeps it out);
 - step: ms per outer step on the last task stage (replay pool warm) vs a refinement step (default config);
 - joint: peak RSS growth of a convpool joint-training baseline (the verifier's largest job).
 """
@@ -18,10 +19,12 @@ mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 out = {"import torch": mb()}
 import synthgen.cli.main
 out["import synthgen.cli.main"] = mb()
+if KEEP_TRITON_OUT:  # what the synthgen command does (synthgen.cli.main.keep_triton_out)
+    synthgen.cli.main.keep_triton_out()
 from torch.func import functional_call, grad
 m = torch.nn.Linear(4, 2)
 grad(lambda p: functional_call(m, p, (torch.randn(3, 4),)).sum())(dict(m.named_parameters()))
-out["first torch.func.grad"] = mb()
+out["first torch.func.grad" + (" (triton kept out, as the CLI does)" if KEEP_TRITON_OUT else "")] = mb()
 print(json.dumps(out))
 """
 
@@ -60,7 +63,9 @@ print(json.dumps({"convpool joint: peak RSS before, MB": before, "after, MB": mb
 
 
 def main() -> None:
-    for name, code in (("rss", RSS), ("step", STEP), ("joint", JOINT)):
+    probes = (("rss", "KEEP_TRITON_OUT = False\n" + RSS), ("rss", "KEEP_TRITON_OUT = True\n" + RSS),
+              ("step", STEP), ("joint", JOINT))
+    for name, code in probes:
         out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, check=True)
         print(name, out.stdout.strip().splitlines()[-1])
 

@@ -124,7 +124,7 @@ class GenerateConfig(_Config):
     backprop_steps: int = 0         # truncated back-propagation: differentiate only the last N inner steps of
                                     # each trainable task (memory flat in inner_steps); 0 = the full unroll
     real_batch: int = 256           # real training images per outer step (from all tasks seen so far)
-    steps: int = 1200               # total outer steps over the task stages (later tasks get more)
+    steps: int = 1000               # total outer steps over the task stages (later tasks get more)
     time_budget: float | None = None  # seconds; if set, replaces `steps` and `refine_steps` as the stopping rule
     refine_steps: int = 250         # final outer steps refining all tasks' pixels and soft labels jointly (each
                                     # task keeps its lr); ~4x the cost of a task step, +2.5 points (docs/targets.md)
