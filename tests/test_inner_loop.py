@@ -14,6 +14,13 @@ def _batch(n=6, classes=4, shape=(1, 5, 5), seed=0, dtype=torch.float32):
     return x, t
 
 
+def _mlp_and_leaf_batch(shape, nc, seed):
+    """An MLP, its detached initial parameters, and a 6-image batch whose pixels require grad."""
+    model = build_learner("mlp", shape, nc, seed=seed)
+    x, t = _batch(6, nc, shape)
+    return model, {k: v.detach() for k, v in model.named_parameters()}, x.requires_grad_(True), t
+
+
 def test_functional_loop_equals_torch_optim_sgd():
     shape, nc = (1, 28, 28), 10
     tasks = []
@@ -88,10 +95,7 @@ def test_truncated_backprop_same_forward_and_gradient_from_last_steps_only():
     from synthgen.inner_loop import train_sequence_truncated
 
     shape, nc = (1, 5, 5), 4
-    model = build_learner("mlp", shape, nc, seed=3)
-    p0 = {k: v.detach() for k, v in model.named_parameters()}
-    x, t = _batch(6, nc, shape)
-    x.requires_grad_(True)
+    model, p0, x, t = _mlp_and_leaf_batch(shape, nc, seed=3)
     b = SynthBatch(x, t, torch.tensor(0.1))
     rx, ry = torch.randn(10, *shape), torch.randint(nc, (10,))
     full = train_sequence(model, p0, [b], 6)
@@ -112,10 +116,7 @@ def test_augmented_views_step_by_step_and_truncation_keeps_them_in_place():
     from synthgen.inner_loop import train_sequence_truncated
 
     shape, nc = (1, 8, 8), 4
-    model = build_learner("mlp", shape, nc, seed=5)
-    p0 = {k: v.detach() for k, v in model.named_parameters()}
-    x, t = _batch(6, nc, shape)
-    x.requires_grad_(True)
+    model, p0, x, t = _mlp_and_leaf_batch(shape, nc, seed=5)
     views = random_affine(x, 4, torch.Generator().manual_seed(0))
     assert views.shape == (4, *x.shape)
     assert not torch.allclose(views[0], x) and not torch.allclose(views[0], views[1])  # fresh draw per step
