@@ -208,8 +208,8 @@ class Engine:
         if cfg.lr_jitter > 1.0:  # one log-uniform lr factor per step, shared by all tasks and learners
             u = float(torch.rand((), generator=g)) * 2 - 1
             factor = cfg.lr_jitter ** u
-            frozen = [SynthBatch(b.images, b.targets, b.lr * factor, b.class_mask) for b in frozen]
-            trainable = [SynthBatch(b.images, b.targets, b.lr * factor, b.class_mask) for b in trainable]
+            frozen = [replace(b, lr=b.lr * factor) for b in frozen]
+            trainable = [replace(b, lr=b.lr * factor) for b in trainable]
         if cfg.augment:  # every inner step of a trainable task sees its own transformed copy (DSA-style)
             trainable = [replace(b, views=random_affine(b.images, cfg.inner_steps, g)) for b in trainable]
         # Learner i belongs to gradient chunk i % C; rank r computes the chunks c with c % world == r.

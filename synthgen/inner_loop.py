@@ -11,7 +11,7 @@ The consumer's side of the contract (see ``synthgen.verify``) is the ordinary lo
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -37,7 +37,12 @@ class SynthBatch:
         """The batch inner step ``i`` trains on (itself unless it carries augmented views)."""
         if self.views is None:
             return self
-        return SynthBatch(self.views[i % len(self.views)], self.targets, self.lr, self.class_mask)
+        return replace(self, images=self.views[i % len(self.views)], views=None)
+
+    def detached(self) -> SynthBatch:
+        """The same batch cut from the graph (images, targets, lr and views detached)."""
+        return replace(self, images=self.images.detach(), targets=self.targets.detach(), lr=self.lr.detach(),
+                       views=None if self.views is None else self.views.detach())
 
 
 def apply_mask(logits: torch.Tensor, class_mask: torch.Tensor | None) -> torch.Tensor:
@@ -80,10 +85,8 @@ def train_sequence_truncated(model: nn.Module, params: Params, batches: Sequence
         return train_sequence(model, params, batches, steps)
     for b in batches:
         cut = steps - backprop_steps
-        views = None if b.views is None else b.views.detach()
-        frozen = SynthBatch(b.images.detach(), b.targets.detach(), b.lr.detach(), b.class_mask, views)
-        params = sgd_steps(model, {k: v.detach() for k, v in params.items()}, frozen, cut)
-        tail = b if b.views is None else SynthBatch(b.images, b.targets, b.lr, b.class_mask, b.views[cut:])
+        params = sgd_steps(model, {k: v.detach() for k, v in params.items()}, b.detached(), cut)
+        tail = b if b.views is None else replace(b, views=b.views[cut:])
         params = sgd_steps(model, params, tail, backprop_steps)
     return params
 

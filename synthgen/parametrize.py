@@ -94,7 +94,7 @@ class SyntheticTask(nn.Module):
         """The batch the inner loop trains on (detached once the task is frozen)."""
         b = SynthBatch(self.images(), self.targets(), self.lr(), None if bool(self.class_mask.all()) else self.class_mask)
         if detach:
-            b = SynthBatch(b.images.detach(), b.targets.detach(), b.lr.detach(), b.class_mask)
+            b = b.detached()
         return b
 
     def param_groups(self, outer_lr: float, label_lr: float, lr_lr: float, generator_lr: float = 1e-3,
