@@ -29,6 +29,18 @@ def test_tiny_generate_writes_artifact_and_preview(tmp_path):
     assert not (tmp_path / "a.ckpt.safetensors").exists()
 
 
+def test_inner_lr_option_sets_the_recipe_start(tmp_path):
+    outs = {}
+    for lr in ("0.01", "0.2"):
+        outs[lr] = tmp_path / f"lr{lr}.safetensors"
+        res = runner.invoke(app, ["generate", "--out", str(outs[lr]), *TINY, "--inner-lr", lr])
+        assert res.exit_code == 0, res.output
+    low, high = (load_artifact(outs[lr]) for lr in ("0.01", "0.2"))
+    assert low.metadata["generation"]["config"]["inner_lr"] == 0.01
+    # 8 outer steps move a log-lr by at most ~8 x lr_lr: the learned lrs stay near where they started
+    assert max(low.recipe["lr_per_task"]) < 0.02 < 0.1 < min(high.recipe["lr_per_task"])
+
+
 def test_generate_resume_continues_from_checkpoint(tmp_path):
     import torch
 
@@ -62,6 +74,7 @@ def test_generate_resume_continues_from_checkpoint(tmp_path):
     (["--source", "nope"], "unknown source"),
     (["--ipc", "0"], "ipc must be >= 1"),
     (["--param", "gan"], "param must be"),
+    (["--inner-lr", "0"], "inner_lr must be > 0"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, msg):
     res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1", "--refine-steps", "0", *args])
