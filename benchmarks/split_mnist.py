@@ -4,6 +4,7 @@
     python benchmarks/split_mnist.py --gen-seeds 1 --steps 300 --out /tmp/b.md
     python benchmarks/split_mnist.py --source mnist           # full MNIST (needs the download)
     python benchmarks/split_mnist.py --work W --render        # rewrite the tables from a finished run in W
+    python benchmarks/split_mnist.py --generate-args '--inner-lr 0.04' --out /tmp/v.md   # a variant, 3 seeds
 
 For each generation seed: ``synthgen generate --seed S`` then ``synthgen verify`` on its artifact,
 each in its own process with the CLI's defaults (threads included), timed from outside (wall
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--work", help="folder for artifacts and logs (default: a temporary one)")
     ap.add_argument("--render", action="store_true", help="only rewrite the tables from a finished --work folder")
+    ap.add_argument("--generate-args", default="", help="more `synthgen generate` options for a variant, e.g. '--inner-lr 0.04'")
     args = ap.parse_args()
     work = Path(args.work or tempfile.mkdtemp(prefix="synthgen-bench-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -137,6 +139,7 @@ def main() -> None:
             continue
         gen = cli + ["generate", "--source", args.source, "--seed", str(seed), "--out", str(out), "--checkpoint-every", "0"]
         gen += ["--steps", str(args.steps)] if args.steps else []
+        gen += shlex.split(args.generate_args)
         gen_s, gen_rss = timed(gen, work / f"generate{seed}.log")
         cert_path = work / f"seed{seed}.certificate.json"
         ver = cli + ["verify", str(out), "--certificate", str(cert_path), "--out-dir", str(work / f"seed{seed}.verify")]
@@ -154,7 +157,8 @@ def main() -> None:
     med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
     lines = [f"# Benchmarks: Split-MNIST on `{args.source}`", "",
              f"Command: `python {shlex.join(a for a in sys.argv if a != '--render')}` (each generation seed runs "
-             f"`synthgen generate --seed S` then `synthgen verify` on its artifact, CLI defaults)  ",
+             f"`synthgen generate --seed S` then `synthgen verify` on its artifact, CLI defaults"
+             f"{' except ' + args.generate_args if args.generate_args else ''})  ",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads "
              f"(the CLI default), torch {torch.__version__}, python {platform.python_version()}  ",
              f"Generation: {g['steps']} outer steps + {g['refine_steps']} refinement steps, archs {g['learners']['archs']}, ipc {g['ipc']}, "
