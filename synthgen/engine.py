@@ -32,6 +32,7 @@ from .parametrize import SyntheticTask
 from .replay_pool import ReplayPool
 from .seeding import derive_seed, generator
 from .sources import SourceData, load_source, normalise
+from .stages import outer_lr_factor, plan_stages, stage_done, stage_progress
 from .tasks import Task, split_classes
 
 EVAL_LEARNERS = 2  # fresh learners averaged for the periodic validation accuracy
@@ -112,7 +113,7 @@ class Engine:
                           self._init_images(t), config.inner_lr, config.soft_labels, config.learn_lr,
                           task_incremental, seed=derive_seed(config.seed, "task", t.index))
             for t in self.tasks).to(self.device)
-        self.stages = self._plan()
+        self.stages = plan_stages(config, len(self.tasks))
         self.stage, self.stage_step, self.global_step = 0, 0, 0
         self.elapsed, self.stage_elapsed, self.bad_steps = 0.0, 0.0, 0
         self.history: list[dict] = []
@@ -136,29 +137,6 @@ class Engine:
             picks.append(idx[torch.randperm(len(idx), generator=g)[: self.cfg.ipc]])
         return self.train_x.cpu()[torch.cat(picks)]
 
-    def _plan(self) -> list[dict]:
-        """Stages: one per task (weights 1..T for steps / time), then an optional refine stage.
-
-        Under a time budget the refine stage gets the fraction refine_steps / (steps + refine_steps)
-        of it, and the task stages share the rest by weight."""
-        cfg, T = self.cfg, len(self.tasks)
-        total_w = T * (T + 1) / 2
-        refine_frac = cfg.refine_steps / (cfg.steps + cfg.refine_steps) if cfg.refine_steps else 0.0
-        budget = cfg.time_budget
-
-        def seconds(frac: float) -> float | None:
-            return None if budget is None else budget * frac
-
-        stages = []
-        for t in range(T):
-            share = (t + 1) / total_w
-            stages.append({"trainable": [t], "steps": round(cfg.steps * share), "seconds": seconds((1 - refine_frac) * share)})
-        if cfg.refine_steps:
-            # the refine stage keeps each task's lr: raising it there made the data fragile (docs/targets.md)
-            stages.append({"trainable": list(range(T)), "steps": cfg.refine_steps, "seconds": seconds(refine_frac),
-                           "keep_lr": True})
-        return stages
-
     def _make_optimizer(self, stage: dict) -> torch.optim.Optimizer:
         groups = []
         for t in stage["trainable"]:
@@ -167,22 +145,16 @@ class Engine:
         return torch.optim.Adam(groups)
 
     def _apply_schedule(self) -> None:
-        """Cosine decay of the outer lrs over each stage (``outer_schedule="cosine"``): a task's data is
-        frozen when its stage ends, so it should end settled rather than at a noisy Adam iterate.
-        A function of the stage's progress only, so a resumed run repeats it exactly."""
-        if self.cfg.outer_schedule != "cosine":
+        """Scale the outer lrs by the schedule's factor at this stage's progress (``outer_schedule``)."""
+        if self.cfg.outer_schedule == "constant":
             return
         st = self.stages[self.stage]
-        done = self.stage_elapsed / st["seconds"] if st["seconds"] is not None else self.stage_step / max(st["steps"], 1)
-        factor = 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+        factor = outer_lr_factor(self.cfg.outer_schedule, stage_progress(st, self.stage_step, self.stage_elapsed))
         for grp in self.opt.param_groups:
             grp["lr"] = grp.setdefault("base_lr", grp["lr"]) * factor
 
     def _stage_done(self) -> bool:
-        st = self.stages[self.stage]
-        if st["seconds"] is not None:
-            return self.stage_elapsed >= st["seconds"]
-        return self.stage_step >= st["steps"]
+        return stage_done(self.stages[self.stage], self.stage_step, self.stage_elapsed)
 
     # ---- one outer step ---------------------------------------------------------------------
     def _meta_step(self) -> float | None:

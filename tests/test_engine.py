@@ -92,6 +92,11 @@ def test_cosine_schedule_decays_each_stage_to_zero(mnist5k):
     assert pixels_lr[(2, 1)] == pytest.approx(cfg.outer_lr)  # every stage starts again from the full lr
 
 
+def test_too_few_real_images_for_ipc_is_a_clear_error(mnist5k):
+    with pytest.raises(GenerationError, match="class 0 has 350 training images, fewer than ipc=400"):
+        Engine(tiny_config(ipc=400), source=mnist5k)
+
+
 def test_resume_refuses_a_checkpoint_of_another_config(mnist5k, tmp_path):
     from synthgen.checkpoint import CheckpointError
 
