@@ -126,7 +126,8 @@ class GenerateConfig(_Config):
                                     # each trainable task (memory flat in inner_steps); 0 = the full unroll
     real_batch: int = 256           # real training images per outer step (from all tasks seen so far)
     steps: int = 1000               # total outer steps over the task stages (later tasks get more)
-    time_budget: float | None = None  # seconds; if set, replaces `steps` and `refine_steps` as the stopping rule
+    time_budget: float | None = None  # seconds; if set, replaces `steps` and `refine_steps` as the stopping rule; each
+                                    # stage gets the share of the step plan's work (steps x tasks differentiated)
     refine_steps: int = 250         # final outer steps refining all tasks' pixels and soft labels jointly (each
                                     # task keeps its lr); ~4x the cost of a task step, +2.5 points (docs/targets.md)
     init: Literal["real", "noise"] = "real"  # synthetic pixels start from real samples or noise

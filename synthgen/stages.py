@@ -11,27 +11,23 @@ from .config import GenerateConfig
 
 
 def plan_stages(cfg: GenerateConfig, num_tasks: int) -> list[dict]:
-    """One stage per task (weights 1..T for steps / time), then an optional refine stage.
+    """One stage per task (weights 1..T for steps), then an optional refine stage.
 
     Each stage is ``{"trainable": [task ids], "steps": int, "seconds": float | None}`` (plus
-    ``"keep_lr": True`` for the refine stage). Under a time budget the refine stage gets the
-    fraction refine_steps / (steps + refine_steps) of it, and the task stages share the rest by weight.
+    ``"keep_lr": True`` for the refine stage). Under a time budget each stage gets the share of it
+    that its work has in the step plan: steps x tasks differentiated per step (a refine step
+    back-propagates through every task, so it costs about T task-stage steps; measured ~4x for
+    T=5 in docs/targets.md). The time split then matches the split of the step plan it replaces.
     """
     total_w = num_tasks * (num_tasks + 1) / 2
-    refine_frac = cfg.refine_steps / (cfg.steps + cfg.refine_steps) if cfg.refine_steps else 0.0
-
-    def seconds(frac: float) -> float | None:
-        return None if cfg.time_budget is None else cfg.time_budget * frac
-
-    stages = []
-    for t in range(num_tasks):
-        share = (t + 1) / total_w
-        stages.append({"trainable": [t], "steps": round(cfg.steps * share), "seconds": seconds((1 - refine_frac) * share)})
+    plan = [([t], cfg.steps * (t + 1) / total_w, {}) for t in range(num_tasks)]
     if cfg.refine_steps:
         # the refine stage keeps each task's lr: raising it there made the data fragile (docs/targets.md)
-        stages.append({"trainable": list(range(num_tasks)), "steps": cfg.refine_steps, "seconds": seconds(refine_frac),
-                       "keep_lr": True})
-    return stages
+        plan.append((list(range(num_tasks)), float(cfg.refine_steps), {"keep_lr": True}))
+    work = sum(steps * len(trainable) for trainable, steps, _ in plan)
+    return [{"trainable": trainable, "steps": round(steps),
+             "seconds": None if cfg.time_budget is None else cfg.time_budget * steps * len(trainable) / work, **extra}
+            for trainable, steps, extra in plan]
 
 
 def stage_progress(stage: dict, stage_step: int, stage_elapsed: float) -> float:

@@ -14,12 +14,14 @@ def test_later_tasks_get_more_steps_and_the_refine_stage_comes_last():
     assert len(plan_stages(GenerateConfig(steps=30, refine_steps=0), 2)) == 2
 
 
-def test_a_time_budget_is_shared_like_the_steps():
+def test_a_time_budget_is_shared_by_work_steps_times_tasks():
     stages = plan_stages(GenerateConfig(steps=300, refine_steps=100, time_budget=120.0), 2)
     secs = [s["seconds"] for s in stages]
     assert sum(secs) == pytest.approx(120.0)
-    assert secs[2] == pytest.approx(30.0)  # refine: 100 / (300 + 100) of the budget
-    assert secs[1] == pytest.approx(2 * secs[0])  # task stages by weight 1 : 2
+    # work: 100 x 1, 200 x 1, then 100 refine steps x 2 tasks = 500
+    assert secs == pytest.approx([24.0, 48.0, 48.0])
+    default = plan_stages(GenerateConfig(time_budget=180.0), 5)
+    assert default[-1]["seconds"] == pytest.approx(180.0 * 1250 / 2250)  # 250 x 5 of 1000 + 1250
     st = stages[0]
     assert stage_progress(st, 0, st["seconds"] / 4) == pytest.approx(0.25)
     assert not stage_done(st, 10**6, st["seconds"] * 0.99) and stage_done(st, 0, st["seconds"])
