@@ -43,7 +43,8 @@ def run(name: str, overrides: dict, seeds: int, save: str | None = None) -> dict
     cert = verify(art, VerifyConfig(seeds=tuple(range(seeds)), archs=gen_archs,
                                     heldout=tuple(a for a in ARCHS if a not in gen_archs), stress=True))
     row = {"name": name, "overrides": overrides, "effective": {k: base[k] for k in ("learners", "inits_per_step",
-           "replay_pool", "lr_jitter", "param", "soft_labels", "refine_steps", "inner_lr", "lr_lr", "real_batch", "seed")}, "gen_s": round(gen_s, 1), "steps": cfg.steps,
+           "replay_pool", "lr_jitter", "param", "soft_labels", "refine_steps", "inner_lr", "inner_momentum", "lr_lr", "real_batch",
+           "seed")}, "gen_s": round(gen_s, 1), "steps": cfg.steps,
            "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "results": {}}
     for arch, r in cert["results"].items():
         m = r["methods"]

@@ -46,6 +46,7 @@ def generate(
     time_budget: Annotated[Optional[float], typer.Option(help="seconds; replaces --steps")] = None,
     inner_steps: Annotated[int, typer.Option(help="SGD steps per task in the recipe")] = D.inner_steps,
     inner_lr: Annotated[float, typer.Option(help="initial inner (recipe) learning rate; learned from there")] = D.inner_lr,
+    inner_momentum: Annotated[float, typer.Option(help="momentum of the recipe's SGD (torch.optim.SGD, fresh per task)")] = D.inner_momentum,
     inits: Annotated[int, typer.Option(help="learner initialisations per outer step")] = D.inits_per_step,
     refine_steps: Annotated[int, typer.Option(help="final steps refining all tasks jointly")] = D.refine_steps,
     lr_jitter: Annotated[float, typer.Option(help="meta-train under inner lr x U_log(1/J, J) (robustness; 1 = off)")] = D.lr_jitter,
@@ -78,7 +79,7 @@ def generate(
                 source=SourceConfig(name=source), tasks=TaskConfig(split=tasks, scenario=scenario),
                 learners=LearnerConfig(archs=tuple(a.strip() for a in learners.split(",") if a.strip())),
                 param=param, ipc=ipc, steps=steps, time_budget=time_budget, inner_steps=inner_steps, inner_lr=inner_lr,
-                inits_per_step=inits, refine_steps=refine_steps, backprop_steps=backprop_steps, lr_jitter=lr_jitter,
+                inner_momentum=inner_momentum, inits_per_step=inits, refine_steps=refine_steps, backprop_steps=backprop_steps, lr_jitter=lr_jitter,
                 augment=augment, soft_labels=not hard_labels, seed=seed, device=device, checkpoint_every=checkpoint_every)
         seed_everything(cfg.seed)  # the engine uses its own seeded generators; this pins torch's knobs too
         ckpt = checkpoint_path(out)

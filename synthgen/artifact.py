@@ -181,6 +181,9 @@ def validate(tensors: dict[str, torch.Tensor], meta: dict, where: str | os.PathL
     if recipe.get("targets") not in ("soft_labels", "labels") or want_soft != ("soft_labels" in tensors):
         raise _fail(where, f"recipe.targets is {recipe.get('targets')!r} but the file "
                            f"{'has' if 'soft_labels' in tensors else 'has no'} soft_labels tensor")
+    momentum = recipe.get("momentum", 0.0)
+    if not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
+        raise _fail(where, f"recipe.momentum must be a number in [0, 1), got {momentum!r}")
     steps = recipe.get("steps_per_task")
     if not isinstance(steps, int) or steps < 1:
         raise _fail(where, "recipe.steps_per_task must be a positive integer")

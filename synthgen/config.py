@@ -105,6 +105,8 @@ class GenerateConfig(_Config):
     inner_steps: int = 10           # K: full-batch SGD steps a consumer takes on each task
     inner_lr: float = 0.08          # initial inner learning rate (learned if learn_lr); 0.08 beat 0.02 / 0.04 / 0.15
                                     # on accuracy and on the lr x0.5 stress drop (docs/targets.md)
+    inner_momentum: float = 0.0     # heavy-ball momentum of the consumer's SGD (torch.optim.SGD(momentum=...), a fresh
+                                    # optimiser per task); part of the recipe
     outer_lr: float = 0.01          # Adam lr on pixels / generator weights
     generator_lr: float = 1e-3      # Adam lr on generator weights and latent codes (param=generator); at the
                                     # pixel lr (0.01) the generator diverged in our runs
@@ -151,6 +153,8 @@ class GenerateConfig(_Config):
         for name in ("inner_lr", "outer_lr", "generator_lr", "label_lr", "lr_lr"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 <= self.inner_momentum < 1.0:
+            raise ConfigError(f"inner_momentum must be in [0, 1), got {self.inner_momentum}")
         if self.lr_jitter < 1.0:
             raise ConfigError(f"lr_jitter must be >= 1 (1 = off), got {self.lr_jitter}")
         if self.replay_pool < 0:

@@ -26,7 +26,7 @@ from . import distributed as dist
 from .augment import random_affine
 from .checkpoint import CheckpointError, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
 from .config import GenerateConfig
-from .inner_loop import SynthBatch, real_loss, stack_params, train_sequence, train_sequence_truncated
+from .inner_loop import SynthBatch, real_loss, stack_params, train_sequence
 from .learners import build_learner, check_archs
 from .parametrize import SyntheticTask
 from .replay_pool import ReplayPool
@@ -204,8 +204,8 @@ class Engine:
 
             def per_learner(p):
                 if not pooled:
-                    p = train_sequence(base, p, frozen, cfg.inner_steps)
-                p = train_sequence_truncated(base, p, trainable, cfg.inner_steps, cfg.backprop_steps)
+                    p = train_sequence(base, p, frozen, cfg.inner_steps, cfg.inner_momentum)
+                p = train_sequence(base, p, trainable, cfg.inner_steps, cfg.inner_momentum, cfg.backprop_steps)
                 return real_loss(base, p, x, y, mask)
 
             loss = vmap(per_learner)(stacked).sum() / cfg.inits_per_step
@@ -239,7 +239,8 @@ class Engine:
         """The replay pool, trained through exactly the frozen tasks of this stage."""
         if self._pool is None:
             self._pool = ReplayPool(self.cfg.learners.archs, self.shape, self.num_classes, self.cfg.seed,
-                                    self.cfg.replay_pool, self.cfg.inner_steps, self.device, self._template)
+                                    self.cfg.replay_pool, self.cfg.inner_steps, self.device, self._template,
+                                    self.cfg.inner_momentum)
         self._pool.advance(frozen)
         return self._pool
 
@@ -254,7 +255,8 @@ class Engine:
         for i in range(EVAL_LEARNERS):
             arch = self.cfg.learners.archs[i % len(self.cfg.learners.archs)]
             model = build_learner(arch, self.shape, self.num_classes, derive_seed(self.cfg.seed, "val", i), self.device)
-            p = train_sequence(model, {k: v.detach() for k, v in model.named_parameters()}, batches, self.cfg.inner_steps)
+            p = train_sequence(model, {k: v.detach() for k, v in model.named_parameters()}, batches,
+                               self.cfg.inner_steps, self.cfg.inner_momentum)
             logits = torch.func.functional_call(model, p, (x,))
             logits = logits.masked_fill(~self.mask_of_class[y], -1e9)
             accs.append(float((logits.argmax(1) == y).float().mean()))

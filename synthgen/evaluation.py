@@ -71,8 +71,9 @@ class SequenceRun:
 
 def sequence_matrix(model: nn.Module, train: Sequence[TaskData], lrs: Sequence[float], steps: int,
                     tests: Sequence[tuple[torch.Tensor, torch.Tensor]], masks: Sequence[torch.Tensor | None],
-                    eval_masks: Sequence[torch.Tensor], batch_size: int | None = None, seed: int = 0) -> SequenceRun:
-    """Train ``model`` through ``train`` in order; after each task evaluate every task's test set.
+                    eval_masks: Sequence[torch.Tensor], batch_size: int | None = None, seed: int = 0,
+                    momentum: float = 0.0) -> SequenceRun:
+    """Train ``model`` through ``train`` in order (SGD with ``momentum``); after each task evaluate every task's test set.
 
     ``masks`` are the scenario's logit masks (None: class-incremental); ``eval_masks`` each task's
     classes, for the task-incremental matrix reported alongside.
@@ -84,7 +85,7 @@ def sequence_matrix(model: nn.Module, train: Sequence[TaskData], lrs: Sequence[f
         run.R.append([_acc(lg, y, mk) for lg, (_, y), mk in zip(logits, tests, masks)])
         run.R_task.append([_acc(lg, y, mk) for lg, (_, y), mk in zip(logits, tests, eval_masks)])
 
-    train_on_tasks(model, train, lrs, steps, batch_size, after, generator(seed, "batches"))
+    train_on_tasks(model, train, lrs, steps, batch_size, after, generator(seed, "batches"), momentum)
     return run
 
 
@@ -104,7 +105,8 @@ def evaluate_artifact(art: Artifact, source: SourceData, arch: str, seed: int,
     masks = task_masks(art.tasks, art.num_classes, art.metadata["scenario"])
     return sequence_matrix(model, artifact_tasks(art), [lr * lr_scale for lr in r["lr_per_task"]],
                            max(1, round(r["steps_per_task"] * step_scale)), tests, masks,
-                           task_masks(art.tasks, art.num_classes, "task-incremental"), batch_size, seed)
+                           task_masks(art.tasks, art.num_classes, "task-incremental"), batch_size, seed,
+                           float(r.get("momentum", 0.0)))
 
 
 def real_sequence_matrix(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, arch: str, seed: int,

@@ -60,34 +60,38 @@ def _train_loss(params: Params, model: nn.Module, batch: SynthBatch) -> torch.Te
     return soft_cross_entropy(logits, batch.targets)
 
 
-def sgd_steps(model: nn.Module, params: Params, batch: SynthBatch, steps: int) -> Params:
-    """``steps`` full-batch SGD steps on ``batch``; differentiable w.r.t. params and batch."""
+def sgd_steps(model: nn.Module, params: Params, batch: SynthBatch, steps: int, momentum: float = 0.0,
+              graph_from: int = 0) -> Params:
+    """``steps`` full-batch SGD steps on ``batch``, differentiable w.r.t. params and batch.
+
+    ``momentum`` is torch.optim.SGD's heavy ball (buffer = momentum * buffer + grad, starting
+    empty: one fresh optimiser per task). Steps before ``graph_from`` see the incoming params and
+    the batch detached (truncated back-propagation: only the later steps carry a graph).
+    """
     step_grad = grad(_train_loss)
+    cut = batch.detached() if graph_from > 0 else batch
+    if graph_from > 0:
+        params = {k: v.detach() for k, v in params.items()}
+    buf: Params | None = None
     for i in range(steps):
-        g = step_grad(params, model, batch.at_step(i))
-        params = {k: p - batch.lr * g[k] for k, p in params.items()}
+        b = (cut if i < graph_from else batch).at_step(i)
+        g = step_grad(params, model, b)
+        buf = g if buf is None or momentum == 0 else {k: momentum * buf[k] + g[k] for k in g}
+        params = {k: p - b.lr * buf[k] for k, p in params.items()}
     return params
 
 
-def train_sequence(model: nn.Module, params: Params, batches: Sequence[SynthBatch], steps: int) -> Params:
-    """Train through tasks in order, ``steps`` SGD steps on each."""
+def train_sequence(model: nn.Module, params: Params, batches: Sequence[SynthBatch], steps: int,
+                   momentum: float = 0.0, backprop_steps: int = 0) -> Params:
+    """Train through tasks in order, ``steps`` SGD steps on each (see :func:`sgd_steps`).
+
+    ``backprop_steps`` in 1..steps-1: only the last ``backprop_steps`` steps of each task carry a
+    graph to the batch (truncated back-propagation, memory independent of ``steps``); 0 or >=
+    ``steps`` is the full unroll.
+    """
+    cut = steps - backprop_steps if 0 < backprop_steps < steps else 0
     for batch in batches:
-        params = sgd_steps(model, params, batch, steps)
-    return params
-
-
-def train_sequence_truncated(model: nn.Module, params: Params, batches: Sequence[SynthBatch], steps: int,
-                             backprop_steps: int) -> Params:
-    """Like :func:`train_sequence`, but only the last ``backprop_steps`` steps of each task carry a
-    graph to the batch (the earlier ones see it detached): truncated back-propagation, memory
-    independent of ``steps``. ``backprop_steps`` <= 0 or >= steps is the full unroll."""
-    if backprop_steps <= 0 or backprop_steps >= steps:
-        return train_sequence(model, params, batches, steps)
-    for b in batches:
-        cut = steps - backprop_steps
-        params = sgd_steps(model, {k: v.detach() for k, v in params.items()}, b.detached(), cut)
-        tail = b if b.views is None else replace(b, views=b.views[cut:])
-        params = sgd_steps(model, params, tail, backprop_steps)
+        params = sgd_steps(model, params, batch, steps, momentum, cut)
     return params
 
 

@@ -14,11 +14,12 @@ from torch import nn
 from .inner_loop import apply_mask, soft_cross_entropy
 
 
-def make_recipe(lrs: Sequence[float], steps: int, task_sizes: Sequence[int], scenario: str, soft: bool = True) -> dict:
+def make_recipe(lrs: Sequence[float], steps: int, task_sizes: Sequence[int], scenario: str, soft: bool = True,
+                momentum: float = 0.0) -> dict:
     """The recipe dict stored in the artifact."""
     return {
         "optimizer": "sgd",
-        "momentum": 0.0,
+        "momentum": float(momentum),    # torch.optim.SGD's heavy ball; a fresh optimiser (empty buffer) per task
         "weight_decay": 0.0,
         "lr_per_task": [float(v) for v in lrs],
         "steps_per_task": int(steps),
@@ -37,14 +38,15 @@ TaskData = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # images, tar
 
 def train_on_tasks(model: nn.Module, tasks: Sequence[TaskData], lrs: Sequence[float], steps: int,
                    batch_size: int | None = None, after_task: Callable[[int, nn.Module], None] | None = None,
-                   generator: torch.Generator | None = None) -> nn.Module:
-    """Train ``model`` in sequence: for each task, ``steps`` SGD steps at that task's lr.
+                   generator: torch.Generator | None = None, momentum: float = 0.0) -> nn.Module:
+    """Train ``model`` in sequence: for each task, ``steps`` SGD steps at that task's lr (a fresh
+    ``torch.optim.SGD`` per task, with ``momentum``).
 
     ``batch_size=None`` is the recipe's full batch; an int draws shuffled minibatches (with
     ``generator``). ``after_task(i, model)`` runs after each task (for evaluation).
     """
     for i, ((x, targets, mask), lr) in enumerate(zip(tasks, lrs)):
-        opt = torch.optim.SGD(model.parameters(), lr=float(lr))
+        opt = torch.optim.SGD(model.parameters(), lr=float(lr), momentum=momentum)
         for _ in range(steps):
             if batch_size is None or batch_size >= len(x):
                 bx, bt = x, targets

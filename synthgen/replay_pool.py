@@ -27,9 +27,12 @@ class ReplayPool:
     """``size`` learners of the given architectures, trained through the first ``tasks_done`` tasks."""
 
     def __init__(self, archs: Sequence[str], shape: tuple[int, int, int], num_classes: int, seed: int,
-                 size: int, inner_steps: int, device: torch.device, template: Callable[[int], nn.Module]):
-        """``template(a)``: a module of architecture ``archs[a]``, used only as the function for functional_call."""
+                 size: int, inner_steps: int, device: torch.device, template: Callable[[int], nn.Module],
+                 momentum: float = 0.0):
+        """``template(a)``: a module of architecture ``archs[a]``, used only as the function for functional_call;
+        ``inner_steps`` and ``momentum``: the recipe each entry follows on every task."""
         self.archs, self.inner_steps, self.tasks_done, self.template = tuple(archs), inner_steps, 0, template
+        self.momentum = momentum
         self.arch_of: list[int] = []
         seeds = []
         for j in range(size):
@@ -53,7 +56,7 @@ class ReplayPool:
             for n, (a, part, stacked) in enumerate(self.blocks):
                 base = self.template(a)
                 with torch.no_grad():
-                    new = vmap(lambda p: train_sequence(base, p, [batch], self.inner_steps))(stacked)
+                    new = vmap(lambda p: train_sequence(base, p, [batch], self.inner_steps, self.momentum))(stacked)
                 self.blocks[n] = (a, part, {k: v.detach() for k, v in new.items()})
             self.tasks_done += 1
 

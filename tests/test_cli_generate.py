@@ -31,12 +31,14 @@ def test_tiny_generate_writes_artifact_and_preview(tmp_path):
 
 def test_inner_lr_option_sets_the_recipe_start(tmp_path):
     outs = {}
-    for lr in ("0.01", "0.2"):
+    for lr, momentum in (("0.01", "0"), ("0.2", "0.3")):
         outs[lr] = tmp_path / f"lr{lr}.safetensors"
-        res = runner.invoke(app, ["generate", "--out", str(outs[lr]), *TINY, "--inner-lr", lr])
+        res = runner.invoke(app, ["generate", "--out", str(outs[lr]), *TINY, "--inner-lr", lr, "--inner-momentum", momentum])
         assert res.exit_code == 0, res.output
     low, high = (load_artifact(outs[lr]) for lr in ("0.01", "0.2"))
     assert low.metadata["generation"]["config"]["inner_lr"] == 0.01
+    assert (low.recipe["momentum"], high.recipe["momentum"]) == (0.0, 0.3)
+    assert high.metadata["generation"]["config"]["inner_momentum"] == 0.3
     # 8 outer steps move a log-lr by at most ~8 x lr_lr: the learned lrs stay near where they started
     assert max(low.recipe["lr_per_task"]) < 0.02 < 0.1 < min(high.recipe["lr_per_task"])
 
@@ -75,6 +77,7 @@ def test_generate_resume_continues_from_checkpoint(tmp_path):
     (["--ipc", "0"], "ipc must be >= 1"),
     (["--param", "gan"], "param must be"),
     (["--inner-lr", "0"], "inner_lr must be > 0"),
+    (["--inner-momentum", "1"], "inner_momentum must be in [0, 1)"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, msg):
     res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1", "--refine-steps", "0", *args])

@@ -37,6 +37,31 @@ def test_functional_loop_equals_torch_optim_sgd():
         assert torch.allclose(p[k], v, atol=1e-6), k
 
 
+def test_momentum_loop_equals_torch_optim_sgd_with_a_fresh_optimiser_per_task():
+    shape, nc = (1, 10, 10), 10
+    tasks = [(*_batch(12, nc, shape, seed=s), None) for s in range(3)]
+    lrs = [0.05, 0.02, 0.08]
+    model = build_learner("mlp", shape, nc, seed=3)
+    p0 = {k: v.detach().clone() for k, v in model.named_parameters()}
+    batches = [SynthBatch(x, t, torch.tensor(lr)) for (x, t, _), lr in zip(tasks, lrs)]
+    p = train_sequence(model, p0, batches, steps=5, momentum=0.6)
+    plain = train_sequence(model, p0, batches, steps=5)
+    train_on_tasks(model, tasks, lrs, steps=5, momentum=0.6)
+    for k, v in model.named_parameters():
+        assert torch.allclose(p[k], v, atol=1e-6), k
+        assert not torch.allclose(p[k], plain[k], atol=1e-4), k  # momentum changed the training
+
+
+def test_truncation_with_momentum_keeps_the_forward_pass():
+    shape, nc = (1, 5, 5), 4
+    model, p0, x, t = _mlp_and_leaf_batch(shape, nc, seed=4)
+    b = SynthBatch(x, t, torch.tensor(0.1))
+    full = train_sequence(model, p0, [b, b], 6, momentum=0.5)
+    trunc = train_sequence(model, p0, [b, b], 6, momentum=0.5, backprop_steps=2)
+    for k in full:
+        assert torch.allclose(full[k], trunc[k], atol=1e-6)
+
+
 def test_task_mask_matches_sgd_with_masked_logits():
     shape, nc = (1, 5, 5), 4
     x, t = _batch(6, nc, shape)
@@ -92,14 +117,12 @@ def test_vmap_over_inits_equals_a_loop():
 
 
 def test_truncated_backprop_same_forward_and_gradient_from_last_steps_only():
-    from synthgen.inner_loop import train_sequence_truncated
-
     shape, nc = (1, 5, 5), 4
     model, p0, x, t = _mlp_and_leaf_batch(shape, nc, seed=3)
     b = SynthBatch(x, t, torch.tensor(0.1))
     rx, ry = torch.randn(10, *shape), torch.randint(nc, (10,))
     full = train_sequence(model, p0, [b], 6)
-    trunc = train_sequence_truncated(model, p0, [b], 6, backprop_steps=2)
+    trunc = train_sequence(model, p0, [b], 6, backprop_steps=2)
     for k in full:
         assert torch.allclose(full[k], trunc[k], atol=1e-6)  # same training, only the graph differs
     (g_full,) = torch.autograd.grad(real_loss(model, full, rx, ry), x)
@@ -113,7 +136,6 @@ def test_truncated_backprop_same_forward_and_gradient_from_last_steps_only():
 
 def test_augmented_views_step_by_step_and_truncation_keeps_them_in_place():
     from synthgen.augment import random_affine
-    from synthgen.inner_loop import train_sequence_truncated
 
     shape, nc = (1, 8, 8), 4
     model, p0, x, t = _mlp_and_leaf_batch(shape, nc, seed=5)
@@ -130,7 +152,7 @@ def test_augmented_views_step_by_step_and_truncation_keeps_them_in_place():
     for k in got:
         assert torch.allclose(got[k], manual[k], atol=1e-6)
         assert not torch.allclose(got[k], plain[k], atol=1e-4)
-    trunc = train_sequence_truncated(model, p0, [b], 4, backprop_steps=2)
+    trunc = train_sequence(model, p0, [b], 4, backprop_steps=2)
     for k in got:
         assert torch.allclose(got[k], trunc[k], atol=1e-6)  # truncation keeps views[2:] on steps 2 and 3
     # the meta-gradient reaches the pixels through the transform

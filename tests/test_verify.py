@@ -38,6 +38,24 @@ def test_engine_artifact_is_certified_and_rechecks(tiny_artifact, mnist5k):
         check_certificate(cert, other)
 
 
+def test_evaluation_follows_the_recipes_momentum(tiny_artifact, mnist5k):
+    """evaluate_artifact trains with the recipe's momentum: the same as train_on_tasks with it, unlike without."""
+    from synthgen.evaluation import accuracy, artifact_tasks, evaluate_artifact, real_test_sets
+    from synthgen.learners import build_learner
+    from synthgen.recipe import train_on_tasks
+    from synthgen.seeding import derive_seed
+
+    meta = copy.deepcopy(tiny_artifact.metadata)
+    meta["recipe"]["momentum"] = 0.7
+    art = Artifact(tiny_artifact.images, tiny_artifact.labels, tiny_artifact.task_ids, meta, tiny_artifact.soft_labels)
+    with_momentum = evaluate_artifact(art, mnist5k, "mlp", seed=0).R
+    assert with_momentum != evaluate_artifact(tiny_artifact, mnist5k, "mlp", seed=0).R
+    model = build_learner("mlp", (1, 28, 28), 10, derive_seed(0, "learner", "mlp"))
+    train_on_tasks(model, artifact_tasks(art), art.recipe["lr_per_task"], art.recipe["steps_per_task"], momentum=0.7)
+    tests = real_test_sets(mnist5k, art.tasks, meta["source"]["normalisation"])
+    assert [accuracy(model, x, y) for x, y in tests] == with_momentum[-1]
+
+
 def test_real_data_artifact_is_not_certified(tiny_artifact, mnist5k):
     """Real images cut into the same tasks, hard labels: the learner forgets task 0."""
     x, y = mnist5k.split("train")
