@@ -67,10 +67,12 @@ def test_training_on_load_dataset_equals_training_on_the_artifact(folder, tiny_a
     for k in range(2):
         ds = datasets.load_dataset(str(folder), f"task_{k}", split="train", cache_dir=str(tmp_path)).with_format("torch")[:]
         tasks.append((ds["pixels"], ds["soft_label"], None))
+    recipe = json.loads((folder / "synthgen.json").read_text())["recipe"]  # the consumer reads the folder's recipe
+    assert recipe["momentum"] > 0  # the default recipe uses momentum: a consumer that drops it trains differently
     model = build_learner("mlp", (1, 28, 28), 10, derive_seed(0, "learner", "mlp"))
     tests = real_test_sets(mnist5k, art.tasks, art.metadata["source"]["normalisation"])
-    run = sequence_matrix(model, tasks, art.recipe["lr_per_task"], art.recipe["steps_per_task"], tests,
-                          [None, None], task_masks(art.tasks, 10, "task-incremental"))
+    run = sequence_matrix(model, tasks, recipe["lr_per_task"], recipe["steps_per_task"], tests,
+                          [None, None], task_masks(art.tasks, 10, "task-incremental"), momentum=recipe["momentum"])
     assert run.R == evaluate_artifact(art, mnist5k, "mlp", 0).R
 
 
