@@ -42,6 +42,8 @@ def test_layout_and_card(folder, tiny_artifact):
     prose = (folder / "README.md").read_text()
     for text in ("Recipe", "load_dataset", tiny_artifact.sha256, "Provenance", "Not verified yet"):
         assert text in prose
+    # the card's consumer code trains with the recipe's momentum
+    assert f"torch.optim.SGD(model.parameters(), lr=lr, momentum={tiny_artifact.recipe['momentum']!r})" in prose
     assert json.loads((folder / "synthgen.json").read_text())["sha256"] == tiny_artifact.sha256
 
 
