@@ -1,7 +1,8 @@
 """The differentiable inner loop: SGD on synthetic batches, written with torch.func.
 
 A learner is a pure function of its parameters (``functional_call``); each inner step is
-``p <- p - lr * grad(loss)(p)`` with ``torch.func.grad``, so the outer ``backward()`` flows
+``b <- momentum * b + grad(loss)(p); p <- p - lr * b`` with ``torch.func.grad`` (``b`` starts as
+the first gradient, as in ``torch.optim.SGD``), so the outer ``backward()`` flows
 through every step into the synthetic images, their soft labels and the learned lr. The same
 functions run vmapped over a stack of learner initialisations.
 
