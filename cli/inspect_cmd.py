@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from synthgen.artifact import load_artifact
+from synthgen.artifact import load_artifact, recipe_momentum
 from synthgen.plots import sample_grid
 
 from ._common import console, user_errors
@@ -30,7 +30,7 @@ def metadata_table(meta: dict, sha256: str) -> Table:
         ("normalisation", f"x/{src['normalisation']['scale']:g}, mean {src['normalisation']['mean']}, std {src['normalisation']['std']}"),
         ("tasks", " / ".join(",".join(src["class_names"][c] for c in t_) for t_ in meta["tasks"])),
         ("scenario", meta["scenario"]),
-        ("recipe", f"{rec['optimizer']} lr/task {[round(v, 4) for v in rec['lr_per_task']]}, momentum {rec.get('momentum', 0.0):g}, "
+        ("recipe", f"{rec['optimizer']} lr/task {[round(v, 4) for v in rec['lr_per_task']]}, momentum {recipe_momentum(rec):g}, "
                    f"{rec['steps_per_task']} steps/task, batch {rec['batch_size']}"),
         ("targets", "soft labels (learned)" if rec.get("targets") == "soft_labels" else "hard labels"),
         ("generated with", f"{gen.get('param')} ipc={gen.get('ipc')} archs={gen.get('archs')} "

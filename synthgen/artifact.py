@@ -106,6 +106,11 @@ class Artifact:
         return TensorDataset(*self.task(i))
 
 
+def recipe_momentum(recipe: dict) -> float:
+    """The recipe's SGD momentum; an artifact without the (optional) field means plain SGD, 0."""
+    return recipe.get("momentum", 0.0)
+
+
 def _fail(path, msg: str) -> ArtifactError:
     return ArtifactError(f"{path}: {msg}")
 
@@ -181,7 +186,7 @@ def validate(tensors: dict[str, torch.Tensor], meta: dict, where: str | os.PathL
     if recipe.get("targets") not in ("soft_labels", "labels") or want_soft != ("soft_labels" in tensors):
         raise _fail(where, f"recipe.targets is {recipe.get('targets')!r} but the file "
                            f"{'has' if 'soft_labels' in tensors else 'has no'} soft_labels tensor")
-    momentum = recipe.get("momentum", 0.0)
+    momentum = recipe_momentum(recipe)
     if not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
         raise _fail(where, f"recipe.momentum must be a number in [0, 1), got {momentum!r}")
     steps = recipe.get("steps_per_task")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from ._version import versions
+from .artifact import recipe_momentum
 
 LICENSES = {"mnist-5k": "cc-by-sa-3.0", "mnist": "cc-by-sa-3.0", "digits": "cc-by-4.0",
             "fashion-mnist": "mit", "kmnist": "cc-by-sa-4.0", "cifar10": "other"}
@@ -80,7 +81,7 @@ mean {src['normalisation']['mean']} and std {src['normalisation']['std']}.
 
 ## Recipe (how to train on it)
 Train a fresh network on task 0, then task 1, ...: `{rec['optimizer']}` with the task's lr and momentum
-{rec.get('momentum', 0.0):g} (a fresh optimiser per task), {rec['steps_per_task']} steps per task, each step on all images of the task (`pixels`), loss =
+{recipe_momentum(rec):g} (a fresh optimiser per task), {rec['steps_per_task']} steps per task, each step on all images of the task (`pixels`), loss =
 cross-entropy against `{'soft_label' if rec.get('targets') == 'soft_labels' else 'label'}`.
 
 ```python
@@ -92,7 +93,7 @@ model = ...  # e.g. a 784-100-10 MLP
 for k, lr in enumerate(lrs):
     ds = load_dataset("REPO_ID_OR_FOLDER", "task_%d" % k, split="train").with_format("torch")[:]
     x, targets = ds["pixels"], ds["soft_label"]
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum={rec.get('momentum', 0.0)!r})
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum={recipe_momentum(rec)!r})
     for _ in range({rec['steps_per_task']}):
         opt.zero_grad()
         (-(targets * torch.log_softmax(model(x), 1)).sum(1).mean()).backward()

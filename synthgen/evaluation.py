@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .artifact import Artifact
+from .artifact import Artifact, recipe_momentum
 from .inner_loop import apply_mask
 from .learners import build_learner
 from .recipe import TaskData, train_on_tasks
@@ -106,7 +106,7 @@ def evaluate_artifact(art: Artifact, source: SourceData, arch: str, seed: int,
     return sequence_matrix(model, artifact_tasks(art), [lr * lr_scale for lr in r["lr_per_task"]],
                            max(1, round(r["steps_per_task"] * step_scale)), tests, masks,
                            task_masks(art.tasks, art.num_classes, "task-incremental"), batch_size, seed,
-                           float(r.get("momentum", 0.0)))
+                           float(recipe_momentum(r)))
 
 
 def real_sequence_matrix(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, arch: str, seed: int,
