@@ -52,6 +52,7 @@ def generate(
     lr_jitter: Annotated[float, typer.Option(help="meta-train under inner lr x U_log(1/J, J) (robustness; 1 = off)")] = D.lr_jitter,
     backprop_steps: Annotated[int, typer.Option(help="truncated back-propagation: differentiate only the last N inner steps per task (0: all)")] = D.backprop_steps,
     augment: Annotated[bool, typer.Option("--augment/--no-augment", help="meta-train on randomly rotated/scaled/shifted copies (DSA-style)")] = D.augment,
+    init: Annotated[str, typer.Option(help="where the synthetic images start: real | kmeans | noise")] = D.init,
     hard_labels: Annotated[bool, typer.Option("--hard-labels", help="do not learn soft labels")] = False,
     seed: Annotated[int, typer.Option(help="random seed")] = D.seed,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = D.device,
@@ -80,7 +81,7 @@ def generate(
                 learners=LearnerConfig(archs=tuple(a.strip() for a in learners.split(",") if a.strip())),
                 param=param, ipc=ipc, steps=steps, time_budget=time_budget, inner_steps=inner_steps, inner_lr=inner_lr,
                 inner_momentum=inner_momentum, inits_per_step=inits, refine_steps=refine_steps, backprop_steps=backprop_steps, lr_jitter=lr_jitter,
-                augment=augment, soft_labels=not hard_labels, seed=seed, device=device, checkpoint_every=checkpoint_every)
+                augment=augment, init=init, soft_labels=not hard_labels, seed=seed, device=device, checkpoint_every=checkpoint_every)
         seed_everything(cfg.seed)  # the engine uses its own seeded generators; this pins torch's knobs too
         ckpt = checkpoint_path(out)
         if ckpt.exists() and not resume and dist.is_main():

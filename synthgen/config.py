@@ -132,7 +132,8 @@ class GenerateConfig(_Config):
                                     # stage gets the share of the step plan's work (steps x tasks differentiated)
     refine_steps: int = 250         # final outer steps refining all tasks' pixels and soft labels jointly (each
                                     # task keeps its lr); ~4x the cost of a task step, +2.5 points (docs/targets.md)
-    init: Literal["real", "noise"] = "real"  # synthetic pixels start from real samples or noise
+    init: Literal["real", "kmeans", "noise"] = "real"  # synthetic pixels start from random real images of each class,
+                                    # their k-means centroids (started from those images), or noise
     seed: int = 0                   # everything random derives from this
     device: str = "auto"            # auto | cpu | cuda[:i]
     checkpoint_every: int = 100     # outer steps between checkpoints (0: never)
@@ -144,8 +145,8 @@ class GenerateConfig(_Config):
             raise ConfigError(f"param must be 'pixels' or 'generator', got {self.param!r}")
         if self.outer_schedule not in ("constant", "cosine"):
             raise ConfigError(f"outer_schedule must be 'constant' or 'cosine', got {self.outer_schedule!r}")
-        if self.init not in ("real", "noise"):
-            raise ConfigError(f"init must be 'real' or 'noise', got {self.init!r}")
+        if self.init not in ("real", "kmeans", "noise"):
+            raise ConfigError(f"init must be 'real', 'kmeans' or 'noise', got {self.init!r}")
         positive = ("ipc", "inner_steps", "inits_per_step", "real_batch", "max_bad_steps", "grad_chunks")
         for name in positive:
             if int(getattr(self, name)) < 1:

@@ -26,6 +26,7 @@ from . import distributed as dist
 from .augment import random_affine
 from .checkpoint import CheckpointError, load_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
 from .config import GenerateConfig
+from .initial_images import InitError, initial_images
 from .inner_loop import SynthBatch, real_loss, stack_params, train_sequence
 from .learners import build_learner, check_archs
 from .parametrize import SyntheticTask
@@ -128,14 +129,11 @@ class Engine:
     def _init_images(self, task: Task) -> torch.Tensor | None:
         if self.cfg.init == "noise":
             return None
-        g = generator(self.cfg.seed, "init", task.index)
-        picks = []
-        for c in task.classes:
-            idx = torch.nonzero(self.train_y.cpu() == c).flatten()
-            if len(idx) < self.cfg.ipc:
-                raise GenerationError(f"class {c} has {len(idx)} training images, fewer than ipc={self.cfg.ipc}")
-            picks.append(idx[torch.randperm(len(idx), generator=g)[: self.cfg.ipc]])
-        return self.train_x.cpu()[torch.cat(picks)]
+        try:
+            return initial_images(self.train_x.cpu(), self.train_y.cpu(), task.classes, self.cfg.ipc, self.cfg.init,
+                                  generator(self.cfg.seed, "init", task.index))
+        except InitError as err:
+            raise GenerationError(str(err)) from None
 
     def _make_optimizer(self, stage: dict) -> torch.optim.Optimizer:
         groups = []

@@ -29,16 +29,18 @@ def test_tiny_generate_writes_artifact_and_preview(tmp_path):
     assert not (tmp_path / "a.ckpt.safetensors").exists()
 
 
-def test_inner_lr_option_sets_the_recipe_start(tmp_path):
+def test_inner_lr_momentum_and_init_options_reach_the_artifact(tmp_path):
     outs = {}
-    for lr, momentum in (("0.01", "0"), ("0.2", "0.3")):
+    for lr, momentum, init in (("0.01", "0", "real"), ("0.2", "0.3", "kmeans")):
         outs[lr] = tmp_path / f"lr{lr}.safetensors"
-        res = runner.invoke(app, ["generate", "--out", str(outs[lr]), *TINY, "--inner-lr", lr, "--inner-momentum", momentum])
+        res = runner.invoke(app, ["generate", "--out", str(outs[lr]), *TINY, "--inner-lr", lr, "--inner-momentum", momentum,
+                                  "--init", init])
         assert res.exit_code == 0, res.output
     low, high = (load_artifact(outs[lr]) for lr in ("0.01", "0.2"))
     assert low.metadata["generation"]["config"]["inner_lr"] == 0.01
     assert (low.recipe["momentum"], high.recipe["momentum"]) == (0.0, 0.3)
     assert high.metadata["generation"]["config"]["inner_momentum"] == 0.3
+    assert (low.metadata["generation"]["config"]["init"], high.metadata["generation"]["config"]["init"]) == ("real", "kmeans")
     # 8 outer steps move a log-lr by at most ~8 x lr_lr: the learned lrs stay near where they started
     assert max(low.recipe["lr_per_task"]) < 0.02 < 0.1 < min(high.recipe["lr_per_task"])
 
@@ -78,6 +80,7 @@ def test_generate_resume_continues_from_checkpoint(tmp_path):
     (["--param", "gan"], "param must be"),
     (["--inner-lr", "0"], "inner_lr must be > 0"),
     (["--inner-momentum", "1"], "inner_momentum must be in [0, 1)"),
+    (["--init", "centroids"], "init must be 'real', 'kmeans' or 'noise'"),
 ])
 def test_bad_input_is_one_line_exit_2(tmp_path, args, msg):
     res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1", "--refine-steps", "0", *args])
