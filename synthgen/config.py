@@ -132,8 +132,9 @@ class GenerateConfig(_Config):
                                     # stage gets the share of the step plan's work (steps x tasks differentiated)
     refine_steps: int = 250         # final outer steps refining all tasks' pixels and soft labels jointly (each
                                     # task keeps its lr); ~4x the cost of a task step, +2.5 points (docs/targets.md)
-    init: Literal["real", "kmeans", "noise"] = "real"  # synthetic pixels start from random real images of each class,
-                                    # their k-means centroids (started from those images), or noise
+    init: Literal["real", "kmeans", "noise"] = "kmeans"  # synthetic pixels start from k-means centroids of each class's
+                                    # training images (started from random ones), those random real images, or noise;
+                                    # kmeans beat real by 1 point on the held-out convpool (docs/targets.md)
     seed: int = 0                   # everything random derives from this
     device: str = "auto"            # auto | cpu | cuda[:i]
     checkpoint_every: int = 100     # outer steps between checkpoints (0: never)
