@@ -5,10 +5,14 @@
 - rss: peak RSS after `import torch`, after importing the CLI, after the first torch.func.grad call
   (with and without triton, which that call imports unless the CLI keeps it out);
 - step: ms per outer step on the last task stage (replay pool warm) vs a refinement step (default config);
-- joint: peak RSS growth of a convpool joint-training baseline (the verifier's largest job).
+- joint: peak RSS growth of a convpool joint-training baseline (the verifier's largest job);
+- stages: peak and current RSS at the start of each stage of a whole default generation (about 3 minutes).
+
+    python benchmarks/probes.py --only stages    # one probe
 """
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -61,11 +65,32 @@ joint_accuracy(src, tasks, src.normalisation(), "convpool", 0)
 print(json.dumps({"convpool joint: peak RSS before, MB": before, "after, MB": mb()}))
 """
 
+STAGES = """
+import resource
+mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+now = lambda: int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() // 2**20
+from synthgen.config import GenerateConfig
+from synthgen.engine import Engine
+e = Engine(GenerateConfig(device="cpu", checkpoint_every=0))
+out = {"after Engine(): peak / current MB": [mb(), now()]}
+def on_step(i):
+    if i.stage_step == 1:
+        out[f"stage {i.stage} step 1: peak / current MB"] = [mb(), now()]
+e.run(on_step)
+out["end: peak / current MB"] = [mb(), now()]
+print(json.dumps(out))
+"""
+
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", choices=("rss", "step", "joint", "stages"), help="run this probe alone")
+    args = ap.parse_args()
     probes = (("rss", "KEEP_TRITON_OUT = False\n" + RSS), ("rss", "KEEP_TRITON_OUT = True\n" + RSS),
-              ("step", STEP), ("joint", JOINT))
+              ("step", STEP), ("joint", JOINT), ("stages", STAGES))
     for name, code in probes:
+        if args.only and name != args.only:
+            continue
         out = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, check=True)
         print(name, out.stdout.strip().splitlines()[-1])
 
