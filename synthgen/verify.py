@@ -70,7 +70,7 @@ def plan(art: Artifact, cfg: VerifyConfig) -> list[Job]:
 
 
 def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
-    """One cell of the grid -> {'R', 'R_task'} matrices, or {'acc'} for joint training."""
+    """One cell of the grid -> {'R', 'R_task'} matrices, or {'acc', 'per_task'} for joint training."""
     norm, tasks, steps = art.metadata["source"]["normalisation"], art.tasks, art.recipe["steps_per_task"]
     if job.method == SYNTHETIC:
         run = evaluate_artifact(art, source, job.arch, job.seed)
@@ -79,7 +79,9 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
         batch = None if frac is None else max(1, int(min(art.recipe["task_sizes"]) * frac))
         run = evaluate_artifact(art, source, job.arch, job.seed, lr_scale, step_scale, batch)
     elif job.method == JOINT:
-        return {"acc": joint_accuracy(source, tasks, norm, job.arch, job.seed, cfg.baseline_lr, cfg.joint_epochs)}
+        joint = joint_accuracy(source, tasks, norm, job.arch, job.seed, cfg.baseline_lr, cfg.joint_epochs,
+                               scenario=art.metadata["scenario"])
+        return {"acc": joint.acc, "per_task": joint.per_task}
     else:
         scenario = art.metadata["scenario"]
         kw = dict(lr=cfg.baseline_lr, scenario=scenario)
@@ -99,7 +101,8 @@ def summarise(cells: list[dict]) -> dict:
     if "acc" in cells[0]:
         accs = [c["acc"] for c in cells]
         m, s = mean_std(accs)
-        return {"acc_mean": m, "acc_std": s, "acc": accs}
+        return {"acc_mean": m, "acc_std": s, "acc": accs,
+                "per_task_final": [statistics.mean(v) for v in zip(*(c["per_task"] for c in cells))]}
     Rs, Rts = [c["R"] for c in cells], [c["R_task"] for c in cells]
     out = {}
     for key, fn, matrices in (("acc", average_accuracy, Rs), ("bwt", backward_transfer, Rs),

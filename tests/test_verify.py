@@ -92,6 +92,10 @@ def test_baselines_and_stress_in_the_same_run(tiny_artifact):
     # the synthetic data beats sequential training on real data, and joint is the upper bound
     assert methods[SYNTHETIC]["acc_mean"] > methods["real sequence (1 epoch)"]["acc_mean"] + 0.25
     assert methods[JOINT]["acc_mean"] > 0.9
+    # the joint bound per task, next to the synthetic data's final per-task accuracy
+    joint_tasks = methods[JOINT]["per_task_final"]
+    assert len(joint_tasks) == len(tiny_artifact.tasks) == len(methods[SYNTHETIC]["per_task_final"])
+    assert min(joint_tasks) > 0.8 and min(joint_tasks) <= methods[JOINT]["acc_mean"] <= max(joint_tasks)
     # metrics for the task-incremental view are reported too
     assert methods[SYNTHETIC]["task_incremental_acc_mean"] >= methods[SYNTHETIC]["acc_mean"]
 
@@ -131,3 +135,15 @@ def test_chunked_prediction_equals_one_pass():
     x = torch.randn(EVAL_CHUNK * 2 + 7, 1, 28, 28)
     with torch.no_grad():
         assert torch.allclose(predict(model, x), model(x), atol=1e-5)
+
+
+def test_joint_per_task_follows_the_scenario(mnist5k):
+    """Per-task joint accuracy: task-incremental masks to the task's classes, which can only help; the overall
+    figure is the 10-way accuracy either way."""
+    from synthgen.evaluation import joint_accuracy
+
+    tasks, norm = [(3, 5), (4, 9)], mnist5k.normalisation()  # pairs that a 10-way head confuses with others
+    ci = joint_accuracy(mnist5k, tasks, norm, "mlp", 0, epochs=1)
+    ti = joint_accuracy(mnist5k, tasks, norm, "mlp", 0, epochs=1, scenario="task-incremental")
+    assert ci.acc == ti.acc
+    assert all(t >= c for t, c in zip(ti.per_task, ci.per_task)) and ti.per_task != ci.per_task
