@@ -16,7 +16,7 @@ from synthgen.artifact import save_artifact
 from synthgen.certificate import (CERTIFIED, CertificateError, certificate_path, check_certificate,
                                   load_certificate, write_certificate)
 from synthgen.config import VerifyConfig
-from synthgen.plots import accuracy_curves, accuracy_heatmap
+from synthgen.plots import accuracy_curves, accuracy_heatmap, per_task_bars
 from synthgen.resolve import resolve
 from synthgen.verify import JOINT, REAL_RECIPE_STEPS, SYNTHETIC
 
@@ -52,7 +52,8 @@ def results_table(cert: dict) -> Table:
 
 
 def write_pictures(cert: dict, folder: Path) -> list[Path]:
-    """A heatmap of the synthetic mean matrix and a seen-accuracy curve per architecture."""
+    """Per architecture: a heatmap of the synthetic mean matrix, a seen-accuracy curve and, with the
+    baselines, the final per-task accuracy next to the joint upper bound."""
     paths = []
     for arch, r in cert["results"].items():
         s = r["methods"][SYNTHETIC]
@@ -62,6 +63,12 @@ def write_pictures(cert: dict, folder: Path) -> list[Path]:
         if REAL_RECIPE_STEPS in r["methods"]:
             curves["real data in sequence"] = r["methods"][REAL_RECIPE_STEPS]["seen_curve"]
         paths.append(accuracy_curves(curves, folder / f"curve_{arch}.png", f"{arch}: accuracy on tasks seen so far"))
+        if JOINT in r["methods"]:
+            bars = {"synthetic, after all tasks": s["per_task_final"],
+                    "joint training on all real data": r["methods"][JOINT]["per_task_final"]}
+            names = ["/".join(map(str, t)) for t in cert["source"]["tasks"]]
+            paths.append(per_task_bars(bars, names, folder / f"tasks_{arch}.png",
+                                       f"{arch}: final accuracy per task vs the joint upper bound"))
     return paths
 
 

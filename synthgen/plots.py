@@ -88,3 +88,23 @@ def accuracy_curves(curves: dict[str, Sequence[float]], path: str | os.PathLike,
     ax.legend(fontsize=8)
     ax.set_title(title, fontsize=9)
     return _save_figure(fig, path)
+
+
+def per_task_bars(series: dict[str, Sequence[float]], task_names: Sequence[str], path: str | os.PathLike,
+                  title: str = "") -> Path:
+    """Grouped bars: final accuracy on each task, one bar per method (e.g. synthetic vs the joint upper bound)."""
+    plt = _agg()
+    T, k = len(task_names), len(series)
+    width = 0.8 / k
+    fig, ax = plt.subplots(figsize=(1.0 * T + 2.0, 3.2))
+    for n, (name, values) in enumerate(series.items()):
+        xs = [t - 0.4 + width * (n + 0.5) for t in range(T)]
+        bars = ax.bar(xs, values, width, label=name)
+        ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+    ax.set_xticks(range(T), [f"task {name}" for name in task_names], fontsize=8)
+    ax.set_ylabel("final accuracy")
+    ax.set_ylim(0, 1.1)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=k, frameon=False)
+    ax.set_title(title, fontsize=9)
+    return _save_figure(fig, path)

@@ -23,6 +23,7 @@ def test_verify_certifies_writes_certificate_and_pictures(saved, tmp_path):
     assert cert["verdict"] == "certified"
     for name in ("heatmap_mlp.png", "curve_mlp.png", "heatmap_mlp256.png"):
         assert (tmp_path / "a.verify" / name).read_bytes()[:4] == b"\x89PNG"
+    assert not (tmp_path / "a.verify" / "tasks_mlp.png").exists()  # no joint baseline was run
     # embedded without changing the tensor hash
     art = load_artifact(saved)
     assert art.metadata["certificate"]["verdict"] == "certified" and art.sha256 == cert["artifact_sha256"]
@@ -34,6 +35,15 @@ def test_verify_certifies_writes_certificate_and_pictures(saved, tmp_path):
     save_artifact(art, tmp_path / "b.safetensors")
     bad = runner.invoke(app, ["verify", "--check", str(tmp_path / "a.certificate.json"), str(tmp_path / "b.safetensors")])
     assert bad.exit_code == 1 and "check failed" in bad.output and cert["artifact_sha256"] in bad.output
+
+
+def test_baselines_add_the_per_task_picture(saved, tmp_path):
+    """With the baselines, verify draws each task's final accuracy next to the joint upper bound."""
+    res = runner.invoke(app, ["verify", str(saved), "--seeds", "1", "--heldout", "", "--max-forgetting", "0.15"])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "a.verify" / "tasks_mlp.png").read_bytes()[:4] == b"\x89PNG"
+    joint = json.loads((tmp_path / "a.certificate.json").read_text())["results"]["mlp"]["methods"]["joint (upper bound)"]
+    assert len(joint["per_task_final"]) == 2 and min(joint["per_task_final"]) > 0.9
 
 
 def test_not_certified_exits_1(saved):
