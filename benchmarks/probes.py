@@ -59,7 +59,7 @@ from synthgen.evaluation import joint_accuracy
 from synthgen.sources import load_source
 src = load_source("mnist-5k")
 tasks = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
-joint_accuracy(src, tasks, src.normalisation(), "mlp", 0, epochs=1).acc  # warm the runtime
+joint_accuracy(src, tasks, src.normalisation(), "mlp", 0, epochs=1)  # warm the runtime
 before = mb()
 joint_accuracy(src, tasks, src.normalisation(), "convpool", 0)
 print(json.dumps({"convpool joint: peak RSS before, MB": before, "after, MB": mb()}))
