@@ -29,6 +29,7 @@ import time
 import torch
 
 from synthgen.artifact import load_artifact
+from synthgen.tasks import task_label
 from synthgen.verify import JOINT, METHOD_ORDER, SYNTHETIC
 
 
@@ -75,13 +76,18 @@ def across_seeds(certs: list[dict]) -> list[str]:
     return lines
 
 
-def per_task(certs: list[dict]) -> list[str]:
-    """Per eval arch: final accuracy on each task (mean over generation seeds) next to the joint bound's."""
+PER_TASK_CAPTION = ("Final accuracy on each task's real test images: the synthetic data after the whole sequence "
+                    "(mean over generation seeds and the verifier's seeds), and joint training on all real data (the "
+                    "upper bound):")
+
+
+def per_task(certs: list[dict], caption: str = PER_TASK_CAPTION) -> list[str]:
+    """Per eval arch: final accuracy on each task (mean over the certificates) next to the joint bound's;
+    nothing for certificates without the joint bound's per-task figures."""
     if not all("per_task_final" in c["results"][a]["methods"].get(JOINT, {}) for c in certs for a in c["results"]):
         return []
-    names = ["/".join(map(str, t)) for t in certs[0]["source"]["tasks"]]
-    lines = ["", "Final accuracy on each task's real test images: the synthetic data after the whole sequence (mean over "
-             "generation seeds and the verifier's seeds), and joint training on all real data (the upper bound):", "",
+    names = [task_label(t) for t in certs[0]["source"]["tasks"]]
+    lines = ["", caption, "",
              "| eval arch | method | " + " | ".join(f"task {n}" for n in names) + " |", "|---|---|" + "---|" * len(names)]
     for arch, r in ordered(certs[0]):
         for method in (SYNTHETIC, JOINT):

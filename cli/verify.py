@@ -18,6 +18,7 @@ from synthgen.certificate import (CERTIFIED, CertificateError, certificate_path,
 from synthgen.config import VerifyConfig
 from synthgen.plots import accuracy_curves, accuracy_heatmap, per_task_bars
 from synthgen.resolve import resolve
+from synthgen.tasks import task_label
 from synthgen.verify import JOINT, REAL_RECIPE_STEPS, SYNTHETIC
 
 from ._common import EXIT_BAD_INPUT, console, print_error, set_threads, user_errors
@@ -66,7 +67,7 @@ def write_pictures(cert: dict, folder: Path) -> list[Path]:
         if JOINT in r["methods"]:
             bars = {"synthetic, after all tasks": s["per_task_final"],
                     "joint training on all real data": r["methods"][JOINT]["per_task_final"]}
-            names = ["/".join(map(str, t)) for t in cert["source"]["tasks"]]
+            names = [task_label(t) for t in cert["source"]["tasks"]]
             paths.append(per_task_bars(bars, names, folder / f"tasks_{arch}.png",
                                        f"{arch}: final accuracy per task vs the joint upper bound"))
     return paths

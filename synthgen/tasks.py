@@ -1,6 +1,7 @@
 """Task sequences: which classes each task of the sequence holds."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 SPLIT_MNIST = "0,1/2,3/4,5/6,7/8,9"
@@ -48,6 +49,11 @@ def split_classes(spec: str, class_names: list[str]) -> list[Task]:
 def split_mnist(class_names: list[str] | None = None) -> list[Task]:
     """The standard Split-MNIST sequence: 5 tasks of 2 digits."""
     return split_classes(SPLIT_MNIST, class_names or [str(i) for i in range(10)])
+
+
+def task_label(classes: Sequence[int]) -> str:
+    """One task's class ids as a short label for tables and pictures, e.g. '0/1'."""
+    return "/".join(map(str, classes))
 
 
 def format_split(tasks: list[Task]) -> str:
