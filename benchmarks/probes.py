@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 
@@ -43,10 +42,10 @@ for st, name in ((4, "last task stage (pool warm), ms"), (5, "refinement step, m
     e.stage, e.stage_step = st, 0
     e.opt = e._make_optimizer(e.stages[st])
     for _ in range(3):
-        e._meta_step(); e.stage_step += 1
+        e.step(); e.stage_step += 1
     t0 = time.perf_counter()
     for _ in range(20):
-        e._meta_step(); e.stage_step += 1
+        e.step(); e.stage_step += 1
     out[name] = round((time.perf_counter() - t0) / 20 * 1000)
 print(json.dumps(out))
 """

@@ -1,16 +1,15 @@
-"""Split-MNIST benchmark: the user's two commands, timed, for several generation seeds; writes docs/.
+"""Split-MNIST benchmark: the user's two commands, timed, then the data on every family of the zoo; writes docs/.
 
-    python benchmarks/split_mnist.py                          # 3 generation seeds, writes docs/benchmarks.md
-    python benchmarks/split_mnist.py --gen-seeds 1 --steps 300 --out /tmp/b.md
-    python benchmarks/split_mnist.py --source mnist           # full MNIST (needs the download)
-    python benchmarks/split_mnist.py --work W --render        # rewrite the tables from a finished run in W
-    python benchmarks/split_mnist.py --generate-args '--inner-lr 0.04' --out /tmp/v.md   # a variant, 3 seeds
+    python benchmarks/split_mnist.py                       # 3 generation seeds x 5 verification seeds
+    python benchmarks/split_mnist.py --work W --render     # rewrite the tables from a finished run in W
+    python benchmarks/split_mnist.py --phase time          # only the timed part (run it alone on the machine)
 
-For each generation seed: ``synthgen generate --seed S`` then ``synthgen verify`` on its artifact,
-each in its own process with the CLI's defaults (threads included), timed from outside (wall
-time, and peak RSS from os.wait4). The evaluation is the verifier's own: fresh learners per
-(architecture, seed) trained in sequence, evaluated on the REAL test split after every task, with
-the real-data baselines (sequential, random coreset, joint) in the same run.
+Phase "time": ``synthgen generate --seed S`` for each generation seed and the default ``synthgen
+verify`` of seed 0's artifact, each in its own process with the CLI's defaults, timed from outside
+(wall time, peak RSS from os.wait4). Phase "zoo": each artifact verified on one learner of every
+zoo family (and its own generation learners) with the stress scenarios; seed 0's run also
+measures the same-memory peers and the joint bound, which do not depend on the artifact's
+images (the verifier's own learners, seeds and real data), so seeds 1 and 2 reuse them.
 """
 from __future__ import annotations
 
@@ -22,104 +21,18 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 import time
+from pathlib import Path
 
 import torch
 
+from synthgen.api import verify
 from synthgen.artifact import load_artifact
-from synthgen.tasks import task_label
-from synthgen.verify import JOINT, METHOD_ORDER, SYNTHETIC
+from synthgen.config import VerifyConfig
+from synthgen.verify import JOINT, STRESS, SYNTHETIC, judged_peers
 
-
-def ordered(cert: dict) -> list[tuple[str, dict]]:
-    """Generation archs first, then held-out ones (the certificate's JSON keys are sorted)."""
-    return sorted(cert["results"].items(), key=lambda kv: (kv[1]["group"] != "generation", kv[0]))
-
-
-def table(cert: dict) -> list[str]:
-    lines = ["| eval arch | method | final ACC | BWT | max forgetting | task-incr. ACC | / joint |",
-             "|---|---|---|---|---|---|---|"]
-    for arch, r in ordered(cert):
-        joint = r["methods"][JOINT]["acc_mean"] if JOINT in r["methods"] else None
-        for method in [m for m in METHOD_ORDER if m in r["methods"]]:
-            s = r["methods"][method]
-            ratio = f"{s['acc_mean'] / joint:.2f}" if joint else "-"
-            acc = f"{s['acc_mean']:.3f} ± {s['acc_std']:.3f}"
-            if "bwt_mean" in s:
-                lines.append(f"| {arch} ({r['group']}) | {method} | {acc} | {s['bwt_mean']:+.3f} | "
-                             f"{s['max_forgetting_mean']:.3f} | {s['task_incremental_acc_mean']:.3f} | {ratio} |")
-            else:
-                lines.append(f"| {arch} ({r['group']}) | {method} | {acc} | - | - | - | {ratio} |")
-    return lines
-
-
-def matrix(R: list[list[float]]) -> list[str]:
-    out = ["| after \\ task | " + " | ".join(str(j) for j in range(len(R))) + " |", "|---|" + "---|" * len(R)]
-    return out + [f"| {i} | " + " | ".join(f"{v:.3f}" for v in row) + " |" for i, row in enumerate(R)]
-
-
-def across_seeds(certs: list[dict]) -> list[str]:
-    """Per eval arch: the synthetic final ACC of each generation seed's artifact, their mean, / joint."""
-    archs = [a for a, _ in ordered(certs[0])]
-    head = "| eval arch | " + " | ".join(f"gen seed {i}" for i in range(len(certs))) + " | mean | / joint | max forgetting (worst seed) |"
-    lines = [head, "|---" * (len(certs) + 4) + "|"]
-    for arch in archs:
-        accs = [c["results"][arch]["methods"][SYNTHETIC]["acc_mean"] for c in certs]
-        joint = statistics.mean(c["results"][arch]["methods"][JOINT]["acc_mean"] for c in certs
-                                if JOINT in c["results"][arch]["methods"])
-        forg = max(c["results"][arch]["methods"][SYNTHETIC]["max_forgetting_mean"] for c in certs)
-        group = certs[0]["results"][arch]["group"]
-        lines.append(f"| {arch} ({group}) | " + " | ".join(f"{a:.3f}" for a in accs)
-                     + f" | {statistics.mean(accs):.3f} | {statistics.mean(accs) / joint:.2f} | {forg:.3f} |")
-    return lines
-
-
-PER_TASK_CAPTION = ("Final accuracy on each task's real test images: the synthetic data after the whole sequence "
-                    "(mean over generation seeds and the verifier's seeds), and joint training on all real data (the "
-                    "upper bound):")
-
-
-def per_task(certs: list[dict], caption: str = PER_TASK_CAPTION) -> list[str]:
-    """Per eval arch: final accuracy on each task (mean over the certificates) next to the joint bound's;
-    nothing for certificates without the joint bound's per-task figures."""
-    if not all("per_task_final" in c["results"][a]["methods"].get(JOINT, {}) for c in certs for a in c["results"]):
-        return []
-    names = [task_label(t) for t in certs[0]["source"]["tasks"]]
-    lines = ["", caption, "",
-             "| eval arch | method | " + " | ".join(f"task {n}" for n in names) + " |", "|---|---|" + "---|" * len(names)]
-    for arch, r in ordered(certs[0]):
-        for method in (SYNTHETIC, JOINT):
-            cols = zip(*(c["results"][arch]["methods"][method]["per_task_final"] for c in certs))
-            lines.append(f"| {arch} ({r['group']}) | {method} | " + " | ".join(f"{statistics.mean(v):.3f}" for v in cols) + " |")
-    return lines
-
-
-def appendix(docs: Path) -> str:
-    """The other benchmark scripts' tables, as they wrote them (nothing is re-typed by hand)."""
-    parts = []
-    log = docs / "ablation.jsonl"
-    if log.exists():
-        sys.path.insert(0, str(Path(__file__).parent))
-        from ablation import table as ablation_table
-
-        rows = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-        parts.append("## Ablations (`benchmarks/ablation.py`, one run each, 3 verification seeds)\n\n"
-                     + "Each row: `python benchmarks/ablation.py --name NAME --set 'OVERRIDES'` with the overrides "
-                     "below, JSON over the GenerateConfig defaults *of the time*. Rows without an `effective` "
-                     "record are over the first defaults (learners mlp, 4 inits/step, no replay pool, no lr jitter); "
-                     "later rows record their effective settings in docs/ablation.jsonl. **base** = the default before "
-                     "refinement was adopted (mlp + convnet, 2 inits/step, replay pool 256 advanced per stage, lr jitter "
-                     "x2, 1500 steps, no refinement). Generation seconds are indicative: these runs shared the 2 cores "
-                     "with other work unless the name says otherwise.\n\n"
-                     + "\n".join(f"- {r['name']}: `{json.dumps(r['overrides'])}`" for r in rows) + "\n\n"
-                     + ablation_table(rows))
-    for name in ("step_cost.md", "scaling_bench.md"):
-        if (docs / name).exists():
-            text = (docs / name).read_text()
-            parts.append("\n".join("#" + line if line.startswith("#") else line for line in text.splitlines()))
-    return "\n\n".join([""] + parts)
+ZOO_ROWS = ("mlp", "mlp2", "convnet", "cnn", "cnn_bn", "convnet3", "lenet", "resnet8")  # one learner per family
+TARGET_ALL, TARGET_GEN, TARGET_GAP, TARGET_PEER, TARGET_STRESS = 0.85, 0.90, 0.05, 0.05, 0.05
 
 
 def timed(cmd: list[str], log: Path) -> tuple[float, float]:
@@ -128,86 +41,147 @@ def timed(cmd: list[str], log: Path) -> tuple[float, float]:
     with log.open("w") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
     rc = os.waitstatus_to_exitcode(status)
     if rc not in (0, 1):  # verify exits 1 when not certified: a result, not a failure
         raise SystemExit(f"{shlex.join(cmd)} exited with {rc}; see {log}")
-    return wall, usage.ru_maxrss / 1024
+    return time.perf_counter() - t0, usage.ru_maxrss / 1024
+
+
+def phase_time(work: Path, seeds: int) -> None:
+    cli = [sys.executable, "-m", "synthgen"]
+    for s in range(seeds):
+        out = work / f"seed{s}.safetensors"
+        wall, rss = timed(cli + ["generate", "--seed", str(s), "--out", str(out), "--checkpoint-every", "0"],
+                          work / f"generate{s}.log")
+        (work / f"seed{s}.generate.json").write_text(json.dumps({"wall_s": wall, "rss_mb": rss}))
+        print(f"generate seed {s}: {wall:.1f} s, {rss:.0f} MB", flush=True)
+    wall, rss = timed(cli + ["verify", str(work / "seed0.safetensors")], work / "verify0.log")
+    (work / "seed0.verify.json").write_text(json.dumps({"wall_s": wall, "rss_mb": rss}))
+    print(f"default verify of seed 0: {wall:.1f} s, {rss:.0f} MB", flush=True)
+
+
+def phase_zoo(work: Path, seeds: int, ver_seeds: int) -> None:
+    for s in range(seeds):
+        art = load_artifact(work / f"seed{s}.safetensors")
+        gen = art.metadata["generation"]["archs"]
+        cfg = VerifyConfig(seeds=tuple(range(ver_seeds)), archs=tuple(gen), stress=True, baselines=False,
+                           heldout=tuple(a for a in ZOO_ROWS if a not in gen), peers=s == 0)
+        t0 = time.perf_counter()
+        cert = verify(art, cfg)
+        (work / f"seed{s}.zoo.json").write_text(json.dumps(cert))
+        print(f"zoo verification of seed {s}: {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+def mean(values) -> float:
+    return statistics.mean(values)
+
+
+def zoo_table(certs: list[dict], n: int) -> tuple[list[str], dict]:
+    """One row per learner: the synthetic data over every generation seed next to that family's peers and joint."""
+    first = certs[0]["results"]
+    replay, gdumb = judged_peers(n)
+    head = ["learner", "family", "group", "final ACC", "min seen", "avg incr.", "max forg.", "/ joint",
+            "worst stress drop", replay, gdumb, f"vs {gdumb}"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    found = {}
+    for arch, r in sorted(first.items(), key=lambda kv: (kv[1]["group"] != "generation", kv[0])):
+        syn = [c["results"][arch]["methods"][SYNTHETIC] for c in certs]
+        acc = mean(s["acc_mean"] for s in syn)
+        drops = [c["results"][arch]["methods"][SYNTHETIC]["acc_mean"] - c["results"][arch]["methods"][k]["acc_mean"]
+                 for c in certs for k in STRESS]
+        m = r["methods"]
+        joint, rp, gd = m[JOINT]["acc_mean"], m[replay]["acc_mean"], m[gdumb]["acc_mean"]
+        found[arch] = {"acc": acc, "group": r["group"], "drop": max(drops), "gdumb": gd}
+        lines.append(f"| {arch} | {r['family']} | {r['group']} | **{acc:.3f}** | "
+                     f"{mean(s['min_seen_acc_mean'] for s in syn):.3f} | {mean(s['avg_incremental_acc_mean'] for s in syn):.3f} | "
+                     f"{max(s['max_forgetting_mean'] for s in syn):.3f} | {acc / joint:.2f} | {max(drops):.3f} | "
+                     f"{rp:.3f} | {gd:.3f} | {acc - gd:+.3f} |")
+    return lines, found
+
+
+def targets(found: dict, gen_s: float, gen_rss: float, ver_s: float) -> list[str]:
+    accs = [f["acc"] for f in found.values()]
+    gen = [f["acc"] for f in found.values() if f["group"] == "generation"]
+
+    def row(what: str, ok: bool, figure: str) -> str:
+        return f"| {what} | {'met' if ok else '**not met**'} | {figure} |"
+
+    worst = min(found, key=lambda a: found[a]["acc"])
+    return ["| target | | measured |", "|---|---|---|",
+            row(f"every family >= {TARGET_ALL}", min(accs) >= TARGET_ALL, f"lowest: {worst} {min(accs):.3f}"),
+            row(f"generation learners >= {TARGET_GEN}", min(gen) >= TARGET_GEN, f"lowest {min(gen):.3f}"),
+            row(f"best - worst <= {TARGET_GAP}", max(accs) - min(accs) <= TARGET_GAP, f"{max(accs) - min(accs):.3f}"),
+            row(f"every family beats its GDumb by >= {TARGET_PEER}",
+                all(f["acc"] - f["gdumb"] >= TARGET_PEER for f in found.values()),
+                ", ".join(f"{a} {f['acc'] - f['gdumb']:+.3f}" for a, f in found.items())),
+            row(f"stress drops <= {TARGET_STRESS}", max(f["drop"] for f in found.values()) <= TARGET_STRESS,
+                f"worst {max(f['drop'] for f in found.values()):.3f}"),
+            row("default `generate` <= 300 s, <= 1.5 GB", gen_s <= 300 and gen_rss <= 1536, f"{gen_s:.0f} s, {gen_rss:.0f} MB (median)"),
+            row("default `verify` <= 180 s", ver_s <= 180, f"{ver_s:.0f} s")]
+
+
+def render(work: Path, seeds: int, out: Path) -> str:
+    gens = [json.loads((work / f"seed{s}.generate.json").read_text()) for s in range(seeds)]
+    ver = json.loads((work / "seed0.verify.json").read_text())
+    certs = [json.loads((work / f"seed{s}.zoo.json").read_text()) for s in range(seeds)]
+    default_cert = json.loads((work / "seed0.certificate.json").read_text())
+    arts = [load_artifact(work / f"seed{s}.safetensors") for s in range(seeds)]
+    n = len(arts[0].labels)
+    for c in certs[1:]:  # peers and joint from seed 0: they do not depend on the artifact's images
+        for arch, r in c["results"].items():
+            r["methods"].update({k: v for k, v in certs[0]["results"][arch]["methods"].items() if k not in r["methods"]})
+    g = arts[0].metadata["generation"]["config"]
+    gen_s, gen_rss = statistics.median(x["wall_s"] for x in gens), statistics.median(x["rss_mb"] for x in gens)
+    table, found = zoo_table(certs, n)
+    lines = ["# Benchmarks: Split-MNIST on the embedded mnist-5k digits", "",
+             f"Command: `python benchmarks/split_mnist.py --work {work}` (phase `time` alone on the machine, then phase "
+             f"`zoo`)  ", f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+             f"({torch.get_num_threads()} threads, the CLI default), python {platform.python_version()}.  ",
+             f"Default generation: learners {g['learners']['archs']}, {g['ipc']} images/class, recipe "
+             f"{arts[0].recipe['optimizer']} x {g['inner_steps']} full-batch steps per task (momentum {g['inner_momentum']}), "
+             f"{g['inits_per_step']} learner init(s)/step, {g['steps']} + {g['refine_steps']} refinement steps "
+             f"(point weight {g['point_weight']}).", "",
+             "## The two commands, timed", "",
+             "| generation seed | `synthgen generate` wall s | peak RSS MB |", "|---|---|---|"]
+    lines += [f"| {s} | {x['wall_s']:.1f} | {x['rss_mb']:.0f} |" for s, x in enumerate(gens)]
+    lines += [f"| **median** | **{gen_s:.1f}** | **{gen_rss:.0f}** |", "",
+              f"`synthgen verify seed0.safetensors` (defaults: {len(default_cert['protocol']['seeds'])} seeds, "
+              f"{len(default_cert['results'])} learners, peers and joint): **{ver['wall_s']:.1f} s**, {ver['rss_mb']:.0f} MB; "
+              f"verdict **{default_cert['verdict']}**.", "", "Its reasons:", ""]
+    lines += [f"- {r}" for r in default_cert["reasons"]]
+    lines += ["", "## Every zoo family", "",
+              f"Final class-incremental accuracy on the real test split, mean over {seeds} generation seeds x "
+              f"{len(certs[0]['protocol']['seeds'])} verification seeds; min seen / avg incr.: the lowest and the mean "
+              "accuracy on the tasks seen so far over the 5 steps; / joint: against that learner's own joint training "
+              "(Adam, lr chosen on validation); worst stress drop: over the 5 stress scenarios and the generation seeds; "
+              f"{judged_peers(n)[0]} / {judged_peers(n)[1]}: the same learner keeping {n} real images "
+              "(generation seed 0's run; they do not depend on the artifact).", ""]
+    lines += table + ["", "## Targets (issue 16)", ""] + targets(found, gen_s, gen_rss, ver["wall_s"])
+    text = "\n".join(lines) + "\n"
+    out.write_text(text)
+    return text
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--source", default="mnist-5k")
-    ap.add_argument("--gen-seeds", type=int, default=3, help="artifacts generated (seeds 0..N-1)")
-    ap.add_argument("--steps", type=int, help="outer steps (default: the CLI's)")
+    ap.add_argument("--gen-seeds", type=int, default=3)
+    ap.add_argument("--ver-seeds", type=int, default=5)
+    ap.add_argument("--work", default="/tmp/synthgen-bench")
     ap.add_argument("--out", default="docs/benchmarks.md")
-    ap.add_argument("--work", help="folder for artifacts and logs (default: a temporary one)")
+    ap.add_argument("--phase", choices=("time", "zoo", "all"), default="all")
     ap.add_argument("--render", action="store_true", help="only rewrite the tables from a finished --work folder")
-    ap.add_argument("--generate-args", default="", help="more `synthgen generate` options for a variant, e.g. '--inner-lr 0.04'")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for the zoo phase")
     args = ap.parse_args()
-    work = Path(args.work or tempfile.mkdtemp(prefix="synthgen-bench-"))
+    work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    cli = [sys.executable, "-m", "synthgen"]
-
-    runs = []
-    for seed in range(args.gen_seeds):
-        out = work / f"seed{seed}.safetensors"
-        record = work / f"seed{seed}.run.json"
-        if args.render:  # re-render the tables from a finished --work folder
-            timing = json.loads(record.read_text())
-            runs.append({**timing, "art": load_artifact(out),
-                         "cert": json.loads((work / f"seed{seed}.certificate.json").read_text())})
-            continue
-        gen = cli + ["generate", "--source", args.source, "--seed", str(seed), "--out", str(out), "--checkpoint-every", "0"]
-        gen += ["--steps", str(args.steps)] if args.steps else []
-        gen += shlex.split(args.generate_args)
-        gen_s, gen_rss = timed(gen, work / f"generate{seed}.log")
-        cert_path = work / f"seed{seed}.certificate.json"
-        ver = cli + ["verify", str(out), "--certificate", str(cert_path), "--out-dir", str(work / f"seed{seed}.verify")]
-        ver_s, ver_rss = timed(ver, work / f"verify{seed}.log")
-        art = load_artifact(out)
-        timing = {"seed": seed, "gen_s": gen_s, "engine_s": art.metadata["generation"]["wall_time_s"],
-                  "gen_rss": gen_rss, "ver_s": ver_s, "ver_rss": ver_rss}
-        record.write_text(json.dumps(timing))
-        runs.append({**timing, "art": art, "cert": json.loads(cert_path.read_text())})
-        print(f"seed {seed}: generate {gen_s:.1f} s ({gen_rss:.0f} MB), verify {ver_s:.1f} s ({ver_rss:.0f} MB), "
-              f"{runs[-1]['cert']['verdict']}", flush=True)
-
-    first, certs = runs[0], [r["cert"] for r in runs]
-    g = first["art"].metadata["generation"]["config"]
-    med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
-    lines = [f"# Benchmarks: Split-MNIST on `{args.source}`", "",
-             f"Command: `python {shlex.join(a for a in sys.argv if a != '--render')}` (each generation seed runs "
-             f"`synthgen generate --seed S` then `synthgen verify` on its artifact, CLI defaults"
-             f"{' except ' + args.generate_args if args.generate_args else ''})  ",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads "
-             f"(the CLI default), torch {torch.__version__}, python {platform.python_version()}  ",
-             f"Generation: {g['steps']} outer steps + {g['refine_steps']} refinement steps, archs {g['learners']['archs']}, ipc {g['ipc']}, "
-             f"K={g['inner_steps']}, {g['inits_per_step']} inits/step. Verification: "
-             f"{len(first['cert']['protocol']['seeds'])} seeds x {len(first['cert']['results'])} archs, with baselines.", "",
-             "| generation seed | `generate` wall s | engine s | peak RSS MB | `verify` wall s | peak RSS MB | verdict |",
-             "|---|---|---|---|---|---|---|"]
-    for r in runs:
-        lines.append(f"| {r['seed']} | {r['gen_s']:.1f} | {r['engine_s']:.1f} | {r['gen_rss']:.0f} | {r['ver_s']:.1f} | "
-                     f"{r['ver_rss']:.0f} | {r['cert']['verdict']} |")
-    lines += [f"| **median** | **{med('gen_s'):.1f}** | {med('engine_s'):.1f} | {med('gen_rss'):.0f} | "
-              f"**{med('ver_s'):.1f}** | {med('ver_rss'):.0f} | |", "",
-              "Final average accuracy on the real test split (class-incremental, 10 classes) of each generation "
-              "seed's artifact, mean over the verifier's seeds:", ""]
-    lines += across_seeds(certs)
-    lines += per_task(certs)
-    lines += ["", f"Generation seed 0 in full: learned lr per task {[round(v, 4) for v in first['art'].recipe['lr_per_task']]}. "
-              "Final average accuracy over all tasks (mean ± std over the verifier's seeds), backward transfer, max "
-              "forgetting, the same learners evaluated task-incrementally, and the ratio to joint training.", ""]
-    lines += table(first["cert"])
-    for arch, r in ordered(first["cert"]):
-        lines += ["", f"Synthetic-data accuracy matrix, `{arch}` (generation seed 0; row i: after task i; column j: "
-                      "task j; mean over the verifier's seeds):", ""]
-        lines += matrix(r["methods"][SYNTHETIC]["mean_matrix"])
-    text = "\n".join(lines) + "\n" + appendix(Path(args.out).parent)
-    print(text)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    if not args.render:
+        if args.phase in ("time", "all"):
+            phase_time(work, args.gen_seeds)
+        if args.phase in ("zoo", "all"):
+            torch.set_num_threads(args.threads)
+            phase_zoo(work, args.gen_seeds, args.ver_seeds)
+    if args.phase == "all" or args.render:
+        print(render(work, args.gen_seeds, Path(args.out)))
 
 
 if __name__ == "__main__":

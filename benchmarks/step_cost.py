@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+ARCHS = ("mlp", "convnet", "convnet_bn", "convnet4_bn", "mlp3_s")  # the default generation learners
+
 
 def child(arch: str, K: int, stage: int, backprop: int, inits: int, pool: int = 0) -> dict:
     import torch
@@ -33,13 +35,13 @@ def child(arch: str, K: int, stage: int, backprop: int, inits: int, pool: int = 
     eng.stage = stage
     eng.opt = eng._make_optimizer(eng.stages[stage])
     for _ in range(40 if pool else 0):  # fill the pool first: steady state is what a long stage sees
-        eng._meta_step()
+        eng.step()
         eng.stage_step += 1
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     times = []
     for i in range(15):
         t0 = time.perf_counter()
-        eng._meta_step()
+        eng.step()
         eng.stage_step += 1
         if i >= 3:
             times.append(time.perf_counter() - t0)
@@ -48,7 +50,7 @@ def child(arch: str, K: int, stage: int, backprop: int, inits: int, pool: int = 
 
 
 def pool_upkeep(size: int = 256) -> list[float]:
-    """Seconds to advance the default (mlp + convnet) replay pool by each of tasks 1..4."""
+    """Seconds to advance the default replay pool by each of tasks 1..4."""
     import torch
 
     torch.set_num_threads(1)
@@ -58,8 +60,8 @@ def pool_upkeep(size: int = 256) -> list[float]:
 
     eng = Engine(GenerateConfig(device="cpu", eval_every=0))
     frozen = [eng.synth[t].materialize(detach=True) for t in range(len(eng.tasks) - 1)]
-    pool = ReplayPool(eng.cfg.learners.archs, eng.shape, eng.num_classes, 0, size, eng.cfg.inner_steps, eng.device,
-                      eng._template)
+    pool = ReplayPool(eng.cfg.learners.archs, eng.source.image_shape, eng.source.num_classes, 0, size,
+                      eng.cfg.inner_steps, eng.device, eng.meta.template, eng.meta.optimiser)
     out = []
     for t in range(1, len(frozen) + 1):
         t0 = time.perf_counter()
@@ -90,7 +92,7 @@ def main() -> None:
              "steps after 3 warm-up steps.", "",
              "## Time (ms per outer step) vs inner steps K and tasks unrolled", "",
              "| arch | K | 1 task | 3 tasks | 5 tasks |", "|---|---|---|---|---|"]
-    for arch in ("mlp", "convnet"):
+    for arch in ARCHS:
         for K in (5, 10, 20):
             cells = [f"{measure(arch, K, stage)['ms']:.0f}" for stage in (0, 2, 4)]
             lines.append(f"| {arch} | {K} | " + " | ".join(cells) + " |")
@@ -98,7 +100,7 @@ def main() -> None:
     lines += ["", "## Memory vs K: full unroll vs truncated back-propagation (last 5 steps)", "",
               "Growth of peak RSS during the steps (MB), task 5 of 5 (the largest unroll), mlp and convnet.", "",
               "| arch | K | full unroll: ms, +MB | truncated (5): ms, +MB |", "|---|---|---|---|"]
-    for arch in ("mlp", "convnet"):
+    for arch in ARCHS:
         for K in (10, 20, 40):
             full, trunc = measure(arch, K, 4, 0), measure(arch, K, 4, 5)
             lines.append(f"| {arch} | {K} | {full['ms']:.0f} ms, +{full['delta_mb']:.0f} | "
@@ -106,12 +108,12 @@ def main() -> None:
             print(lines[-1], flush=True)
     lines += ["", "## Replay pool (task 5 of 5, K=10): fresh learners replayed every step vs a pool of 64", "",
               "| arch | fresh: ms | pool 64 (warm): ms |", "|---|---|---|"]
-    for arch in ("mlp", "convnet"):
+    for arch in ARCHS:
         fresh, pooled = measure(arch, 10, 4), measure(arch, 10, 4, pool=64)
         lines.append(f"| {arch} | {fresh['ms']:.0f} | {pooled['ms']:.0f} |")
         print(lines[-1], flush=True)
     secs = pool_upkeep()
-    lines += ["", "Keeping the default pool (256 learners, mlp + convnet) current: advancing it by one task at the "
+    lines += ["", "Keeping the default pool (256 learners, the default learners) current: advancing it by one task at the "
               "start of stages 2..5 takes " + ", ".join(f"{v:.1f}" for v in secs) + f" s ({sum(secs):.1f} s per run). "
               "Each entry continues from the previous stage (trained in vmapped blocks), so no learner is "
               "trained through a task twice."]

@@ -2,30 +2,19 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import typer
 from rich.console import Console
 
-from synthgen._io import BusyError
-from synthgen.artifact import ArtifactError
-from synthgen.certificate import CertificateError
-from synthgen.checkpoint import CheckpointError
-from synthgen.config import ConfigError
-from synthgen.engine import GenerationError
-from synthgen.hf_export import ExportError
-from synthgen.hub import HubError
-from synthgen.learners import UnknownLearnerError
-from synthgen.sources import SourceError
-from synthgen.tasks import TaskSplitError
+from synthgen.api import launch
+from synthgen.errors import SynthgenError
 
 console = Console()
 err_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
-# OSError covers missing files, permissions and a full disk ("No space left on device")
-USER_ERRORS = (ArtifactError, BusyError, CertificateError, CheckpointError, ConfigError, ExportError, GenerationError,
-               HubError, UnknownLearnerError, SourceError, TaskSplitError, OSError)
 
 
 def set_threads(threads: int | None) -> None:
@@ -36,8 +25,9 @@ def set_threads(threads: int | None) -> None:
 
     if threads is None:
         return
-    if threads < 1:
-        raise typer.BadParameter("--threads must be >= 1")
+    most = 4 * (os.cpu_count() or 1)
+    if not 1 <= threads <= most:
+        raise SynthgenError(f"--threads must be between 1 and {most} (4 x this machine's cores), got {threads}")
     torch.set_num_threads(threads)
 
 
@@ -46,11 +36,43 @@ def print_error(message: object, label: str = "error") -> None:
     err_console.print(f"[bold red]{label}:[/] {message}", highlight=False, soft_wrap=True)
 
 
+# config field -> its option, where the option is not simply --<field name>
+OPTION_OF_FIELD = {"inits_per_step": "--inits", "source.name": "--source", "tasks.split": "--tasks",
+                   "tasks.scenario": "--scenario", "learners.archs": "--learners",
+                   "soft_labels": "--soft-labels/--hard-labels", "models": "--model"}
+
+
+def option_names(fields: tuple[str, ...]) -> str:
+    """The command-line options behind config fields (``inits_per_step`` -> ``--inits``)."""
+    return ", ".join(OPTION_OF_FIELD.get(f, "--" + f.rsplit(".", 1)[-1].replace("_", "-")) for f in fields)
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Print a known error as one line on stderr and exit with code 2 (bad input)."""
+    """Print a synthgen error (bad input, unusable environment) as one line on stderr, exit 2; a config error
+    names the option behind it. Anything else is a bug and keeps its traceback."""
+    from synthgen.config import ConfigError
+
     try:
         yield
-    except USER_ERRORS as err:
+    except ConfigError as err:
+        print_error(f"option {option_names(err.fields)}: {err}" if err.fields else err)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except SynthgenError as err:
         print_error(err)
         raise typer.Exit(EXIT_BAD_INPUT) from None
+
+
+def launch_torchrun(nproc: int) -> int:
+    """Re-run this very command under torchrun with ``nproc`` processes (``--nproc`` dropped)."""
+    import sys
+
+    args, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            args.append(a)
+    return launch(nproc, args)

@@ -6,9 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from synthgen.artifact import load_artifact, save_artifact
-from synthgen.certificate import certificate_path, check_certificate, load_certificate
-from synthgen.hf_export import ExportError, artifact_from_parquet, export_folder
+from synthgen.api import export as run_export
+from synthgen.artifact import load_artifact
 
 from ._common import console, user_errors
 
@@ -27,23 +26,11 @@ def export(
 
     datasets.disable_progress_bars()
     with user_errors():
-        if source.is_dir():
-            if to.exists() and not overwrite:
-                raise ExportError(f"{to} exists; pass --overwrite to replace it")
-            art = artifact_from_parquet(source)
-            path = save_artifact(art, to)
-            console.print(f"artifact: {path} (sha256 {art.sha256[:16]}..., rebuilt from the parquet files)", soft_wrap=True)
-            return
-        art = load_artifact(source)
-        cert_file = certificate or certificate_path(source)
-        cert = None
-        if cert_file.exists():
-            cert = load_certificate(cert_file)
-            check_certificate(cert, art)
-        elif certificate is not None:
-            raise FileNotFoundError(f"{certificate}: no such certificate")
-        pics_dir = source.with_name(source.name.removesuffix(".safetensors") + ".verify")
-        pictures = {p.stem: p for p in sorted(pics_dir.glob("*.png"))} if pics_dir.is_dir() else {}
-        folder = export_folder(art, to, certificate=cert, pictures=pictures, overwrite=overwrite)
-    console.print(f"dataset folder: {folder} ({len(art.tasks)} task configs + 'all'; "
-                  f"certificate: {'included' if cert else 'none'})", soft_wrap=True)
+        out = run_export(source, to, certificate, overwrite)
+    if source.is_dir():
+        console.print(f"artifact: {out} (sha256 {load_artifact(out).sha256[:16]}..., rebuilt from the parquet files)",
+                      soft_wrap=True)
+    else:
+        cert = (out / "certificate.json").exists()
+        console.print(f"dataset folder: {out} (task configs + 'all'; certificate: {'included' if cert else 'none'})",
+                      soft_wrap=True)

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from synthgen.artifact import load_artifact, recipe_momentum
+from synthgen.artifact import load_artifact, siblings
+from synthgen.card import optimiser_code
 from synthgen.plots import sample_grid
 
 from ._common import console, user_errors
@@ -30,7 +31,7 @@ def metadata_table(meta: dict, sha256: str) -> Table:
         ("normalisation", f"x/{src['normalisation']['scale']:g}, mean {src['normalisation']['mean']}, std {src['normalisation']['std']}"),
         ("tasks", " / ".join(",".join(src["class_names"][c] for c in t_) for t_ in meta["tasks"])),
         ("scenario", meta["scenario"]),
-        ("recipe", f"{rec['optimizer']} lr/task {[round(v, 4) for v in rec['lr_per_task']]}, momentum {recipe_momentum(rec):g}, "
+        ("recipe", f"{optimiser_code(rec)}, lr/task {[round(v, 4) for v in rec['lr_per_task']]}, "
                    f"{rec['steps_per_task']} steps/task, batch {rec['batch_size']}"),
         ("targets", "soft labels (learned)" if rec.get("targets") == "soft_labels" else "hard labels"),
         ("generated with", f"{gen.get('param')} ipc={gen.get('ipc')} archs={gen.get('archs')} "
@@ -58,7 +59,7 @@ def inspect(
             console.print_json(json.dumps(art.metadata))
             return
         console.print(metadata_table(art.metadata, art.sha256))
-        out = png or artifact.with_name(artifact.name.removesuffix(".safetensors") + ".grid.png")
+        out = png or siblings(artifact).grid
         path = sample_grid(art.images, art.task_ids, art.labels, art.metadata["source"]["normalisation"],
                            art.metadata["source"]["class_names"], out)
     console.print(f"image grid: {path}")

@@ -1,4 +1,4 @@
-"""``synthgen verify``: retrain fresh learners in sequence, compare with baselines, certify.
+"""``synthgen verify``: retrain fresh learners in sequence, next to same-memory real peers, and certify.
 
 Exit codes: 0 certified (or --check passed), 1 not certified (or --check failed), 2 bad input.
 """
@@ -11,81 +11,58 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from synthgen.api import verify as run_verify
-from synthgen.artifact import save_artifact
-from synthgen.certificate import (CERTIFIED, CertificateError, certificate_path, check_certificate,
-                                  load_certificate, write_certificate)
-from synthgen.config import VerifyConfig
-from synthgen.plots import accuracy_curves, accuracy_heatmap, per_task_bars
+from synthgen import distributed as dist
+from synthgen.api import check, learners_for, verify as run_verify, verify_config, write_verification
+from synthgen.certificate import CERTIFIED, CertificateMismatch
 from synthgen.resolve import resolve
-from synthgen.tasks import task_label
-from synthgen.verify import JOINT, REAL_RECIPE_STEPS, SYNTHETIC
+from synthgen.verify import JOINT, SYNTHETIC, judged_peers, method_order
 
-from ._common import EXIT_BAD_INPUT, console, print_error, set_threads, user_errors
+from ._common import console, launch_torchrun, print_error, set_threads, user_errors
 
 app = typer.Typer()
-D = VerifyConfig()
-
-
-def _csv(text: Optional[str]) -> Optional[tuple[str, ...]]:
-    return None if text is None else tuple(a.strip() for a in text.split(",") if a.strip())
 
 
 def results_table(cert: dict) -> Table:
-    """Synthetic vs baselines per architecture."""
-    t = Table(title=f"verification ({cert['source']['scenario']}, {len(cert['protocol']['seeds'])} seeds, real test data)")
-    for col in ("arch", "method", "final ACC", "BWT", "max forgetting", "task-incr. ACC", "/ joint"):
+    """Synthetic data vs its peers and baselines, per architecture."""
+    n = cert["protocol"]["images"]
+    t = Table(title=f"verification ({cert['source']['scenario']}, {len(cert['protocol']['seeds'])} seeds, "
+                    f"real test data; peers: same memory, {n} real images)")
+    for col in ("arch", "method", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "lr"):
         t.add_column(col, justify="left" if col in ("arch", "method") else "right")
     for arch, r in cert["results"].items():
         joint = r["methods"].get(JOINT, {}).get("acc_mean")
-        for method, s in r["methods"].items():
+        label = f"{arch} ({r['group']}, {r['params']:,} params)"
+        for method in [m for m in method_order(n) if m in r["methods"]]:
+            s = r["methods"][method]
             ratio = f"{s['acc_mean'] / joint:.2f}" if joint else "-"
-            if "bwt_mean" in s:
-                t.add_row(f"{arch} ({r['group']})", method, f"{s['acc_mean']:.3f} ± {s['acc_std']:.3f}",
-                          f"{s['bwt_mean']:+.3f}", f"{s['max_forgetting_mean']:.3f}",
-                          f"{s['task_incremental_acc_mean']:.3f}", ratio,
-                          style="bold" if method == SYNTHETIC else None)
-            else:
-                t.add_row(f"{arch} ({r['group']})", method, f"{s['acc_mean']:.3f} ± {s['acc_std']:.3f}",
-                          "-", "-", "-", ratio)
+            seq = "max_forgetting_mean" in s
+            t.add_row(label, method, f"{s['acc_mean']:.3f} ± {s['acc_std']:.3f}",
+                      f"{s['max_forgetting_mean']:.3f}" if seq else "-",
+                      f"{s['avg_incremental_acc_mean']:.3f}" if seq else "-",
+                      f"{s['min_seen_acc_mean']:.3f}" if seq else "-", ratio,
+                      f"{s['lr']:g}" if "lr" in s else "-",
+                      style="bold" if method == SYNTHETIC else None)
+            label = ""
         t.add_section()
     return t
-
-
-def write_pictures(cert: dict, folder: Path) -> list[Path]:
-    """Per architecture: a heatmap of the synthetic mean matrix, a seen-accuracy curve and, with the
-    baselines, the final per-task accuracy next to the joint upper bound."""
-    paths = []
-    for arch, r in cert["results"].items():
-        s = r["methods"][SYNTHETIC]
-        paths.append(accuracy_heatmap(s["mean_matrix"], folder / f"heatmap_{arch}.png",
-                                      f"synthetic data, {arch}: accuracy after task i on task j"))
-        curves = {"synthetic (recipe)": s["seen_curve"]}
-        if REAL_RECIPE_STEPS in r["methods"]:
-            curves["real data in sequence"] = r["methods"][REAL_RECIPE_STEPS]["seen_curve"]
-        paths.append(accuracy_curves(curves, folder / f"curve_{arch}.png", f"{arch}: accuracy on tasks seen so far"))
-        if JOINT in r["methods"]:
-            bars = {"synthetic, after all tasks": s["per_task_final"],
-                    "joint training on all real data": r["methods"][JOINT]["per_task_final"]}
-            names = [task_label(t) for t in cert["source"]["tasks"]]
-            paths.append(per_task_bars(bars, names, folder / f"tasks_{arch}.png",
-                                       f"{arch}: final accuracy per task vs the joint upper bound"))
-    return paths
 
 
 @app.command()
 def verify(
     artifact: Annotated[str, typer.Argument(help="artifact .safetensors file, export folder, or hub repo org/name[@rev]")],
-    check: Annotated[Optional[Path], typer.Option(help="only re-check that this certificate belongs to ARTIFACT")] = None,
-    seeds: Annotated[int, typer.Option(help="fresh learners per architecture")] = len(D.seeds),
+    check_cert: Annotated[Optional[Path], typer.Option("--check", help="only re-check that this certificate belongs to ARTIFACT")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="JSON VerifyConfig; flags given beside it win")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="2 seeds, peers at lr 1e-3 only, no baselines: for iteration, not a certificate to publish")] = False,
+    seeds: Annotated[Optional[int], typer.Option(help="fresh learners per architecture (default 5)")] = None,
     archs: Annotated[Optional[str], typer.Option(help="generation archs to test (default: the artifact's)")] = None,
-    heldout: Annotated[Optional[str], typer.Option(help="held-out archs (default: 2 not used in generation)")] = None,
-    min_acc: Annotated[float, typer.Option(help="threshold: final ACC on generation archs")] = D.min_acc,
-    max_forgetting: Annotated[float, typer.Option(help="threshold: max forgetting on generation archs")] = D.max_forgetting,
-    heldout_min_acc: Annotated[Optional[float], typer.Option(help="threshold on held-out archs (default: report only)")] = None,
-    heldout_max_forgetting: Annotated[Optional[float], typer.Option(help="threshold on held-out archs")] = None,
-    stress: Annotated[bool, typer.Option("--stress", help="add lr x0.5/x2, steps x2, minibatch scenarios")] = False,
-    baselines: Annotated[bool, typer.Option(help="run the real-data baselines")] = True,
+    heldout: Annotated[Optional[str], typer.Option(help="held-out zoo archs (default: 3 families not used in generation)")] = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", help="your own network, 'pkg.module:callable' taking (in_shape, num_classes); repeatable")] = None,
+    stress: Annotated[Optional[bool], typer.Option("--stress/--no-stress", help="add lr x0.5/x2, steps x2, minibatch scenarios")] = None,
+    peers: Annotated[Optional[bool], typer.Option("--peers/--no-peers", help="run Replay-N, Replay-5N, GDumb-N (the verdict needs them)")] = None,
+    baselines: Annotated[Optional[bool], typer.Option("--baselines/--no-baselines", help="run the informative no-memory real baselines")] = None,
+    peer_margin: Annotated[Optional[float], typer.Option(help="verdict: final ACC must beat each same-memory peer by this")] = None,
+    max_forgetting: Annotated[Optional[float], typer.Option(help="verdict: max forgetting bound")] = None,
+    min_joint_fraction: Annotated[Optional[float], typer.Option(help="verdict: final ACC >= this x joint training")] = None,
     out_dir: Annotated[Optional[Path], typer.Option(help="where PNGs go (default: <artifact>.verify/)")] = None,
     cert_out: Annotated[Optional[Path], typer.Option("--certificate", help="certificate path (default: beside the artifact)")] = None,
     embed: Annotated[bool, typer.Option("--embed", help="also embed the certificate in the artifact's metadata")] = False,
@@ -93,53 +70,58 @@ def verify(
     endpoint: Annotated[Optional[str], typer.Option(help="hub URL for org/name refs (default: HF_ENDPOINT)")] = None,
     token: Annotated[Optional[str], typer.Option(help="hub token for private repos; never printed")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: all cores; 1 on a busy machine)")] = None,
+    nproc: Annotated[int, typer.Option(help="processes on this machine (launches torchrun; the grid is spread over them)")] = 1,
 ) -> None:
-    """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, and certify it."""
-    set_threads(threads)
-    if check is not None:
-        with user_errors():
+    """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, compare with peers, certify."""
+    if nproc > 1 and not dist.wanted():
+        raise typer.Exit(launch_torchrun(nproc))
+    with user_errors():
+        set_threads(threads)
+        if check_cert is not None:
             art = resolve(artifact, endpoint, token).artifact
             try:
-                cert = load_certificate(check)
-            except CertificateError as err:
-                print_error(err)
-                raise typer.Exit(EXIT_BAD_INPUT) from None
-        try:
-            check_certificate(cert, art)
-        except CertificateError as err:
-            print_error(err, "check failed")
-            raise typer.Exit(1) from None
-        console.print(f"certificate {check} belongs to this artifact (sha256 {art.sha256}); verdict: {cert['verdict']}",
-                      soft_wrap=True)
-        raise typer.Exit(0 if cert["verdict"] == CERTIFIED else 1)
-
-    with user_errors():
-        cfg = VerifyConfig(seeds=tuple(range(seeds)), archs=_csv(archs), heldout=_csv(heldout), min_acc=min_acc,
-                           max_forgetting=max_forgetting, heldout_min_acc=heldout_min_acc,
-                           heldout_max_forgetting=heldout_max_forgetting, stress=stress, baselines=baselines)
+                cert = check(check_cert, art)
+            except CertificateMismatch as err:
+                print_error(err, "check failed")
+                raise typer.Exit(1) from None
+            console.print(f"certificate {check_cert} belongs to this artifact (sha256 {art.sha256}); "
+                          f"verdict: {cert['verdict']}", soft_wrap=True)
+            raise typer.Exit(0 if cert["verdict"] == CERTIFIED else 1)
+        flags = {"seeds": None if seeds is None else tuple(range(seeds)), "archs": _csv(archs), "heldout": _csv(heldout),
+                 "models": tuple(model) if model else None, "stress": stress, "peers": peers, "baselines": baselines,
+                 "peer_margin": peer_margin, "max_forgetting": max_forgetting, "min_joint_fraction": min_joint_fraction}
+        cfg = verify_config(config, {k: v for k, v in flags.items() if v is not None}, quick=quick)
+        if dist.wanted():
+            dist.init_from_env("cpu")
         res = resolve(artifact, endpoint, token)
-        art = res.artifact
+        learners_for(res.artifact, cfg)  # a bad --model or arch is one line before any progress bar
         with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                      TimeElapsedColumn(), console=console) as bar:
+                      TimeElapsedColumn(), console=console, disable=not dist.is_main()) as bar:
             job_id = bar.add_task("verify", total=None, info="")
 
             def on_job(done: int, total: int, job) -> None:
                 bar.update(job_id, total=total, completed=done, info=f"{job.arch} · {job.method} · seed {job.seed}")
 
-            cert = run_verify(art, cfg, data_dir=data_dir, on_job=on_job)
-        # outputs go beside a file; for a folder or a hub repo (whose cache must stay pristine) into the cwd
+            cert = run_verify(res.artifact, cfg, data_dir=data_dir, on_job=on_job)
+        if not dist.is_main():
+            dist.shutdown()
+            return
         base = Path(artifact) if res.kind == "file" else Path.cwd() / f"{res.label}.safetensors"
-        cpath = write_certificate(cert, cert_out or certificate_path(base))
-        if embed and res.kind == "file":
-            art.metadata["certificate"] = cert
-            save_artifact(art, art.path)
-        pictures = write_pictures(cert, out_dir or base.with_name(base.name.removesuffix(".safetensors") + ".verify"))
+        cpath, pictures = write_verification(cert, base, res.artifact if res.kind == "file" and embed else None,
+                                             cert_out, out_dir)
+        dist.shutdown()
     console.print(results_table(cert))
     colour = "green" if cert["verdict"] == CERTIFIED else "red"
-    console.print(f"[bold {colour}]{cert['verdict'].upper()}[/] (artifact sha256 {cert['artifact_sha256'][:16]}...)")
+    peer_names = " and ".join(judged_peers(cert["protocol"]["images"]))
+    console.print(f"[bold {colour}]{cert['verdict'].upper()}[/] (artifact sha256 {cert['artifact_sha256'][:16]}...; "
+                  f"relative to {peer_names}, forgetting and joint training)")
     for reason in cert["reasons"]:
-        console.print(f"  - {reason}", highlight=False)
+        console.print(f"  - {reason}", highlight=False, soft_wrap=True)
     console.print(f"certificate: {cpath}")
     for p in pictures:
         console.print(f"picture:     {p}")
     raise typer.Exit(0 if cert["verdict"] == CERTIFIED else 1)
+
+
+def _csv(text: Optional[str]) -> Optional[tuple[str, ...]]:
+    return None if text is None else tuple(a.strip() for a in text.split(",") if a.strip())

@@ -1,4 +1,4 @@
-"""Small I/O helpers shared by every writer: atomic writes, one-writer locks, safe relative paths.
+"""Small I/O helpers shared by every writer: atomic writes, one-writer locks, hashes, safe relative paths.
 
 Every file synthgen writes goes through :func:`atomic_write`: the bytes land in a temp file in
 the same folder, are fsynced, then ``os.replace``-d over the target. A crash or a full disk
@@ -7,17 +7,35 @@ leaves the previous file intact and no half-written one.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from .errors import SynthgenError
+
 TMP_PREFIX = ".synthgen-tmp-"
 
 
+class WriteError(SynthgenError, OSError):
+    """A file could not be written (missing permission, full disk, a folder in the way); nothing was replaced."""
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None] | bytes) -> Path:
-    """Write ``path`` atomically. ``write`` is bytes or a function that writes to the temp path."""
+    """Write ``path`` atomically. ``write`` is bytes or a function that writes to the temp path.
+
+    An OS failure (a full disk, no permission) leaves the previous file intact and raises WriteError."""
     path = Path(path)
+    try:
+        return _atomic_write(path, write)
+    except OSError as err:
+        if isinstance(err, SynthgenError):
+            raise
+        raise WriteError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None] | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=path.suffix, dir=path.parent)
     tmp = Path(tmp_name)
@@ -40,33 +58,62 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None] | bytes)
     return path
 
 
-class BusyError(RuntimeError):
+class BusyError(SynthgenError, RuntimeError):
     """Another process is writing the same output."""
 
 
 @contextlib.contextmanager
 def exclusive(target: str | os.PathLike) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``<target>.lock`` for the duration of a write.
+    """Hold an exclusive lock on ``.<name>.lock`` beside ``target`` (filelock) for the duration of a write.
 
-    A second writer to the same output fails at once with BusyError instead of racing; the lock
-    dies with its process (flock), so a killed writer never leaves a stale lock behind.
+    A second writer to the same output fails at once with BusyError instead of racing. The lock
+    file stays in place (deleting it while another process waits on it is the classic race);
+    the OS releases the lock when its process dies, so a killed writer never blocks the next one.
     """
-    import fcntl
+    from filelock import FileLock, Timeout
 
-    lock = Path(str(target) + ".lock")
+    lock = lock_path(target)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise BusyError(f"{target} is being written by another synthgen process") from None
-        try:
+        with FileLock(str(lock), timeout=0):
             yield
-        finally:
-            lock.unlink(missing_ok=True)
-    finally:
-        os.close(fd)
+    except Timeout:
+        raise BusyError(f"{target} is being written by another synthgen process") from None
+
+
+def tensor_sha256(tensors: dict) -> str:
+    """sha256 over (name, dtype, shape, raw bytes) of each tensor in name order.
+
+    Independent of the header metadata, so embedding a certificate keeps the hash.
+    """
+    import torch  # noqa: F401  (tensors are torch tensors; imported here to keep this module light)
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(f"{name}|{str(t.dtype).removeprefix('torch.')}|{list(t.shape)}|".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def read_json(path: str | os.PathLike, error: type[Exception], missing: str | None = None) -> object:
+    """The JSON in ``path``; a missing file (``missing`` says what it should have been) or bad JSON is one ``error``."""
+    import json
+
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(missing or f"{path}: no such file") from None
+    except (UnicodeDecodeError, ValueError) as err:
+        raise error(f"{path}: not valid JSON ({err})") from None
+    except OSError as err:
+        raise error(f"{path}: cannot read it ({err.strerror or err})") from None
+
+
+def lock_path(target: str | os.PathLike) -> Path:
+    """The hidden lock file that guards writes to ``target``."""
+    p = Path(target)
+    return p.with_name(f".{p.name}.lock")
 
 
 def inside(path: str | os.PathLike, root: str | os.PathLike) -> bool:
@@ -80,17 +127,21 @@ def _umask() -> int:
     return mask
 
 
+class UnsafePathError(SynthgenError, ValueError):
+    """A file name that could point outside its folder."""
+
+
 def safe_relpath(name: str) -> str:
-    """Return ``name`` if it is a harmless relative POSIX path, else raise ValueError.
+    """Return ``name`` if it is a harmless relative POSIX path, else raise UnsafePathError.
 
     Rejects absolute paths, ``..`` components, drive letters, UNC paths and backslashes, so a
     name taken from a repo listing or from metadata can never point outside its folder.
     """
     if not name or "\x00" in name or "\\" in name:
-        raise ValueError(f"unsafe path {name!r}")
+        raise UnsafePathError(f"unsafe path {name!r}")
     posix, win = PurePosixPath(name), PureWindowsPath(name)
     if posix.is_absolute() or win.is_absolute() or win.drive or name.startswith("//"):
-        raise ValueError(f"unsafe path {name!r}: absolute")
+        raise UnsafePathError(f"unsafe path {name!r}: absolute")
     if any(part in ("..", "") for part in name.split("/")) or ":" in name:
-        raise ValueError(f"unsafe path {name!r}")
+        raise UnsafePathError(f"unsafe path {name!r}")
     return name

@@ -1,9 +1,13 @@
-"""Package version, and the versions recorded in metadata and certificates."""
+"""Package version (from the installed distribution's metadata), and the versions recorded in metadata and certificates."""
 from __future__ import annotations
 
 import platform
+from importlib.metadata import PackageNotFoundError, version
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("synthgen")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
 
 
 def versions() -> dict:

@@ -1,55 +1,106 @@
-"""The Python API: ``generate(config) -> Artifact``, ``load(ref) -> Artifact``, ``verify(artifact) -> certificate``."""
+"""The Python API: everything the CLI does, without the printing.
+
+``generate(config, out=...) -> Artifact``, ``load(ref) -> Artifact``, ``verify(artifact) -> certificate``,
+``write_verification(cert, path)``, ``check(certificate, artifact)``; export / publish / pull are
+re-exported from synthgen.hf_export and synthgen.hub.
+"""
 from __future__ import annotations
 
-import datetime as _dt
+import contextlib
+import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
-from ._version import versions
-from .artifact import FORMAT_VERSION, Artifact
-from .certificate import make_certificate
-from .config import GenerateConfig, VerifyConfig
-from .engine import Engine, GenerationResult, StepInfo
-from .recipe import make_recipe
+from . import distributed as dist
+from ._io import exclusive, read_json
+from .artifact import Artifact, artifact_from_result, load_artifact, save_artifact, siblings
+from .certificate import check_certificate, load_certificate, make_certificate, write_certificate
+from .config import ConfigError, GenerateConfig, VerifyConfig
+from .engine import Engine, GenerationError, StepInfo
 from .resolve import resolve_artifact
-from .tasks import format_split
-from .verify import Job, arch_groups, gather, judge, run_grid, source_for
+from .seeding import seed_everything
+from .verify import Job, arch_groups, describe, gather, judge, run_grid, source_for
+
+QUICK = {"seeds": (0, 1), "peer_lrs": (1e-3,), "baselines": False}  # `verify --quick`: for iteration only
 
 
-def artifact_from_result(result: GenerationResult, cfg: GenerateConfig) -> Artifact:
-    """Wrap the engine's output with the full metadata a consumer needs."""
-    src = result.source
-    sizes = [int((result.task_ids == i).sum()) for i in range(len(result.tasks))]
-    val = [h["val_acc"] for h in result.history if "val_acc" in h]
-    meta = {
-        "format_version": FORMAT_VERSION,
-        "source": {"name": src.name, "class_names": src.class_names, "image_shape": list(src.image_shape),
-                   "split": src.split_record(), "normalisation": result.normalisation,
-                   "config": {k: v for k, v in cfg.source.to_dict().items() if k != "data_dir"}},
-        "tasks": [list(t.classes) for t in result.tasks],
-        "task_split": format_split(result.tasks),
-        "scenario": cfg.tasks.scenario,
-        "recipe": make_recipe(result.lrs, cfg.inner_steps, sizes, cfg.tasks.scenario, result.soft_labels is not None,
-                              cfg.inner_momentum),
-        "generation": {"config": {k: v for k, v in cfg.to_dict().items() if k not in ("device",)},
-                       "run_hash": cfg.run_hash(), "archs": list(cfg.learners.archs), "seed": cfg.seed,
-                       "param": cfg.param, "ipc": cfg.ipc, "outer_steps": result.steps_done,
-                       "wall_time_s": round(result.wall_time, 2), "final_val_acc": val[-1] if val else None},
-        "versions": versions(),
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "sha256": "",
-    }
-    meta["generation"]["config"]["source"].pop("data_dir", None)
-    return Artifact(result.images, result.labels, result.task_ids, meta, result.soft_labels)
+def read_config(path: str | os.PathLike | None, cls: type, overrides: dict | None = None):
+    """``cls`` from a JSON file (or its defaults when ``path`` is None) with ``overrides`` on top (they win)."""
+    base = cls() if path is None else cls.from_dict(read_json(path, ConfigError, f"{path}: no such config file"))
+    return base.merged(overrides) if overrides else base
 
 
-def generate(config: GenerateConfig | None = None, *, checkpoint: str | os.PathLike | None = None,
-             resume: bool = False, on_step: Callable[[StepInfo], None] | None = None) -> Artifact:
-    """Learn synthetic task data for ``config`` (defaults: Split-MNIST on mnist-5k)."""
+def verify_config(path: str | os.PathLike | None = None, overrides: dict | None = None, quick: bool = False) -> VerifyConfig:
+    """The VerifyConfig of a JSON file, the ``--quick`` preset, then explicit ``overrides``, in that order."""
+    return read_config(path, VerifyConfig, {**(QUICK if quick else {}), **(overrides or {})})
+
+
+def launch(nproc: int, args: list[str]) -> int:
+    """Run ``python -m synthgen ARGS`` under torchrun on this machine with ``nproc`` processes; its exit code."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "synthgen", *args]
+    return subprocess.call(cmd)
+
+
+@contextlib.contextmanager
+def _maybe_lock(out: Path | None) -> Iterator[None]:
+    if out is None:
+        yield
+    else:
+        with exclusive(out):  # a second generate to the same output fails at once, clearly
+            yield
+
+
+def generate(config: GenerateConfig | None = None, *, out: str | os.PathLike | None = None, resume: bool = False,
+             on_step: Callable[[StepInfo], None] | None = None, nproc: int = 1, preview: bool = True) -> Artifact:
+    """Learn synthetic task data for ``config`` (defaults: Split-MNIST on mnist-5k).
+
+    Seeds every RNG and determinism knob from ``config.seed``. With ``out``: one writer at a time
+    (a lock beside it), a checkpoint every ``checkpoint_every`` steps next to it (``resume``
+    continues it), the artifact written atomically, a PNG preview beside it, the checkpoint
+    removed when done. ``nproc > 1`` relaunches this under torchrun (needs ``out``); under
+    torchrun every rank learns the same data and rank 0 alone writes.
+    """
     cfg = config or GenerateConfig()
-    result = Engine(cfg, checkpoint_path=checkpoint, resume=resume).run(on_step)
-    return artifact_from_result(result, cfg)
+    if nproc > 1 and not dist.wanted():
+        if out is None:
+            raise ConfigError("generate with nproc > 1 needs an output path (out=...)")
+        with tempfile.TemporaryDirectory() as tmp:
+            cfg_file = Path(tmp) / "config.json"
+            cfg_file.write_text(json.dumps(cfg.to_dict()))
+            code = launch(nproc, ["generate", "--config", str(cfg_file), "--out", str(out), *(["--resume"] if resume else [])])
+        if code != 0:
+            raise GenerationError(f"generate under torchrun with {nproc} processes failed (exit {code})")
+        return load_artifact(out)
+    seed_everything(cfg.seed)  # the engine draws from its own seeded generators; this pins torch's knobs too
+    if dist.wanted():
+        cfg = cfg.merged({"device": dist.init_from_env(cfg.device)})
+    out_path = Path(out) if out is not None else None
+    ckpt = siblings(out_path).checkpoint if out_path else None
+    try:
+        engine = Engine(cfg, checkpoint_path=ckpt, resume=resume)
+        if not dist.is_main():
+            return artifact_from_result(engine.run(), cfg)
+        with _maybe_lock(out_path):
+            art = artifact_from_result(engine.run(on_step), cfg)
+            del engine  # frees the replay pool before the preview imports matplotlib/torchvision (peak RSS)
+            if out_path is not None:
+                save_artifact(art, out_path)
+                if preview:
+                    from .plots import sample_grid
+
+                    meta = art.metadata["source"]
+                    sample_grid(art.images, art.task_ids, art.labels, meta["normalisation"], meta["class_names"],
+                                siblings(out_path).preview)
+                ckpt.unlink(missing_ok=True)
+        return art
+    finally:
+        dist.shutdown()
 
 
 def load(ref: str | os.PathLike) -> Artifact:
@@ -57,15 +108,73 @@ def load(ref: str | os.PathLike) -> Artifact:
     return resolve_artifact(ref)
 
 
+def learners_for(art: Artifact, cfg: VerifyConfig) -> dict[str, dict]:
+    """Every learner the verification of ``art`` will train, built once to check it (zoo name or the user's
+    ``module:callable``) -> its group, family and parameter count. Raises UnknownLearnerError early."""
+    return {a: describe(a, g, art) for a, g in arch_groups(art, cfg).items()}
+
+
 def verify(artifact: Artifact | str | os.PathLike, config: VerifyConfig | None = None, *,
            data_dir: str | None = None, on_job: Callable[[int, int, Job], None] | None = None) -> dict:
-    """Retrain fresh learners in sequence on ``artifact`` and return its certificate (a dict)."""
+    """Retrain fresh learners in sequence on ``artifact`` next to its peers and return its certificate (a dict).
+
+    Under torchrun the grid is spread over the processes and every rank returns the same certificate."""
     art = artifact if isinstance(artifact, Artifact) else resolve_artifact(artifact)
     cfg = config or VerifyConfig()
     source = source_for(art, data_dir)
-    groups = arch_groups(art, cfg)
+    info = learners_for(art, cfg)
     t0 = time.perf_counter()
-    jobs, cells = run_grid(art, cfg, source, on_job)
-    results = gather(jobs, cells, groups)
-    ok, reasons = judge(results, cfg)
-    return make_certificate(art, cfg, groups, results, ok, reasons, wall_time_s=round(time.perf_counter() - t0, 2))
+    jobs, cells, lr_grid, spread = run_grid(art, cfg, source, on_job)
+    results = gather(jobs, cells, info)
+    ok, reasons = judge(results, cfg, len(art.labels))
+    return make_certificate(art, cfg, results, lr_grid, ok, reasons, spread=spread,
+                            wall_time_s=round(time.perf_counter() - t0, 2))
+
+
+def write_verification(cert: dict, path: str | os.PathLike, embed_into: Artifact | None = None,
+                       certificate: str | os.PathLike | None = None,
+                       pictures: str | os.PathLike | None = None) -> tuple[Path, list[Path]]:
+    """Write the certificate beside the artifact ``path`` (or to ``certificate``) and its PNG pictures into
+    ``<stem>.verify/`` (or ``pictures``); with ``embed_into`` also embed it in that artifact's file."""
+    from .plots import verification_pictures
+
+    sib = siblings(path)
+    cpath = write_certificate(cert, certificate or sib.certificate)
+    if embed_into is not None:
+        embed_into.metadata["certificate"] = cert
+        save_artifact(embed_into, embed_into.path or path)
+    return cpath, verification_pictures(cert, Path(pictures or sib.pictures))
+
+
+def check(certificate: str | os.PathLike, artifact: Artifact) -> dict:
+    """The certificate file, after checking that it was issued for exactly ``artifact``'s tensors."""
+    cert = load_certificate(certificate)
+    check_certificate(cert, artifact)
+    return cert
+
+
+def export(source: Artifact | str | os.PathLike, to: str | os.PathLike, certificate: dict | str | os.PathLike | None = None,
+           overwrite: bool = False) -> Path:
+    """Artifact (object or file) -> Hugging Face dataset folder ``to``, with its certificate and verify pictures
+    (by default the ones beside the file, checked against it); an export folder -> an artifact file ``to``."""
+    from .certificate import CertificateError
+    from .hf_export import ExportError, artifact_from_parquet, export_folder
+
+    if not isinstance(source, Artifact) and Path(source).is_dir():
+        if Path(to).exists() and not overwrite:
+            raise ExportError(f"{to} exists; pass --overwrite to replace it")
+        return save_artifact(artifact_from_parquet(source), to)
+    art = source if isinstance(source, Artifact) else load_artifact(source)
+    sib = siblings(art.path) if art.path is not None else None
+    cert = certificate if isinstance(certificate, dict) else None
+    if cert is None:
+        cert_file = Path(certificate) if certificate is not None else (sib.certificate if sib else None)
+        if certificate is not None and not cert_file.exists():
+            raise CertificateError(f"{certificate}: no such certificate")
+        if cert_file is not None and cert_file.exists():
+            cert = load_certificate(cert_file)
+    if cert is not None:
+        check_certificate(cert, art)
+    pics = sib.pictures if sib else None
+    pictures = {p.stem: p for p in sorted(pics.glob("*.png"))} if pics is not None and pics.is_dir() else {}
+    return export_folder(art, to, certificate=cert, pictures=pictures, overwrite=overwrite)

@@ -1,58 +1,44 @@
-"""THE format: one safetensors file of synthetic task data + JSON metadata in its header.
+"""THE format (spec: docs/format.md): one safetensors file of synthetic task data + JSON metadata in its header.
 
-Tensors: ``images`` float32 [N,C,H,W] (normalised space), ``labels`` int64 [N] (the class each
-image was made for), ``task_ids`` int64 [N], optional ``soft_labels`` float32 [N, classes].
-Header metadata key ``synthgen``: JSON with format_version, source, tasks, scenario, recipe,
-generation, versions, sha256 (of the tensors, see :func:`tensor_sha256`) and an optional
-certificate. Reading checks the raw header before safetensors allocates anything, then every
-schema rule; any failure is one :class:`ArtifactError` naming the file and the problem.
-The spec is docs/format.md.
+Tensors ``images`` f32 [N,C,H,W] (normalised), ``labels`` i64 [N], ``task_ids`` i64 [N], optional
+``soft_labels`` f32 [N, classes]; header key ``synthgen``: format_version, source, tasks, scenario,
+recipe, generation, versions, sha256 (of the tensors) and an optional certificate. Here live the
+metadata (:func:`build_metadata`), the recipe schema (:func:`make_recipe`, :func:`optimiser_of`),
+the files beside an artifact (:func:`siblings`) and every check; a failure is one ArtifactError.
+Format 2 added the recipe's ``optimizer`` (sgd | adam) and ``mode`` (train to learn, eval to
+predict: BatchNorm); format-1 files (plain or momentum SGD) keep loading.
 """
 from __future__ import annotations
 
-import hashlib
+import datetime as _dt
 import json
 import math
 import os
-import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch.utils.data import TensorDataset
 
-from ._io import atomic_write
+from ._io import atomic_write, tensor_sha256
+from ._safetensors import read_header, unique_keys
+from ._version import versions
+from .errors import SynthgenError
+from .inner_loop import Optimiser
+from .tasks import format_split
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 METADATA_KEY = "synthgen"
 REQUIRED = {"images": torch.float32, "labels": torch.int64, "task_ids": torch.int64}
 OPTIONAL = {"soft_labels": torch.float32}
-# byte sizes of safetensors dtypes, to check offsets before loading; the schema check then
-# reports a wrong dtype as expected-vs-found
-DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
-MAX_HEADER_BYTES = 8 << 20          # metadata + tensor table; a real header is a few KiB
-MAX_FILE_BYTES = 4 << 30            # a synthetic set is small by construction
-MAX_TENSORS = 16
 SOFT_LABEL_TOLERANCE = 1e-3
-MAX_TASKS = 1_000                   # caps on what metadata may claim, checked before any loop over it
-MAX_CLASSES = 100_000
+MAX_TASKS, MAX_CLASSES = 1_000, 100_000  # caps on what metadata may claim, checked before any loop over it
 
 
-class ArtifactError(ValueError):
+class ArtifactError(SynthgenError, ValueError):
     """The file is not a valid synthgen artifact. The message names the file and the problem."""
-
-
-def tensor_sha256(tensors: dict[str, torch.Tensor]) -> str:
-    """sha256 over (name, dtype, shape, raw bytes) of each tensor in name order.
-
-    Independent of the header metadata, so embedding a certificate keeps the hash.
-    """
-    h = hashlib.sha256()
-    for name in sorted(tensors):
-        t = tensors[name].detach().to("cpu").contiguous()
-        h.update(f"{name}|{str(t.dtype).removeprefix('torch.')}|{list(t.shape)}|".encode())
-        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()
 
 
 @dataclass
@@ -106,9 +92,106 @@ class Artifact:
         return TensorDataset(*self.task(i))
 
 
-def recipe_momentum(recipe: dict) -> float:
-    """The recipe's SGD momentum; an artifact without the (optional) field means plain SGD, 0."""
-    return recipe.get("momentum", 0.0)
+# ---- the recipe: how a consumer must train on the data ------------------------------------------
+def make_recipe(lrs: Sequence[float], steps: int, task_sizes: Sequence[int], scenario: str, soft: bool = True,
+                optimiser: Optimiser = Optimiser()) -> dict:
+    """The recipe dict stored in the artifact."""
+    opt = {"momentum": float(optimiser.momentum)} if optimiser.kind == "sgd" else \
+        {"betas": [float(b) for b in optimiser.betas], "eps": float(optimiser.eps)}  # a fresh optimiser per task
+    return {
+        "optimizer": optimiser.kind, **opt,
+        "weight_decay": 0.0,
+        "lr_per_task": [float(v) for v in lrs],
+        "steps_per_task": int(steps),
+        "batch_size": "full",           # every step uses all images of the current task
+        "task_sizes": [int(n) for n in task_sizes],
+        "order": "tasks in index order; each task fully before the next; no replay of earlier tasks",
+        "targets": "soft_labels" if soft else "labels",
+        "loss": "cross-entropy against soft_labels (probability targets)" if soft else "cross-entropy against labels",
+        "scenario": scenario,
+        "init": "any fresh initialisation of the architecture (PyTorch defaults)",
+        "mode": "model.train() while training (BatchNorm: batch statistics), model.eval() to predict",
+    }
+
+
+def optimiser_of(recipe: dict) -> Optimiser:
+    """The recipe's optimiser; a recipe without ``momentum`` (format 1) means plain SGD."""
+    if recipe.get("optimizer", "sgd") == "adam":
+        return Optimiser("adam", betas=tuple(recipe.get("betas", (0.9, 0.999))), eps=float(recipe.get("eps", 1e-8)))
+    return Optimiser("sgd", momentum=float(recipe.get("momentum", 0.0)))
+
+
+def _check_recipe(recipe: object, tasks: list, has_soft: bool, where: object) -> None:
+    if not isinstance(recipe, dict):
+        raise _fail(where, "metadata 'recipe' is not a JSON object")
+    lrs = recipe.get("lr_per_task")
+    if not isinstance(lrs, list) or len(lrs) != len(tasks) or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in lrs):
+        raise _fail(where, f"recipe.lr_per_task must list {len(tasks)} positive finite numbers")
+    if recipe.get("targets") not in ("soft_labels", "labels") or (recipe.get("targets") == "soft_labels") != has_soft:
+        raise _fail(where, f"recipe.targets is {recipe.get('targets')!r} but the file "
+                           f"{'has' if has_soft else 'has no'} soft_labels tensor")
+    if recipe.get("optimizer", "sgd") not in ("sgd", "adam"):
+        raise _fail(where, f"recipe.optimizer must be 'sgd' or 'adam', got {recipe.get('optimizer')!r}")
+    momentum = recipe.get("momentum", 0.0)
+    if not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
+        raise _fail(where, f"recipe.momentum must be a number in [0, 1), got {momentum!r}")
+    betas = recipe.get("betas", [0.9, 0.999])
+    if not (isinstance(betas, list) and len(betas) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+        raise _fail(where, f"recipe.betas must be two numbers in [0, 1), got {betas!r}")
+    steps = recipe.get("steps_per_task")
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise _fail(where, "recipe.steps_per_task must be a positive integer")
+
+
+# ---- the metadata of a freshly generated artifact ----------------------------------------------------
+def build_metadata(result, cfg) -> dict:
+    """Everything a consumer needs, for an engine ``GenerationResult`` made with ``GenerateConfig`` ``cfg``."""
+    src = result.source
+    sizes = [int((result.task_ids == i).sum()) for i in range(len(result.tasks))]
+    val = [h["val_acc"] for h in result.history if "val_acc" in h]
+    gen_cfg = {k: v for k, v in cfg.to_dict().items() if k != "device"}
+    gen_cfg["source"].pop("data_dir", None)
+    return {
+        "format_version": FORMAT_VERSION,
+        "source": {"name": src.name, "class_names": src.class_names, "image_shape": list(src.image_shape),
+                   "split": src.split_record(), "normalisation": result.normalisation,
+                   "config": {k: v for k, v in cfg.source.to_dict().items() if k != "data_dir"}},
+        "tasks": [list(t.classes) for t in result.tasks],
+        "task_split": format_split(result.tasks),
+        "scenario": cfg.tasks.scenario,
+        "recipe": make_recipe(result.lrs, cfg.inner_steps, sizes, cfg.tasks.scenario, result.soft_labels is not None,
+                              Optimiser(cfg.inner_optimizer, cfg.inner_momentum)),
+        "generation": {"config": gen_cfg, "run_hash": cfg.run_hash(), "archs": list(cfg.learners.archs),
+                       "seed": cfg.seed, "param": cfg.param, "ipc": cfg.ipc, "outer_steps": result.steps_done,
+                       "wall_time_s": round(result.wall_time, 2), "final_val_acc": val[-1] if val else None},
+        "versions": versions(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "sha256": "",
+    }
+
+
+def artifact_from_result(result, cfg) -> Artifact:
+    """The engine's output with the full metadata a consumer needs (sha256 is set on save)."""
+    return Artifact(result.images, result.labels, result.task_ids, build_metadata(result, cfg), result.soft_labels)
+
+
+# ---- the files beside an artifact ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Siblings:
+    """Where synthgen puts what belongs to the artifact ``<stem>.safetensors``."""
+
+    checkpoint: Path    # <stem>.ckpt.safetensors: generate's checkpoint (removed when done)
+    preview: Path       # <stem>.png: generate's sample grid
+    grid: Path          # <stem>.grid.png: inspect's sample grid
+    certificate: Path   # <stem>.certificate.json: verify's certificate
+    pictures: Path      # <stem>.verify/: verify's heatmaps and curves
+
+
+def siblings(path: str | os.PathLike) -> Siblings:
+    """The sibling paths of an artifact file (the ``.safetensors`` suffix, if any, is the stem's end)."""
+    p, ends = Path(path), (".ckpt.safetensors", ".png", ".grid.png", ".certificate.json", ".verify")
+    return Siblings(*(p.with_name(p.name.removesuffix(".safetensors") + end) for end in ends))
 
 
 def _fail(path, msg: str) -> ArtifactError:
@@ -117,22 +200,21 @@ def _fail(path, msg: str) -> ArtifactError:
 
 def validate(tensors: dict[str, torch.Tensor], meta: dict, where: str | os.PathLike = "artifact") -> None:
     """Every schema and consistency rule; raises ArtifactError on the first violation."""
-    names = set(tensors)
-    if missing := set(REQUIRED) - names:
-        raise _fail(where, f"missing tensor(s) {sorted(missing)}; expected {sorted(REQUIRED)} (+ optional {sorted(OPTIONAL)})")
-    if extra := names - set(REQUIRED) - set(OPTIONAL):
-        raise _fail(where, f"unexpected tensor(s) {sorted(extra)}; expected {sorted(REQUIRED)} (+ optional {sorted(OPTIONAL)})")
+    names, expected = set(tensors), f"expected {sorted(REQUIRED)} (+ optional {sorted(OPTIONAL)})"
+    for what, bad in (("missing", set(REQUIRED) - names), ("unexpected", names - set(REQUIRED) - set(OPTIONAL))):
+        if bad:
+            raise _fail(where, f"{what} tensor(s) {sorted(bad)}; {expected}")
     for name, t in tensors.items():
         want = {**REQUIRED, **OPTIONAL}[name]
         if t.dtype != want:
             raise _fail(where, f"tensor '{name}' has dtype {str(t.dtype).removeprefix('torch.')}, expected {str(want).removeprefix('torch.')}")
     if not isinstance(meta, dict):
         raise _fail(where, "metadata is not a JSON object")
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise _fail(where, f"unknown format_version {meta.get('format_version')!r}; this synthgen reads {FORMAT_VERSION}")
-    for key in ("source", "tasks", "scenario", "recipe", "sha256"):
-        if key not in meta:
-            raise _fail(where, f"metadata lacks '{key}'")
+    if meta.get("format_version") not in READABLE_VERSIONS:
+        raise _fail(where, f"unknown format_version {meta.get('format_version')!r}; this synthgen reads "
+                           f"{', '.join(map(str, READABLE_VERSIONS))} (a newer synthgen wrote it: upgrade)")
+    if missing := [k for k in ("source", "tasks", "scenario", "recipe", "sha256") if k not in meta]:
+        raise _fail(where, f"metadata lacks '{missing[0]}'")
     images, labels, task_ids = tensors["images"], tensors["labels"], tensors["task_ids"]
     try:
         shape = tuple(int(v) for v in meta["source"]["image_shape"])
@@ -177,85 +259,11 @@ def validate(tensors: dict[str, torch.Tensor], meta: dict, where: str | os.PathL
             raise _fail(where, f"soft_labels have shape {list(soft.shape)}, expected [{n}, {num_classes}]")
         if not torch.isfinite(soft).all() or (soft < 0).any() or not torch.allclose(soft.sum(1), torch.ones(n), atol=SOFT_LABEL_TOLERANCE):
             raise _fail(where, "soft_labels must be finite probability rows (>= 0, summing to 1)")
-    recipe = meta["recipe"]
-    lrs = recipe.get("lr_per_task") if isinstance(recipe, dict) else None
-    if not isinstance(lrs, list) or len(lrs) != len(tasks) or not all(
-            isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in lrs):
-        raise _fail(where, f"recipe.lr_per_task must list {len(tasks)} positive finite numbers")
-    want_soft = recipe.get("targets") == "soft_labels"
-    if recipe.get("targets") not in ("soft_labels", "labels") or want_soft != ("soft_labels" in tensors):
-        raise _fail(where, f"recipe.targets is {recipe.get('targets')!r} but the file "
-                           f"{'has' if 'soft_labels' in tensors else 'has no'} soft_labels tensor")
-    momentum = recipe_momentum(recipe)
-    if not isinstance(momentum, (int, float)) or not 0.0 <= momentum < 1.0:
-        raise _fail(where, f"recipe.momentum must be a number in [0, 1), got {momentum!r}")
-    steps = recipe.get("steps_per_task")
-    if not isinstance(steps, int) or steps < 1:
-        raise _fail(where, "recipe.steps_per_task must be a positive integer")
+    _check_recipe(meta["recipe"], tasks, "soft_labels" in tensors, where)
     actual = tensor_sha256(tensors)
     if meta["sha256"] != actual:
         raise _fail(where, f"sha256 mismatch: metadata says {str(meta['sha256'])[:16]}..., tensors hash to {actual[:16]}... "
                            "(file corrupted or tampered)")
-
-
-def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict:
-    keys = [k for k, _ in pairs]
-    if len(keys) != len(set(keys)):
-        raise ValueError(f"duplicate key(s) {sorted({k for k in keys if keys.count(k) > 1})}")
-    return dict(pairs)
-
-
-def read_header(path: str | os.PathLike) -> tuple[dict, dict]:
-    """Parse and check the raw safetensors header before anything is allocated.
-
-    Returns (tensor table, string metadata). Checks sizes, UTF-8/JSON, duplicate keys, dtypes,
-    shapes vs byte ranges, and that the byte ranges tile the data section exactly.
-    """
-    size = os.path.getsize(path)
-    if size > MAX_FILE_BYTES:
-        raise _fail(path, f"file is {size} bytes, over the {MAX_FILE_BYTES} byte cap")
-    with open(path, "rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
-            raise _fail(path, f"truncated: {size} bytes, too short for a safetensors header")
-        (hlen,) = struct.unpack("<Q", head)
-        if hlen > MAX_HEADER_BYTES:
-            raise _fail(path, f"header length {hlen} over the {MAX_HEADER_BYTES} byte cap")
-        if 8 + hlen > size:
-            raise _fail(path, f"truncated: header claims {hlen} bytes, file has {size - 8} after the length")
-        raw = fh.read(hlen)
-    try:
-        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_reject_duplicates)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise _fail(path, f"header is not valid UTF-8 JSON ({err})") from None
-    if not isinstance(header, dict):
-        raise _fail(path, "header is not a JSON object")
-    meta = header.pop("__metadata__", {}) or {}
-    if not isinstance(meta, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in meta.items()):
-        raise _fail(path, "header __metadata__ must map strings to strings")
-    if len(header) > MAX_TENSORS:
-        raise _fail(path, f"{len(header)} tensors, over the cap of {MAX_TENSORS}")
-    spans = []
-    for name, info in header.items():
-        try:
-            width, shape, (lo, hi) = DTYPE_SIZES.get(info["dtype"]), [int(v) for v in info["shape"]], info["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise _fail(path, f"tensor '{name}' has a malformed header entry") from None
-        if width is None:
-            raise _fail(path, f"tensor '{name}' has unsupported dtype {info['dtype']!r}")
-        if any(d < 0 for d in shape) or not (isinstance(lo, int) and isinstance(hi, int)) or not 0 <= lo <= hi:
-            raise _fail(path, f"tensor '{name}' has a negative dimension or bad offsets")
-        if math.prod(shape) * width != hi - lo:
-            raise _fail(path, f"tensor '{name}' shape {shape} needs {math.prod(shape) * width} bytes, offsets give {hi - lo}")
-        spans.append((lo, hi, name))
-    pos = 0
-    for lo, hi, name in sorted(spans):
-        if lo != pos:
-            raise _fail(path, f"tensor '{name}' offsets overlap or leave a gap at byte {pos}")
-        pos = hi
-    if 8 + hlen + pos != size:
-        raise _fail(path, f"truncated or padded: data section is {size - 8 - hlen} bytes, header describes {pos}")
-    return header, meta
 
 
 def load_artifact(path: str | os.PathLike) -> Artifact:
@@ -265,11 +273,11 @@ def load_artifact(path: str | os.PathLike) -> Artifact:
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{path}: no such file")
-    _, strmeta = read_header(path)
+    _, strmeta = read_header(path, _fail)
     if METADATA_KEY not in strmeta:
         raise _fail(path, f"no '{METADATA_KEY}' metadata in the header: not a synthgen artifact")
     try:
-        meta = json.loads(strmeta[METADATA_KEY], object_pairs_hook=_reject_duplicates)
+        meta = json.loads(strmeta[METADATA_KEY], object_pairs_hook=unique_keys)
     except ValueError as err:
         raise _fail(path, f"'{METADATA_KEY}' metadata is not valid JSON ({err})") from None
     try:

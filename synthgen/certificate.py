@@ -17,20 +17,27 @@ from pathlib import Path
 
 import torch
 
-from ._io import atomic_write
+from ._io import atomic_write, read_json
+from .errors import SynthgenError
 from ._version import versions
 from .artifact import Artifact
 from .config import VerifyConfig
-from .verify import STRESS
+from . import distributed as dist
+from .peers import PeerRecipe
+from .verify import STRESS, judged_peers, peer_methods
 
-CERTIFICATE_VERSION = 1
+CERTIFICATE_VERSION = 2
 CERTIFIED, NOT_CERTIFIED = "certified", "not certified"
 REQUIRED_KEYS = ("certificate_version", "artifact_sha256", "source", "protocol", "thresholds", "results",
                  "environment", "verdict", "reasons", "certificate_sha256")
 
 
-class CertificateError(ValueError):
-    """A certificate is unreadable, malformed, edited, or does not belong to the artifact."""
+class CertificateError(SynthgenError, ValueError):
+    """A certificate is unreadable, malformed or edited."""
+
+
+class CertificateMismatch(CertificateError):
+    """A valid certificate that was issued for another artifact (a failed check, not bad input)."""
 
 
 def _digest(cert: dict) -> str:
@@ -38,23 +45,33 @@ def _digest(cert: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def make_certificate(art: Artifact, cfg: VerifyConfig, groups: dict[str, str], results: dict,
-                     certified: bool, reasons: list[str], device: str = "cpu", wall_time_s: float | None = None) -> dict:
+def make_certificate(art: Artifact, cfg: VerifyConfig, results: dict, lr_grid: dict, certified: bool,
+                     reasons: list[str], device: str = "cpu", wall_time_s: float | None = None,
+                     spread: dict | None = None) -> dict:
     """Assemble the certificate dict (with its own digest)."""
     meta = art.metadata
+    n = len(art.labels)
     cert = {
         "certificate_version": CERTIFICATE_VERSION,
         "artifact_sha256": art.sha256,
         "source": {"name": meta["source"]["name"], "split": meta["source"].get("split"),
                    "tasks": meta["tasks"], "scenario": meta["scenario"]},
-        "protocol": {"seeds": list(cfg.seeds), "archs": groups, "recipe": meta["recipe"],
+        "protocol": {"seeds": list(cfg.seeds), "archs": {a: r["group"] for a, r in results.items()},
+                     "learners": {a: {k: v for k, v in r.items() if k != "methods"} for a, r in results.items()},
+                     "recipe": meta["recipe"], "images": n,
                      "scenarios": ["recipe"] + (list(STRESS) if cfg.stress else []),
-                     "stress": cfg.stress, "baselines": cfg.baselines, "baseline_lr": cfg.baseline_lr,
-                     "joint_epochs": cfg.joint_epochs,
-                     "evaluation": "fresh learner per (arch, seed) trained in sequence per the recipe; "
-                                   "accuracy on the REAL test split of every task after every task"},
-        "thresholds": {"generation": {"min_acc": cfg.min_acc, "max_forgetting": cfg.max_forgetting},
-                       "heldout": {"min_acc": cfg.heldout_min_acc, "max_forgetting": cfg.heldout_max_forgetting}},
+                     "peers": {"methods": list(peer_methods(n)) if cfg.peers else [], "judged": list(judged_peers(n)),
+                               "optimizer": "adam", "lr_grid": list(cfg.peer_lrs), "lr_choice": "best final ACC on the "
+                               "validation split, first seed", "epochs": cfg.peer_epochs, "gdumb_epochs": cfg.gdumb_epochs,
+                               "batch": PeerRecipe().batch, "lr_grid_val_acc": lr_grid},
+                     "joint": {"optimizer": "adam", "lr_grid": list(cfg.peer_lrs), "epochs": cfg.joint_epochs,
+                               "bound": "a fresh learner trained on all real training data of tasks 0..i, for each step i"},
+                     "baselines": cfg.baselines, "baseline_lr": cfg.baseline_lr, "stress": cfg.stress,
+                     "spread": spread or {"processes": dist.world()},
+                     "evaluation": "fresh learner per (arch, seed) trained in sequence per the recipe; accuracy in "
+                                   "eval() mode on the REAL test split of every task after every task"},
+        "thresholds": {"peer_margin": cfg.peer_margin, "max_forgetting": cfg.max_forgetting,
+                       "min_joint_fraction": cfg.min_joint_fraction, "applies_to": "every architecture, every group"},
         "results": results,
         "environment": {**versions(), "platform": platform.platform(), "device": device,
                         "cuda": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
@@ -65,12 +82,6 @@ def make_certificate(art: Artifact, cfg: VerifyConfig, groups: dict[str, str], r
     }
     cert["certificate_sha256"] = _digest(cert)
     return cert
-
-
-def certificate_path(artifact_path: str | os.PathLike) -> Path:
-    """Default place of an artifact's certificate: ``<name>.certificate.json`` beside it."""
-    p = Path(artifact_path)
-    return p.with_name(p.name.removesuffix(".safetensors") + ".certificate.json")
 
 
 def write_certificate(cert: dict, path: str | os.PathLike) -> Path:
@@ -85,7 +96,8 @@ def validate_certificate(cert: object, where: str = "certificate") -> dict:
     if missing := [k for k in REQUIRED_KEYS if k not in cert]:
         raise CertificateError(f"{where}: missing {missing}")
     if cert["certificate_version"] != CERTIFICATE_VERSION:
-        raise CertificateError(f"{where}: unknown certificate_version {cert['certificate_version']!r}")
+        raise CertificateError(f"{where}: certificate_version {cert['certificate_version']!r} is not "
+                               f"{CERTIFICATE_VERSION}; re-run `synthgen verify` to issue a current one")
     if cert["verdict"] not in (CERTIFIED, NOT_CERTIFIED):
         raise CertificateError(f"{where}: unknown verdict {cert['verdict']!r}")
     if _digest(cert) != cert["certificate_sha256"]:
@@ -95,12 +107,7 @@ def validate_certificate(cert: object, where: str = "certificate") -> dict:
 
 def load_certificate(path: str | os.PathLike) -> dict:
     """Read and validate a certificate JSON file."""
-    try:
-        cert = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CertificateError(f"{path}: no such certificate") from None
-    except (UnicodeDecodeError, ValueError) as err:
-        raise CertificateError(f"{path}: not valid JSON ({err})") from None
+    cert = read_json(path, CertificateError, f"{path}: no such certificate")
     return validate_certificate(cert, str(path))
 
 
@@ -108,5 +115,5 @@ def check_certificate(cert: dict, art: Artifact) -> None:
     """Raise CertificateError unless ``cert`` was issued for exactly this artifact's tensors."""
     validate_certificate(cert)
     if cert["artifact_sha256"] != art.sha256:
-        raise CertificateError(f"certificate is for artifact sha256 {cert['artifact_sha256']}, "
+        raise CertificateMismatch(f"certificate is for artifact sha256 {cert['artifact_sha256']}, "
                                f"but this artifact's sha256 is {art.sha256}")

@@ -14,11 +14,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ._io import atomic_write
+from .errors import SynthgenError
 
 CHECKPOINT_FORMAT = "synthgen-checkpoint/1"
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(SynthgenError, RuntimeError):
     """A checkpoint is missing, unreadable or belongs to another run."""
 
 

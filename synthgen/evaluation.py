@@ -1,8 +1,10 @@
-"""Train fresh learners in sequence and measure them on REAL test data after every task.
+"""Train fresh learners in sequence and measure them on REAL held-out data after every task.
 
 One protocol for everything that is compared: the synthetic artifact (following its recipe),
-and the baselines on real data (sequential, random coreset, joint). All return accuracy
-matrices R[i][j] (see synthgen.metrics).
+its same-memory peers (Replay, GDumb: synthgen.peers), the real-data baselines (sequential,
+random coreset) and joint training. Every sequence run returns accuracy matrices R[i][j]
+(synthgen.metrics); models are scored in ``eval()`` mode, as a consumer would deploy them.
+The engine's periodic validation uses the same protocol on the validation split.
 """
 from __future__ import annotations
 
@@ -13,52 +15,45 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .artifact import Artifact, recipe_momentum
-from .inner_loop import apply_mask
+from .artifact import Artifact, optimiser_of
+from .inner_loop import Optimiser, apply_mask
 from .learners import build_learner
+from .peers import PeerRecipe, run_peer
 from .recipe import TaskData, train_on_tasks
 from .seeding import derive_seed, generator
 from .sources import SourceData, normalise
+from .tasks import TASK_INCREMENTAL, mask_of_class, scenario_masks
+
+EVAL_CHUNK = 250  # images per forward pass: bounds activation memory
+Split = list[tuple[torch.Tensor, torch.Tensor]]
 
 
-def task_masks(tasks: Sequence[Sequence[int]], num_classes: int, scenario: str) -> list[torch.Tensor | None]:
-    """Per-task logit masks: None (class-incremental) or the task's classes (task-incremental)."""
-    if scenario != "task-incremental":
-        return [None] * len(tasks)
-    masks = []
-    for classes in tasks:
-        m = torch.zeros(num_classes, dtype=torch.bool)
-        m[list(classes)] = True
-        masks.append(m)
-    return masks
-
-
-def real_test_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Normalised real test data of each task."""
-    x, y = source.split("test")
+def real_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, split: str = "test") -> Split:
+    """Normalised real (images, labels) of each task in ``split`` ('train', 'val' or 'test')."""
+    x, y = source.split(split)
     x = normalise(x, norm)
-    return [(x[torch.isin(y, torch.tensor(c))], y[torch.isin(y, torch.tensor(c))]) for c in tasks]
+    keep = [torch.isin(y, torch.tensor(list(c))) for c in tasks]
+    return [(x[k], y[k]) for k in keep]
 
 
-EVAL_CHUNK = 250  # test images per forward pass: bounds activation memory (convpool on 1000 images at once is large)
+def real_test_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict) -> Split:
+    """Normalised real test data of each task."""
+    return real_sets(source, tasks, norm, "test")
 
 
 @torch.inference_mode()
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Logits of ``model`` in eval mode (no autograd), computed in chunks of EVAL_CHUNK images."""
+    was_training = model.training
     model.eval()
     out = torch.cat([model(part) for part in x.split(EVAL_CHUNK)])
-    model.train()
+    model.train(was_training)
     return out
 
 
-def _acc(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> float:
-    return float((apply_mask(logits, mask).argmax(1) == y).float().mean())
-
-
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None) -> float:
-    """Top-1 accuracy (logits masked to ``mask`` in the task-incremental scenario)."""
-    return _acc(predict(model, x), y, mask)
+def hits(logits: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> int:
+    """Correct top-1 predictions (logits masked to ``mask`` in the task-incremental scenario)."""
+    return int((apply_mask(logits, mask).argmax(1) == y).sum())
 
 
 @dataclass
@@ -69,99 +64,135 @@ class SequenceRun:
     R_task: list[list[float]]   # evaluated task-incrementally (logits masked to each task's classes)
 
 
-def sequence_matrix(model: nn.Module, train: Sequence[TaskData], lrs: Sequence[float], steps: int,
-                    tests: Sequence[tuple[torch.Tensor, torch.Tensor]], masks: Sequence[torch.Tensor | None],
-                    eval_masks: Sequence[torch.Tensor], batch_size: int | None = None, seed: int = 0,
-                    momentum: float = 0.0) -> SequenceRun:
-    """Train ``model`` through ``train`` in order (SGD with ``momentum``); after each task evaluate every task's test set.
+class Scorer:
+    """``after_task(i, model)``: appends row i of both matrices (one forward pass per test set serves both)."""
 
-    ``masks`` are the scenario's logit masks (None: class-incremental); ``eval_masks`` each task's
-    classes, for the task-incremental matrix reported alongside.
-    """
-    run = SequenceRun([], [])
+    def __init__(self, tests: Split, tasks: Sequence[Sequence[int]], num_classes: int, scenario: str):
+        self.tests = tests
+        self.masks = scenario_masks(tasks, num_classes, scenario)
+        self.task_masks = scenario_masks(tasks, num_classes, TASK_INCREMENTAL)
+        self.run = SequenceRun([], [])
 
-    def after(i: int, m: nn.Module) -> None:
-        logits = [predict(m, x) for x, _ in tests]  # one forward per test set serves both matrices
-        run.R.append([_acc(lg, y, mk) for lg, (_, y), mk in zip(logits, tests, masks)])
-        run.R_task.append([_acc(lg, y, mk) for lg, (_, y), mk in zip(logits, tests, eval_masks)])
-
-    train_on_tasks(model, train, lrs, steps, batch_size, after, generator(seed, "batches"), momentum)
-    return run
+    def __call__(self, i: int, model: nn.Module) -> None:
+        logits = [predict(model, x) for x, _ in self.tests]
+        for row, masks in ((self.run.R, self.masks), (self.run.R_task, self.task_masks)):
+            row.append([hits(lg, y, m) / len(y) for lg, (_, y), m in zip(logits, self.tests, masks)])
 
 
 def artifact_tasks(art: Artifact) -> list[TaskData]:
     """The artifact's tasks as (images, targets, mask) following its recipe."""
-    masks = task_masks(art.tasks, art.num_classes, art.metadata["scenario"])
+    masks = scenario_masks(art.tasks, art.num_classes, art.metadata["scenario"])
     return [(art.task(i)[0], art.task(i)[2], masks[i]) for i in range(len(art.tasks))]
 
 
-def evaluate_artifact(art: Artifact, source: SourceData, arch: str, seed: int,
-                      lr_scale: float = 1.0, step_scale: float = 1.0, batch_size: int | None = None) -> SequenceRun:
+def fresh(arch: str, shape: Sequence[int], num_classes: int, seed: int) -> nn.Module:
+    """The verifier's learner for (arch, seed): the same weights for every method compared."""
+    return build_learner(arch, shape, num_classes, derive_seed(seed, "learner", arch))
+
+
+def evaluate_artifact(art: Artifact, source: SourceData, arch: str, seed: int, lr_scale: float = 1.0,
+                      step_scale: float = 1.0, batch_size: int | None = None, split: str = "test") -> SequenceRun:
     """Accuracy matrices of a fresh ``arch`` learner trained on the artifact per its recipe
     (optionally with the lr / steps scaled or shuffled minibatches: the stress scenarios)."""
-    r = art.recipe
-    model = build_learner(arch, tuple(art.images.shape[1:]), art.num_classes, derive_seed(seed, "learner", arch))
-    tests = real_test_sets(source, art.tasks, art.metadata["source"]["normalisation"])
-    masks = task_masks(art.tasks, art.num_classes, art.metadata["scenario"])
-    return sequence_matrix(model, artifact_tasks(art), [lr * lr_scale for lr in r["lr_per_task"]],
-                           max(1, round(r["steps_per_task"] * step_scale)), tests, masks,
-                           task_masks(art.tasks, art.num_classes, "task-incremental"), batch_size, seed,
-                           float(recipe_momentum(r)))
+    r, norm = art.recipe, art.metadata["source"]["normalisation"]
+    model = fresh(arch, tuple(art.images.shape[1:]), art.num_classes, seed)
+    score = Scorer(real_sets(source, art.tasks, norm, split), art.tasks, art.num_classes, art.metadata["scenario"])
+    train_on_tasks(model, artifact_tasks(art), [lr * lr_scale for lr in r["lr_per_task"]],
+                   max(1, round(r["steps_per_task"] * step_scale)), batch_size, score,
+                   generator(seed, "batches"), optimiser_of(r))
+    return score.run
 
 
 def real_sequence_matrix(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, arch: str, seed: int,
                          lr: float, steps: int | None, batch_size: int = 32, scenario: str = "class-incremental",
                          per_class: int | None = None) -> SequenceRun:
-    """Baseline: train in sequence on REAL task data (all of it, or ``per_class`` random images).
+    """Baseline: train in sequence on REAL task data (all of it, or ``per_class`` random images), no memory.
 
     ``steps=None`` means one epoch per task at ``batch_size``.
     """
-    x, y = source.split("train")
-    x = normalise(x, norm)
     nc = source.num_classes
     g = generator(seed, "coreset")
     train = []
-    masks = task_masks(tasks, nc, scenario)
-    for classes, mask in zip(tasks, masks):
-        keep = torch.nonzero(torch.isin(y, torch.tensor(classes))).flatten()
+    for (x, y), mask in zip(real_sets(source, tasks, norm, "train"), scenario_masks(tasks, nc, scenario)):
         if per_class is not None:
             keep = torch.cat([idx[torch.randperm(len(idx), generator=g)[:per_class]]
-                              for idx in (keep[y[keep] == c] for c in classes)])
-        train.append((x[keep], F.one_hot(y[keep], nc).float(), mask))
-    model = build_learner(arch, source.image_shape, nc, derive_seed(seed, "learner", arch))
-    tests = real_test_sets(source, tasks, norm)
+                              for idx in (torch.nonzero(y == c).flatten() for c in sorted(set(y.tolist())))])
+            x, y = x[keep], y[keep]
+        train.append((x, F.one_hot(y, nc).float(), mask))
+    model = fresh(arch, source.image_shape, nc, seed)
+    score = Scorer(real_test_sets(source, tasks, norm), tasks, nc, scenario)
     n_steps = steps if steps is not None else max(1, len(train[0][0]) // batch_size)
-    return sequence_matrix(model, train, [lr] * len(tasks), n_steps, tests, masks,
-                           task_masks(tasks, nc, "task-incremental"), batch_size, seed)
+    train_on_tasks(model, train, [lr] * len(tasks), n_steps, batch_size, score, generator(seed, "batches"),
+                   Optimiser("sgd"))
+    return score.run
+
+
+def peer_matrix(kind: str, source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, arch: str, seed: int,
+                memory: int, recipe: PeerRecipe, scenario: str = "class-incremental", split: str = "test") -> SequenceRun:
+    """Replay-``memory`` or GDumb-``memory`` (synthgen.peers) with the verifier's learner for (arch, seed)."""
+    nc = source.num_classes
+    x, y = source.split("train")
+    pool_x = normalise(x, norm)
+    score = Scorer(real_sets(source, tasks, norm, split), tasks, nc, scenario)
+    table = mask_of_class(tasks, nc, scenario) if scenario == TASK_INCREMENTAL else None
+    run_peer(kind, lambda: fresh(arch, source.image_shape, nc, seed), real_sets(source, tasks, norm, "train"),
+             y, pool_x, tasks, memory, recipe, seed, score, table)
+    return score.run
 
 
 @dataclass
 class JointRun:
-    """Test accuracy of the joint upper bound: overall, and on each task's classes."""
+    """The joint upper bound: a learner trained on all the real data of tasks 0..i at once, for each step i."""
 
-    acc: float             # all tasks' test images
-    per_task: list[float]  # each task's test images
-    # both in the sequence's scenario: logits masked to the image's task's classes if task-incremental
+    acc: float               # after the last step, on every task's test images
+    per_task: list[float]    # after the last step, on each task's test images
+    seen_curve: list[float]  # step i: the prefix model's accuracy on tasks 0..i (mean over those tasks)
+    # all in the sequence's scenario: logits masked to the image's task's classes if task-incremental
 
 
-def joint_accuracy(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, arch: str, seed: int,
-                   lr: float = 0.05, epochs: int = 5, batch_size: int = 64,
-                   scenario: str = "class-incremental") -> JointRun:
-    """Upper bound: one learner trained on all tasks' real training data at once; its test accuracy."""
-    x, y = source.split("train")
-    classes = torch.tensor([c for t in tasks for c in t])
-    keep = torch.isin(y, classes)
-    x, y = normalise(x[keep], norm), y[keep]
-    model = build_learner(arch, source.image_shape, source.num_classes, derive_seed(seed, "learner", arch))
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    g = generator(seed, "joint")
+def _train_joint(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float, epochs: int, batch_size: int,
+                 g: torch.Generator) -> nn.Module:
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
     for _ in range(epochs):
         for idx in torch.randperm(len(x), generator=g).split(batch_size):
             opt.zero_grad()
             F.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
-    tests = real_test_sets(source, tasks, norm)
-    masks = task_masks(tasks, source.num_classes, scenario)
-    hits = [int((apply_mask(predict(model, tx), m).argmax(1) == ty).sum()) for (tx, ty), m in zip(tests, masks)]
+    return model
+
+
+def joint_accuracy(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, arch: str, seed: int,
+                   lr: float = 1e-3, epochs: int = 5, batch_size: int = 64, scenario: str = "class-incremental",
+                   prefixes: bool = True, split: str = "test") -> JointRun:
+    """Upper bound: fresh learners trained jointly (Adam at ``lr``) on the real training data of tasks 0..i
+    (every i when ``prefixes``, else only the whole sequence), scored on the ``split`` data of those tasks."""
+    train, tests = real_sets(source, tasks, norm, "train"), real_sets(source, tasks, norm, split)
+    masks = scenario_masks(tasks, source.num_classes, scenario)
+    curve: list[float] = []
+    steps = range(len(tasks)) if prefixes else [len(tasks) - 1]
+    for i in steps:
+        x = torch.cat([t[0] for t in train[: i + 1]])
+        y = torch.cat([t[1] for t in train[: i + 1]])
+        model = _train_joint(fresh(arch, source.image_shape, source.num_classes, seed), x, y, lr, epochs, batch_size,
+                             generator(seed, "joint", i))
+        per_task = [hits(predict(model, tx), ty, m) / len(ty) for (tx, ty), m in zip(tests[: i + 1], masks)]
+        curve.append(sum(per_task) / len(per_task))
     sizes = [len(ty) for _, ty in tests]
-    return JointRun(acc=sum(hits) / sum(sizes), per_task=[h / n for h, n in zip(hits, sizes)])
+    return JointRun(acc=sum(a * n for a, n in zip(per_task, sizes)) / sum(sizes), per_task=per_task,
+                    seen_curve=curve if prefixes else [])
+
+
+def validation_accuracy(tasks_data: Sequence[TaskData], lrs: Sequence[float], steps: int, optimiser: Optimiser,
+                        archs: Sequence[str], shape: Sequence[int], num_classes: int, val: Split,
+                        val_masks: Sequence[torch.Tensor | None], seed: int, learners: int = 2) -> float:
+    """Mean accuracy on the real validation data of the given tasks of ``learners`` fresh learners (cycling
+    through ``archs``) trained on ``tasks_data`` per the recipe: the verifier's protocol, for the engine."""
+    total, n = 0, sum(len(y) for _, y in val)
+    accs = []
+    for i in range(learners):
+        model = build_learner(archs[i % len(archs)], shape, num_classes, derive_seed(seed, "val", i))
+        train_on_tasks(model, tasks_data, lrs, steps, optimiser=optimiser)
+        total = sum(hits(predict(model, x), y, m) for (x, y), m in zip(val, val_masks))
+        accs.append(total / n)
+    return sum(accs) / len(accs)

@@ -24,16 +24,17 @@ from pathlib import Path
 
 import torch
 
-from ._io import atomic_write, exclusive, inside, safe_relpath
+from ._io import atomic_write, exclusive, inside, read_json, safe_relpath
 from .artifact import Artifact, ArtifactError, load_artifact, save_artifact, validate
 from .card import render_card
 from .plots import denormalise, sample_grid
+from .errors import SynthgenError
 
 ARTIFACT_FILE, METADATA_FILE, CERTIFICATE_FILE, CARD_FILE = "synthgen.safetensors", "synthgen.json", "certificate.json", "README.md"
 PARQUET_NAME = "train-00000-of-00001.parquet"
 
 
-class ExportError(RuntimeError):
+class ExportError(SynthgenError, RuntimeError):
     """The export folder cannot be written or read back."""
 
 
@@ -137,12 +138,10 @@ def _export(art: Artifact, dest: Path, certificate: dict | None, pictures: dict[
 
 
 def _read_metadata(folder: Path) -> dict:
-    try:
-        return json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ArtifactError(f"{folder}: not a synthgen dataset folder (no {METADATA_FILE})") from None
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ArtifactError(f"{folder / METADATA_FILE}: not valid JSON ({err})") from None
+    meta = read_json(folder / METADATA_FILE, ArtifactError, f"{folder}: not a synthgen dataset folder (no {METADATA_FILE})")
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{folder / METADATA_FILE}: not a JSON object")
+    return meta
 
 
 def _check_inside(folder: Path, names: list[str], root: Path) -> None:

@@ -18,12 +18,13 @@ from pathlib import Path
 from ._io import safe_relpath
 from .artifact import Artifact, ArtifactError
 from .hf_export import ARTIFACT_FILE, CARD_FILE, CERTIFICATE_FILE, METADATA_FILE, load_folder
+from .errors import SynthgenError
 
 ALLOWED = [CARD_FILE, ARTIFACT_FILE, METADATA_FILE, CERTIFICATE_FILE, "data/task_*/*.parquet", "images/*.png"]
 REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-class HubError(RuntimeError):
+class HubError(SynthgenError, RuntimeError):
     """A hub operation failed; the message is one line and never contains a token."""
 
 

@@ -6,11 +6,12 @@ gets about 70 outer steps), so the start matters: docs/targets.md measures it.
 from __future__ import annotations
 
 import torch
+from .errors import SynthgenError
 
 KMEANS_MAX_ITERS = 50  # Lloyd iterations; they stop earlier once no assignment changes
 
 
-class InitError(ValueError):
+class InitError(SynthgenError, ValueError):
     """The training data cannot seed the synthetic images (too few images of a class)."""
 
 

@@ -1,17 +1,23 @@
-"""The differentiable inner loop: SGD on synthetic batches, written with torch.func.
+"""The differentiable inner loop: a learner trained on synthetic batches, written with torch.func.
 
-A learner is a pure function of its parameters (``functional_call``); each inner step is
-``b <- momentum * b + grad(loss)(p); p <- p - lr * b`` with ``torch.func.grad`` (``b`` starts as
-the first gradient, as in ``torch.optim.SGD``), so the outer ``backward()`` flows
-through every step into the synthetic images, their soft labels and the learned lr. The same
-functions run vmapped over a stack of learner initialisations.
+A learner is a pure function of its state ``(params, buffers)`` through ``functional_call``. Each
+inner step takes ``torch.func.grad`` of the training loss and applies the recipe's optimiser
+(``torch.optim.SGD`` with heavy-ball momentum, or ``torch.optim.Adam``) written out as tensor
+algebra, so the outer ``backward()`` flows through every step into the synthetic images, their
+soft labels and the learned lr. The same functions run vmapped over a stack of initialisations.
 
-The consumer's side of the contract (see ``synthgen.verify``) is the ordinary loop with
-``torch.optim.SGD``; a test asserts both give the same weights.
+BatchNorm works as in ``torch.nn``: batch statistics while training, with the running buffers
+updated after every step (``momentum``, unbiased variance, ``num_batches_tracked``), and the
+running statistics at evaluation. Here both are computed differentiably, so the meta-gradient
+also sees how the synthetic images set the running statistics a consumer evaluates with.
+
+The consumer's side of the contract is the ordinary loop with ``torch.optim`` (synthgen.recipe);
+a test asserts that both give the same weights and buffers for every zoo family.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -20,7 +26,19 @@ from torch import nn
 from torch.func import functional_call, grad
 
 Params = dict[str, torch.Tensor]
+State = tuple[Params, Params]  # (parameters, buffers); buffers: BatchNorm running statistics
 MASKED = -1e9  # logit given to classes outside the task (task-incremental scenario)
+ADAM_SQRT_FLOOR = 1e-30  # sqrt(v + floor): finite meta-gradients where a parameter never got a gradient
+
+
+@dataclass(frozen=True)
+class Optimiser:
+    """The recipe's optimiser: ``sgd`` (heavy-ball ``momentum``) or ``adam`` (``betas``, ``eps``); fresh per task."""
+
+    kind: str = "sgd"
+    momentum: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
 
 
 @dataclass
@@ -56,53 +74,129 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Ten
     return -(targets * F.log_softmax(logits, dim=-1)).sum(-1).mean()
 
 
-def _train_loss(params: Params, model: nn.Module, batch: SynthBatch) -> torch.Tensor:
-    logits = apply_mask(functional_call(model, params, (batch.images,)), batch.class_mask)
-    return soft_cross_entropy(logits, batch.targets)
+# ---- BatchNorm, functionally ------------------------------------------------------------------------
+def _norm_layers(model: nn.Module) -> list[tuple[str, nn.modules.batchnorm._BatchNorm]]:
+    return [(name, m) for name, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
-def sgd_steps(model: nn.Module, params: Params, batch: SynthBatch, steps: int, momentum: float = 0.0,
-              graph_from: int = 0) -> Params:
-    """``steps`` full-batch SGD steps on ``batch``, differentiable w.r.t. params and batch.
+@contextlib.contextmanager
+def _functional_batchnorm(model: nn.Module, train: bool, stats: list) -> Iterator[None]:
+    """Within the block, each BatchNorm layer of ``model`` normalises with batch statistics (``train``,
+    appending ``(name, mean, unbiased var)`` to ``stats``) or with its running buffers, as plain tensor
+    algebra on whatever tensors functional_call put in place (differentiable, vmap-friendly, no in-place)."""
+    layers = _norm_layers(model)
 
-    ``momentum`` is torch.optim.SGD's heavy ball (buffer = momentum * buffer + grad, starting
-    empty: one fresh optimiser per task). Steps before ``graph_from`` see the incoming params and
-    the batch detached (truncated back-propagation: only the later steps carry a graph).
-    """
-    step_grad = grad(_train_loss)
+    def make(name: str, bn: nn.modules.batchnorm._BatchNorm):
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            dims = [0, *range(2, x.dim())]
+            shape = [1, -1] + [1] * (x.dim() - 2)
+            if train:
+                mean, var = x.mean(dims), x.var(dims, unbiased=False)
+                n = x.numel() // x.shape[1]
+                stats.append((name, mean, var * (n / max(n - 1, 1))))
+            else:
+                mean, var = bn.running_mean, bn.running_var
+            out = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + bn.eps)
+            return out * bn.weight.view(shape) + bn.bias.view(shape) if bn.affine else out
+        return forward
+
+    for name, bn in layers:
+        bn.forward = make(name, bn)  # an instance attribute shadows the class's forward
+    try:
+        yield
+    finally:
+        for _, bn in layers:
+            del bn.forward
+
+
+def _updated_buffers(model: nn.Module, buffers: Params, stats: list) -> Params:
+    """The running statistics after one training step with batch ``stats`` (torch.nn.BatchNorm's rule)."""
+    new = dict(buffers)
+    layers = dict(_norm_layers(model))
+    for name, mean, var in stats:
+        bn, p = layers[name], f"{name}." if name else ""
+        count = buffers[p + "num_batches_tracked"] + 1
+        m = bn.momentum if bn.momentum is not None else 1.0 / count.to(mean.dtype)
+        new[p + "running_mean"] = (1 - m) * buffers[p + "running_mean"] + m * mean
+        new[p + "running_var"] = (1 - m) * buffers[p + "running_var"] + m * var
+        new[p + "num_batches_tracked"] = count
+    return new
+
+
+def forward(model: nn.Module, state: State, x: torch.Tensor, train: bool) -> tuple[torch.Tensor, Params]:
+    """Logits of the learner in ``state`` on ``x``, and its buffers afterwards (updated when ``train``)."""
+    params, buffers = state
+    if not buffers:
+        return functional_call(model, params, (x,)), buffers
+    stats: list = []
+    with _functional_batchnorm(model, train, stats):
+        logits = functional_call(model, {**params, **buffers}, (x,))
+    return logits, _updated_buffers(model, buffers, stats) if train else buffers
+
+
+# ---- the optimiser steps -------------------------------------------------------------------------------
+def _train_loss(params: Params, buffers: Params, model: nn.Module, batch: SynthBatch) -> tuple[torch.Tensor, Params]:
+    logits, new_buffers = forward(model, (params, buffers), batch.images, train=True)
+    return soft_cross_entropy(apply_mask(logits, batch.class_mask), batch.targets), new_buffers
+
+
+def _step(params: Params, g: Params, slots: dict, t: int, lr: torch.Tensor, opt: Optimiser) -> tuple[Params, dict]:
+    """One optimiser step (``t`` counts from 1) -> new params and optimiser slots."""
+    if opt.kind == "adam":
+        b1, b2 = opt.betas
+        m = {k: g[k] * (1 - b1) if t == 1 else b1 * slots["m"][k] + (1 - b1) * g[k] for k in g}
+        v = {k: g[k] * g[k] * (1 - b2) if t == 1 else b2 * slots["v"][k] + (1 - b2) * g[k] * g[k] for k in g}
+        c1, c2 = 1 - b1 ** t, (1 - b2 ** t) ** 0.5
+        new = {k: p - (lr / c1) * m[k] / (torch.sqrt(v[k] + ADAM_SQRT_FLOOR) / c2 + opt.eps) for k, p in params.items()}
+        return new, {"m": m, "v": v}
+    buf = g if t == 1 or opt.momentum == 0 else {k: opt.momentum * slots["buf"][k] + g[k] for k in g}
+    return {k: p - lr * buf[k] for k, p in params.items()}, {"buf": buf}
+
+
+def train_task(model: nn.Module, state: State, batch: SynthBatch, steps: int, opt: Optimiser = Optimiser(),
+               graph_from: int = 0) -> State:
+    """``steps`` full-batch optimiser steps on ``batch`` with a fresh optimiser, differentiable w.r.t. the
+    incoming state and the batch. Steps before ``graph_from`` see both detached (truncated back-propagation)."""
+    step_grad = grad(_train_loss, has_aux=True)
     cut = batch.detached() if graph_from > 0 else batch
+    params, buffers = state
     if graph_from > 0:
-        params = {k: v.detach() for k, v in params.items()}
-    buf: Params | None = None
+        params, buffers = {k: v.detach() for k, v in params.items()}, {k: v.detach() for k, v in buffers.items()}
+    slots: dict = {}
     for i in range(steps):
         b = (cut if i < graph_from else batch).at_step(i)
-        g = step_grad(params, model, b)
-        buf = g if buf is None or momentum == 0 else {k: momentum * buf[k] + g[k] for k in g}
-        params = {k: p - b.lr * buf[k] for k, p in params.items()}
-    return params
+        g, new_buffers = step_grad(params, buffers, model, b)
+        params, slots = _step(params, g, slots, i + 1, b.lr, opt)
+        buffers = new_buffers
+    return params, buffers
 
 
-def train_sequence(model: nn.Module, params: Params, batches: Sequence[SynthBatch], steps: int,
-                   momentum: float = 0.0, backprop_steps: int = 0) -> Params:
-    """Train through tasks in order, ``steps`` SGD steps on each (see :func:`sgd_steps`).
+def train_sequence(model: nn.Module, state: State, batches: Sequence[SynthBatch], steps: int,
+                   opt: Optimiser = Optimiser(), backprop_steps: int = 0) -> State:
+    """Train through tasks in order, ``steps`` steps on each (see :func:`train_task`).
 
     ``backprop_steps`` in 1..steps-1: only the last ``backprop_steps`` steps of each task carry a
-    graph to the batch (truncated back-propagation, memory independent of ``steps``); 0 or >=
-    ``steps`` is the full unroll.
+    graph to the batch (memory independent of ``steps``); 0 or >= ``steps`` is the full unroll.
     """
     cut = steps - backprop_steps if 0 < backprop_steps < steps else 0
     for batch in batches:
-        params = sgd_steps(model, params, batch, steps, momentum, cut)
-    return params
+        state = train_task(model, state, batch, steps, opt, cut)
+    return state
 
 
-def real_loss(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor,
+def real_loss(model: nn.Module, state: State, x: torch.Tensor, y: torch.Tensor,
               class_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Cross-entropy of the trained learner on real data (``class_mask`` per sample or None)."""
-    return F.cross_entropy(apply_mask(functional_call(model, params, (x,)), class_mask), y)
+    """Cross-entropy of the trained learner on real data, evaluated as a consumer would (BatchNorm: running stats)."""
+    logits, _ = forward(model, state, x, train=False)
+    return F.cross_entropy(apply_mask(logits, class_mask), y)
 
 
-def stack_params(models: Sequence[nn.Module]) -> Params:
-    """Stack the parameters of same-architecture models along a new leading dim (for vmap)."""
-    return {k: torch.stack([dict(m.named_parameters())[k].detach() for m in models])
-            for k, _ in models[0].named_parameters()}
+def initial_state(model: nn.Module) -> State:
+    """A module's own parameters and buffers, detached, as an inner-loop state."""
+    return ({k: v.detach() for k, v in model.named_parameters()}, {k: v.detach() for k, v in model.named_buffers()})
+
+
+def stack_states(models: Sequence[nn.Module]) -> State:
+    """Stack the states of same-architecture models along a new leading dim (for vmap)."""
+    states = [initial_state(m) for m in models]
+    return tuple({k: torch.stack([s[i][k] for s in states]) for k in states[0][i]} for i in range(2))  # type: ignore[return-value]

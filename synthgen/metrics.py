@@ -52,3 +52,22 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
         raise ValueError("no values")
     m = sum(values) / len(values)
     return m, (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5
+
+
+def average_incremental_accuracy(R: Matrix) -> float:
+    """Mean over steps of the accuracy on the tasks seen so far (Rebuffi et al.'s average incremental accuracy)."""
+    curve = seen_accuracy(R)
+    return sum(curve) / len(curve)
+
+
+def min_seen_accuracy(R: Matrix) -> float:
+    """The worst step: the lowest accuracy on the tasks seen so far over the sequence."""
+    return min(seen_accuracy(R))
+
+
+def step_ratios(curve: Sequence[float], bound: Sequence[float]) -> list[float]:
+    """Each step's seen-tasks accuracy as a fraction of an upper bound's at the same step
+    (e.g. joint training on the tasks seen so far)."""
+    if len(curve) != len(bound) or not curve:
+        raise ValueError("curve and bound must be non-empty and of the same length")
+    return [c / b if b > 0 else 0.0 for c, b in zip(curve, bound)]

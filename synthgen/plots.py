@@ -108,3 +108,30 @@ def per_task_bars(series: dict[str, Sequence[float]], task_names: Sequence[str],
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=k, frameon=False)
     ax.set_title(title, fontsize=9)
     return _save_figure(fig, path)
+
+
+def verification_pictures(cert: dict, folder: Path) -> list[Path]:
+    """Per architecture: a heatmap of the synthetic data's mean accuracy matrix; the accuracy on the tasks seen
+    so far after each task, the peers and the joint bound drawn beside it; and, with the joint bound, each
+    task's final accuracy next to it."""
+    from .tasks import task_label
+    from .verify import JOINT, REAL_RECIPE_STEPS, SYNTHETIC, peer_methods
+
+    paths = []
+    peers = list(peer_methods(cert["protocol"]["images"]))
+    for arch, r in cert["results"].items():
+        s = r["methods"][SYNTHETIC]
+        paths.append(accuracy_heatmap(s["mean_matrix"], folder / f"heatmap_{arch}.png",
+                                      f"synthetic data, {arch}: accuracy after task i on task j"))
+        curves = {"synthetic (recipe)": s["seen_curve"]}
+        for name in [*peers, JOINT, REAL_RECIPE_STEPS]:
+            if "seen_curve" in r["methods"].get(name, {}):
+                curves[name] = r["methods"][name]["seen_curve"]
+        paths.append(accuracy_curves(curves, folder / f"curve_{arch}.png", f"{arch}: accuracy on tasks seen so far"))
+        if JOINT in r["methods"]:
+            bars = {"synthetic, after all tasks": s["per_task_final"],
+                    "joint training on all real data": r["methods"][JOINT]["per_task_final"]}
+            names = [task_label(t) for t in cert["source"]["tasks"]]
+            paths.append(per_task_bars(bars, names, folder / f"tasks_{arch}.png",
+                                       f"{arch}: final accuracy per task vs the joint upper bound"))
+    return paths

@@ -1,8 +1,9 @@
-"""The training recipe: how a consumer must train on the synthetic data, and the code that does it.
+"""The consumer's side of the recipe: the plain ``nn.Module`` + ``torch.optim`` loop that trains on the data.
 
-The recipe travels in the artifact metadata. :func:`train_on_tasks` is the consumer's loop
-(plain ``nn.Module`` + ``torch.optim.SGD``); the verifier and the benchmarks use it, and a test
-asserts it matches the engine's differentiable inner loop.
+The recipe itself (optimizer, lr per task, steps, targets) is part of the format
+(synthgen.artifact). :func:`train_on_tasks` is what a consumer writes; the verifier and the
+benchmarks use it, and a test asserts that it matches the engine's differentiable inner loop
+for every zoo family.
 """
 from __future__ import annotations
 
@@ -11,26 +12,14 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .inner_loop import apply_mask, soft_cross_entropy
+from .inner_loop import Optimiser, apply_mask, soft_cross_entropy
 
 
-def make_recipe(lrs: Sequence[float], steps: int, task_sizes: Sequence[int], scenario: str, soft: bool = True,
-                momentum: float = 0.0) -> dict:
-    """The recipe dict stored in the artifact."""
-    return {
-        "optimizer": "sgd",
-        "momentum": float(momentum),    # torch.optim.SGD's heavy ball; a fresh optimiser (empty buffer) per task
-        "weight_decay": 0.0,
-        "lr_per_task": [float(v) for v in lrs],
-        "steps_per_task": int(steps),
-        "batch_size": "full",           # every step uses all images of the current task
-        "task_sizes": [int(n) for n in task_sizes],
-        "order": "tasks in index order; each task fully before the next; no replay of earlier tasks",
-        "targets": "soft_labels" if soft else "labels",
-        "loss": "cross-entropy against soft_labels (probability targets)" if soft else "cross-entropy against labels",
-        "scenario": scenario,
-        "init": "any fresh initialisation of the architecture (PyTorch defaults)",
-    }
+def torch_optimizer(params, lr: float, opt: Optimiser) -> torch.optim.Optimizer:
+    """The ``torch.optim`` optimiser a consumer builds for one task."""
+    if opt.kind == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=opt.betas, eps=opt.eps)
+    return torch.optim.SGD(params, lr=lr, momentum=opt.momentum)
 
 
 TaskData = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # images, targets [n, classes], class mask
@@ -38,15 +27,16 @@ TaskData = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # images, tar
 
 def train_on_tasks(model: nn.Module, tasks: Sequence[TaskData], lrs: Sequence[float], steps: int,
                    batch_size: int | None = None, after_task: Callable[[int, nn.Module], None] | None = None,
-                   generator: torch.Generator | None = None, momentum: float = 0.0) -> nn.Module:
-    """Train ``model`` in sequence: for each task, ``steps`` SGD steps at that task's lr (a fresh
-    ``torch.optim.SGD`` per task, with ``momentum``).
+                   generator: torch.Generator | None = None, optimiser: Optimiser = Optimiser()) -> nn.Module:
+    """Train ``model`` in sequence: for each task, ``steps`` steps at that task's lr with a fresh
+    ``torch.optim`` optimiser, the model in train mode.
 
     ``batch_size=None`` is the recipe's full batch; an int draws shuffled minibatches (with
     ``generator``). ``after_task(i, model)`` runs after each task (for evaluation).
     """
     for i, ((x, targets, mask), lr) in enumerate(zip(tasks, lrs)):
-        opt = torch.optim.SGD(model.parameters(), lr=float(lr), momentum=momentum)
+        opt = torch_optimizer(model.parameters(), float(lr), optimiser)
+        model.train()
         for _ in range(steps):
             if batch_size is None or batch_size >= len(x):
                 bx, bt = x, targets

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.func import vmap
 
-from .inner_loop import Params, SynthBatch, stack_params, train_sequence
+from .inner_loop import Optimiser, State, SynthBatch, stack_states, train_sequence
 from .learners import build_learner
 from .seeding import generator
 
@@ -28,11 +28,11 @@ class ReplayPool:
 
     def __init__(self, archs: Sequence[str], shape: tuple[int, int, int], num_classes: int, seed: int,
                  size: int, inner_steps: int, device: torch.device, template: Callable[[int], nn.Module],
-                 momentum: float = 0.0):
+                 optimiser: Optimiser = Optimiser()):
         """``template(a)``: a module of architecture ``archs[a]``, used only as the function for functional_call;
-        ``inner_steps`` and ``momentum``: the recipe each entry follows on every task."""
+        ``inner_steps`` and ``optimiser``: the recipe each entry follows on every task."""
         self.archs, self.inner_steps, self.tasks_done, self.template = tuple(archs), inner_steps, 0, template
-        self.momentum = momentum
+        self.optimiser = optimiser
         self.arch_of: list[int] = []
         seeds = []
         for j in range(size):
@@ -40,12 +40,12 @@ class ReplayPool:
             self.arch_of.append(int(torch.randint(len(self.archs), (), generator=g)))
             seeds.append(int(torch.randint(2**62, (), generator=g)))
         # blocks of up to BLOCK entries of one architecture, in entry order
-        self.blocks: list[tuple[int, list[int], Params]] = []
+        self.blocks: list[tuple[int, list[int], State]] = []
         for a in sorted(set(self.arch_of)):
             members = [j for j in range(size) if self.arch_of[j] == a]
             for i in range(0, len(members), BLOCK):
                 part = members[i:i + BLOCK]
-                self.blocks.append((a, part, stack_params([build_learner(self.archs[a], shape, num_classes, seeds[j], device)
+                self.blocks.append((a, part, stack_states([build_learner(self.archs[a], shape, num_classes, seeds[j], device)
                                                            for j in part])))
         self._where = {j: (b, i) for b, (_, part, _) in enumerate(self.blocks) for i, j in enumerate(part)}
 
@@ -56,12 +56,12 @@ class ReplayPool:
             for n, (a, part, stacked) in enumerate(self.blocks):
                 base = self.template(a)
                 with torch.no_grad():
-                    new = vmap(lambda p: train_sequence(base, p, [batch], self.inner_steps, self.momentum))(stacked)
-                self.blocks[n] = (a, part, {k: v.detach() for k, v in new.items()})
+                    new = vmap(lambda s: train_sequence(base, s, [batch], self.inner_steps, self.optimiser))(stacked)
+                self.blocks[n] = (a, part, tuple({k: v.detach() for k, v in d.items()} for d in new))
             self.tasks_done += 1
 
-    def entry(self, j: int) -> tuple[int, Params]:
-        """(architecture index, parameters) of entry ``j``."""
+    def entry(self, j: int) -> tuple[int, State]:
+        """(architecture index, state) of entry ``j``."""
         b, i = self._where[j]
         a, _, stacked = self.blocks[b]
-        return a, {k: v[i] for k, v in stacked.items()}
+        return a, tuple({k: v[i] for k, v in d.items()} for d in stacked)

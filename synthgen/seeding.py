@@ -14,11 +14,17 @@ import random
 import numpy as np
 import torch
 
+from .errors import SynthgenError
+
+
+class SeedError(SynthgenError, ValueError):
+    """A seed that is not a non-negative int below 2**63."""
+
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed python, numpy and torch; optionally turn on every determinism knob torch has."""
     if not isinstance(seed, int) or not (0 <= seed < 2**63):
-        raise ValueError(f"seed must be a non-negative int below 2**63, got {seed!r}")
+        raise SeedError(f"seed must be a non-negative int below 2**63, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -19,12 +19,13 @@ import torch
 
 from .config import SourceConfig
 from .seeding import generator
+from .errors import SynthgenError
 
 OFFLINE_SOURCES = ("mnist-5k", "digits")
 TORCHVISION_SOURCES = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST", "cifar10": "CIFAR10"}
 
 
-class SourceError(RuntimeError):
+class SourceError(SynthgenError, RuntimeError):
     """A data source is unknown, unreachable or malformed."""
 
 

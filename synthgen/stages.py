@@ -22,9 +22,13 @@ def plan_stages(cfg: GenerateConfig, num_tasks: int) -> list[dict]:
     total_w = num_tasks * (num_tasks + 1) / 2
     plan = [([t], cfg.steps * (t + 1) / total_w, {}) for t in range(num_tasks)]
     if cfg.refine_steps:
-        # the refine stage keeps each task's lr: raising it there made the data fragile (docs/targets.md)
+        # the refine stage keeps each task's lr: raising it there made the data fragile (docs/research.md)
         plan.append((list(range(num_tasks)), float(cfg.refine_steps), {"keep_lr": True}))
     work = sum(steps * len(trainable) for trainable, steps, _ in plan)
+    if work == 0 and cfg.time_budget is not None:  # a time budget over an empty step plan: split it by weights
+        plan = [(trainable, float(len(trainable) if len(trainable) > 1 else trainable[0] + 1), extra)
+                for trainable, _, extra in plan]
+        work = sum(steps * len(trainable) for trainable, steps, _ in plan)
     return [{"trainable": trainable, "steps": round(steps),
              "seconds": None if cfg.time_budget is None else cfg.time_budget * steps * len(trainable) / work, **extra}
             for trainable, steps, extra in plan]

@@ -1,13 +1,17 @@
-"""Task sequences: which classes each task of the sequence holds."""
+"""Task sequences: which classes each task of the sequence holds, and the logit masks they imply."""
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import torch
+
+from .errors import SynthgenError
+
 SPLIT_MNIST = "0,1/2,3/4,5/6,7/8,9"
 
 
-class TaskSplitError(ValueError):
+class TaskSplitError(SynthgenError, ValueError):
     """A task split names an unknown class, repeats one, or has an empty task."""
 
 
@@ -59,3 +63,27 @@ def task_label(classes: Sequence[int]) -> str:
 def format_split(tasks: list[Task]) -> str:
     """Inverse of :func:`split_classes` (class ids)."""
     return "/".join(",".join(map(str, t.classes)) for t in tasks)
+
+
+TASK_INCREMENTAL = "task-incremental"
+
+
+def class_mask(classes: Sequence[int], num_classes: int) -> torch.Tensor:
+    """[num_classes] bool: True on ``classes``, the logits a task-incremental learner is scored on."""
+    mask = torch.zeros(num_classes, dtype=torch.bool)
+    mask[list(classes)] = True
+    return mask
+
+
+def scenario_masks(tasks: Sequence[Sequence[int]], num_classes: int, scenario: str) -> list[torch.Tensor | None]:
+    """Each task's logit mask in ``scenario``: None (class-incremental: one head over every class) or its classes."""
+    return [class_mask(t, num_classes) if scenario == TASK_INCREMENTAL else None for t in tasks]
+
+
+def mask_of_class(tasks: Sequence[Sequence[int]], num_classes: int, scenario: str) -> torch.Tensor:
+    """[num_classes, num_classes] bool: row c is the mask an image of class c is scored with (all True, class-IL)."""
+    table = torch.ones(num_classes, num_classes, dtype=torch.bool)
+    if scenario == TASK_INCREMENTAL:
+        for t in tasks:
+            table[list(t)] = class_mask(t, num_classes)
+    return table

@@ -1,11 +1,20 @@
-"""The verifier: retrain fresh learners in sequence on an artifact and judge it.
+"""The verifier: retrain fresh learners in sequence on an artifact, next to what a user would do instead.
 
-For every (architecture, method, seed) in the grid, a fresh learner is trained in sequence and
-evaluated on the REAL test split of every task after every task (synthgen.evaluation).
-Methods: the synthetic data following its recipe; optionally the stress scenarios; and the
-real-data baselines with the same learners and seeds (sequential with the recipe's steps and
-with one epoch, a random real coreset of the synthetic set's size, joint training). The grid is
-a flat list of jobs so that it can be spread over processes.
+For every (architecture, method, seed) in the grid a fresh learner is trained in sequence and
+scored on the REAL test split of every task after every task (synthgen.evaluation). Methods:
+
+- the synthetic data following its recipe, and optionally its stress scenarios;
+- its same-memory real peers (synthgen.peers): Replay-N and Replay-5N, GDumb-N, with N the
+  artifact's image count, their Adam lr picked per architecture from a small grid on the
+  validation split (the choice is recorded);
+- joint training on the real data of the tasks seen so far (the upper bound at every step);
+- informative real-data baselines without memory (sequential, a random coreset).
+
+The verdict is relative: on every architecture the data must beat Replay-N and GDumb-N by a
+margin, keep its max forgetting within a bound and reach a fraction of joint training.
+Architectures come in groups: those the data was made with ("generation"), zoo families not
+used in generation ("heldout") and the user's own ``module:callable`` ("user"). The grid is a
+flat list of jobs so that it can be spread over processes (rank i runs jobs i, i + world, ...).
 """
 from __future__ import annotations
 
@@ -15,10 +24,12 @@ from dataclasses import dataclass
 
 from . import distributed as dist
 from .artifact import Artifact
-from .config import HELDOUT_PREFERENCE, SourceConfig, VerifyConfig
-from .evaluation import evaluate_artifact, joint_accuracy, real_sequence_matrix
-from .learners import check_archs
-from .metrics import average_accuracy, backward_transfer, max_forgetting, mean_std, seen_accuracy
+from .config import SourceConfig, VerifyConfig
+from .evaluation import evaluate_artifact, joint_accuracy, peer_matrix, real_sequence_matrix
+from .learners import ZOO, build_learner, check_archs, family_of, has_batchnorm, is_import_spec, num_parameters
+from .metrics import (average_accuracy, average_incremental_accuracy, backward_transfer, max_forgetting, mean_std,
+                      min_seen_accuracy, seen_accuracy, step_ratios)
+from .peers import PeerRecipe
 from .sources import SourceData, SourceError, load_source
 
 SYNTHETIC = "synthetic"
@@ -30,9 +41,27 @@ STRESS = {
     "shuffled half batches": (1.0, 2.0, 0.5),
     "batch 1/4, steps x4": (1.0, 4.0, 0.25),
 }
-REAL_RECIPE_STEPS, REAL_EPOCH, CORESET, JOINT = "real sequence (recipe steps)", "real sequence (1 epoch)", "random real coreset", "joint (upper bound)"
-BASELINES = (REAL_RECIPE_STEPS, REAL_EPOCH, CORESET, JOINT)
-METHOD_ORDER = (SYNTHETIC, *STRESS, *BASELINES)  # the order of the grid, and of every table of its results
+REAL_RECIPE_STEPS, REAL_EPOCH, CORESET = "real sequence (recipe steps)", "real sequence (1 epoch)", "random real coreset"
+BASELINES = (REAL_RECIPE_STEPS, REAL_EPOCH, CORESET)
+JOINT = "joint (upper bound)"
+# default held-out zoo names, in order of preference; families used in generation are skipped
+HELDOUT_PREFERENCE = ("cnn_bn", "cnn", "convnet3_s", "lenet", "resnet8", "mlp256", "convnet")
+MIN_HELDOUT = 3
+
+
+def peer_methods(n: int) -> dict[str, tuple[str, int]]:
+    """Method name -> (peer kind, memory) for an artifact of ``n`` images."""
+    return {f"Replay-{n}": ("replay", n), f"Replay-{5 * n}": ("replay", 5 * n), f"GDumb-{n}": ("gdumb", n)}
+
+
+def judged_peers(n: int) -> tuple[str, str]:
+    """The same-memory peers the verdict compares with."""
+    return f"Replay-{n}", f"GDumb-{n}"
+
+
+def method_order(n: int) -> tuple[str, ...]:
+    """The order of the grid, and of every table of its results."""
+    return (SYNTHETIC, *STRESS, *peer_methods(n), JOINT, *BASELINES)
 
 
 @dataclass(frozen=True)
@@ -40,6 +69,8 @@ class Job:
     arch: str
     method: str
     seed: int
+    lr: float | None = None   # peers: the Adam lr (grid jobs try each)
+    split: str = "test"       # "val" for the peers' lr grid
 
 
 def source_for(art: Artifact, data_dir: str | None = None) -> SourceData:
@@ -55,23 +86,66 @@ def source_for(art: Artifact, data_dir: str | None = None) -> SourceData:
     return source
 
 
+def default_heldout(generation: list[str]) -> list[str]:
+    """At least MIN_HELDOUT zoo learners of distinct families not used in generation, one with
+    BatchNorm and one with max pooling among them (HELDOUT_PREFERENCE order)."""
+    used = {family_of(a) for a in generation}
+    picked: list[str] = []
+    for name in HELDOUT_PREFERENCE:
+        fam = ZOO[name].family
+        if fam not in used and fam not in {ZOO[p].family for p in picked}:
+            picked.append(name)
+    return picked[:MIN_HELDOUT]
+
+
 def arch_groups(art: Artifact, cfg: VerifyConfig) -> dict[str, str]:
-    """arch -> 'generation' | 'heldout'."""
+    """arch -> 'generation' | 'heldout' | 'user'."""
     gen = list(cfg.archs or art.metadata.get("generation", {}).get("archs") or ["mlp"])
-    held = list(cfg.heldout) if cfg.heldout is not None else [a for a in HELDOUT_PREFERENCE if a not in gen][:2]
-    check_archs(gen + held)
-    return {**{a: "generation" for a in gen}, **{a: "heldout" for a in held if a not in gen}}
+    held = list(cfg.heldout) if cfg.heldout is not None else default_heldout([a for a in gen if a in ZOO])
+    check_archs(gen + held + list(cfg.models))
+    groups = {a: "generation" for a in gen}
+    groups.update({a: "heldout" for a in held if a not in groups})
+    groups.update({m: "user" for m in cfg.models if m not in groups})
+    return groups
 
 
-def plan(art: Artifact, cfg: VerifyConfig) -> list[Job]:
-    """The flat job grid."""
-    methods = [SYNTHETIC] + (list(STRESS) if cfg.stress else []) + (list(BASELINES) if cfg.baselines else [])
-    return [Job(a, m, s) for a in arch_groups(art, cfg) for m in methods for s in cfg.seeds]
+def describe(arch: str, group: str, art: Artifact) -> dict:
+    """What the certificate records of a learner: group, family, parameter count, BatchNorm."""
+    model = build_learner(arch, tuple(art.images.shape[1:]), art.num_classes, 0)
+    return {"group": group, "family": family_of(arch), "params": num_parameters(model),
+            "batchnorm": has_batchnorm(model), "about": "user model" if is_import_spec(arch) else ZOO[arch].about}
+
+
+def peer_recipe(cfg: VerifyConfig, lr: float) -> PeerRecipe:
+    return PeerRecipe(lr=lr, epochs=cfg.peer_epochs, gdumb_epochs=cfg.gdumb_epochs)
+
+
+def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
+    """Phase 1: each peer and the joint bound of each arch with every lr of the grid, first seed, scored on the
+    validation split (the joint bound on all tasks at once)."""
+    methods = [*(peer_methods(len(art.labels)) if cfg.peers else []), JOINT]
+    return [Job(a, m, cfg.seeds[0], lr, "val") for a in arch_groups(art, cfg) for m in methods for lr in cfg.peer_lrs]
+
+
+def plan(art: Artifact, cfg: VerifyConfig, peer_lrs: dict[tuple[str, str], float] | None = None) -> list[Job]:
+    """Phase 2, the judged grid (peers at their chosen lr)."""
+    n = len(art.labels)
+    jobs = []
+    for a in arch_groups(art, cfg):
+        for m in method_order(n):
+            if m in STRESS and not cfg.stress or m in BASELINES and not cfg.baselines:
+                continue
+            if m in peer_methods(n) and not cfg.peers:
+                continue
+            lr = (peer_lrs or {}).get((a, m), cfg.peer_lrs[0]) if m in peer_methods(n) or m == JOINT else None
+            jobs += [Job(a, m, s, lr) for s in cfg.seeds]
+    return jobs
 
 
 def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
-    """One cell of the grid -> {'R', 'R_task'} matrices, or {'acc', 'per_task'} for joint training."""
+    """One cell of the grid -> {'R', 'R_task'} matrices, or the joint bound's figures."""
     norm, tasks, steps = art.metadata["source"]["normalisation"], art.tasks, art.recipe["steps_per_task"]
+    scenario = art.metadata["scenario"]
     if job.method == SYNTHETIC:
         run = evaluate_artifact(art, source, job.arch, job.seed)
     elif job.method in STRESS:
@@ -79,34 +153,37 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
         batch = None if frac is None else max(1, int(min(art.recipe["task_sizes"]) * frac))
         run = evaluate_artifact(art, source, job.arch, job.seed, lr_scale, step_scale, batch)
     elif job.method == JOINT:
-        joint = joint_accuracy(source, tasks, norm, job.arch, job.seed, cfg.baseline_lr, cfg.joint_epochs,
-                               scenario=art.metadata["scenario"])
-        return {"acc": joint.acc, "per_task": joint.per_task}
-    else:
-        scenario = art.metadata["scenario"]
-        kw = dict(lr=cfg.baseline_lr, scenario=scenario)
-        if job.method == REAL_RECIPE_STEPS:
-            run = real_sequence_matrix(source, tasks, norm, job.arch, job.seed, steps=steps, **kw)
-        elif job.method == REAL_EPOCH:
-            run = real_sequence_matrix(source, tasks, norm, job.arch, job.seed, steps=None, **kw)
-        else:  # coreset: the synthetic set's size, full batch, the recipe's steps
-            per_class = max(1, min(art.recipe["task_sizes"]) // max(len(t) for t in tasks))
-            run = real_sequence_matrix(source, tasks, norm, job.arch, job.seed, steps=steps,
-                                       batch_size=max(art.recipe["task_sizes"]), per_class=per_class, **kw)
+        joint = joint_accuracy(source, tasks, norm, job.arch, job.seed, job.lr, cfg.joint_epochs, scenario=scenario,
+                               prefixes=job.split == "test", split=job.split)
+        return {"acc": joint.acc, "per_task": joint.per_task, "seen_curve": joint.seen_curve}
+    elif job.method in peer_methods(len(art.labels)):
+        kind, memory = peer_methods(len(art.labels))[job.method]
+        run = peer_matrix(kind, source, tasks, norm, job.arch, job.seed, memory, peer_recipe(cfg, job.lr),
+                          scenario, job.split)
+    elif job.method in (REAL_RECIPE_STEPS, REAL_EPOCH):
+        run = real_sequence_matrix(source, tasks, norm, job.arch, job.seed, cfg.baseline_lr,
+                                   steps if job.method == REAL_RECIPE_STEPS else None, scenario=scenario)
+    else:  # coreset: the synthetic set's size, full batch, the recipe's steps
+        per_class = max(1, min(art.recipe["task_sizes"]) // max(len(t) for t in tasks))
+        run = real_sequence_matrix(source, tasks, norm, job.arch, job.seed, cfg.baseline_lr, steps,
+                                   batch_size=max(art.recipe["task_sizes"]), per_class=per_class, scenario=scenario)
     return {"R": run.R, "R_task": run.R_task}
 
 
 def summarise(cells: list[dict]) -> dict:
     """Mean/std over seeds of a method's metrics, plus the raw matrices."""
     if "acc" in cells[0]:
-        accs = [c["acc"] for c in cells]
-        m, s = mean_std(accs)
-        return {"acc_mean": m, "acc_std": s, "acc": accs,
-                "per_task_final": [statistics.mean(v) for v in zip(*(c["per_task"] for c in cells))]}
+        m, s = mean_std([c["acc"] for c in cells])
+        out = {"acc_mean": m, "acc_std": s, "acc": [c["acc"] for c in cells],
+               "per_task_final": [statistics.mean(v) for v in zip(*(c["per_task"] for c in cells))]}
+        if cells[0]["seen_curve"]:
+            out["seen_curve"] = [statistics.mean(v) for v in zip(*(c["seen_curve"] for c in cells))]
+        return out
     Rs, Rts = [c["R"] for c in cells], [c["R_task"] for c in cells]
     out = {}
     for key, fn, matrices in (("acc", average_accuracy, Rs), ("bwt", backward_transfer, Rs),
-                              ("max_forgetting", max_forgetting, Rs), ("task_incremental_acc", average_accuracy, Rts)):
+                              ("max_forgetting", max_forgetting, Rs), ("avg_incremental_acc", average_incremental_accuracy, Rs),
+                              ("min_seen_acc", min_seen_accuracy, Rs), ("task_incremental_acc", average_accuracy, Rts)):
         out[f"{key}_mean"], out[f"{key}_std"] = mean_std([fn(R) for R in matrices])
     T = len(Rs[0])
     out["per_task_final"] = [statistics.mean(R[T - 1][j] for R in Rs) for j in range(T)]
@@ -116,49 +193,89 @@ def summarise(cells: list[dict]) -> dict:
     return out
 
 
-def gather(jobs: list[Job], cells: list[dict], groups: dict[str, str]) -> dict:
-    """Group cells by arch and method and summarise each."""
-    results: dict[str, dict] = {a: {"group": g, "methods": {}} for a, g in groups.items()}
-    by_key: dict[tuple[str, str], list[dict]] = {}
+def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict]) -> dict:
+    """Group cells by arch and method, summarise each, and add each curve's ratio to the joint bound."""
+    results: dict[str, dict] = {a: {**d, "methods": {}} for a, d in info.items()}
+    by_key: dict[tuple[str, str], list[tuple[Job, dict]]] = {}
     for job, cell in zip(jobs, cells):
-        by_key.setdefault((job.arch, job.method), []).append(cell)
-    for (arch, method), group_cells in by_key.items():
-        results[arch]["methods"][method] = summarise(group_cells)
+        by_key.setdefault((job.arch, job.method), []).append((job, cell))
+    for (arch, method), pairs in by_key.items():
+        s = summarise([c for _, c in pairs])
+        if pairs[0][0].lr is not None:
+            s["lr"] = pairs[0][0].lr
+        results[arch]["methods"][method] = s
+    for r in results.values():
+        bound = r["methods"].get(JOINT, {}).get("seen_curve")
+        for s in r["methods"].values():
+            if bound and "mean_matrix" in s:
+                s["joint_step_ratio"] = step_ratios(s["seen_curve"], bound)
     return results
 
 
-def judge(results: dict, cfg: VerifyConfig) -> tuple[bool, list[str]]:
-    """Verdict and one reason per threshold checked."""
+def judge(results: dict, cfg: VerifyConfig, n: int) -> tuple[bool, list[str]]:
+    """The relative verdict, and one reason line per check (figure, peer or bound, margin)."""
     ok, reasons = True, []
+    peers = judged_peers(n)
     for arch, r in results.items():
-        if r["group"] == "generation":
-            lo, hi = cfg.min_acc, cfg.max_forgetting
-        else:
-            lo, hi = cfg.heldout_min_acc, cfg.heldout_max_forgetting
-        s = r["methods"][SYNTHETIC]
-        for name, value, bound, passes in (
-                ("final ACC", s["acc_mean"], lo, lambda v, b: v >= b),
-                ("max forgetting", s["max_forgetting_mean"], hi, lambda v, b: v <= b)):
-            if bound is None:
-                continue
-            good = passes(value, bound)
+        s, where = r["methods"][SYNTHETIC], f"{arch} ({r['group']})"
+
+        def check(good: bool, text: str) -> None:
+            nonlocal ok
             ok &= good
-            op = ">=" if name == "final ACC" else "<="
-            reasons.append(f"{arch} ({r['group']}): {name} {value:.3f} {'meets' if good else 'FAILS'} {op} {bound:.2f}")
+            reasons.append(f"{where}: {text.replace('{verdict}', 'meets' if good else 'FAILS')}")
+
+        acc = s["acc_mean"]
+        for peer in peers:
+            p = r["methods"].get(peer)
+            if p is None:
+                check(False, f"final ACC {acc:.3f} {{verdict}}: peer {peer} was not run")
+                continue
+            gap = acc - p["acc_mean"]
+            check(gap >= cfg.peer_margin, f"final ACC {acc:.3f} vs {peer} {p['acc_mean']:.3f}: {gap:+.3f} "
+                                          f"{{verdict}} margin >= {cfg.peer_margin:+.3f}")
+        forg = s["max_forgetting_mean"]
+        check(forg <= cfg.max_forgetting, f"max forgetting {forg:.3f} {{verdict}} <= {cfg.max_forgetting:.2f}")
+        joint = r["methods"].get(JOINT)
+        if joint is None:
+            check(False, f"final ACC {acc:.3f} {{verdict}}: joint bound was not run")
+        else:
+            frac = acc / joint["acc_mean"]
+            check(frac >= cfg.min_joint_fraction, f"final ACC {acc:.3f} = {frac:.2f} x joint {joint['acc_mean']:.3f} "
+                                                  f"{{verdict}} >= {cfg.min_joint_fraction:.2f} x joint")
     return ok, reasons
 
 
-def run_grid(art: Artifact, cfg: VerifyConfig, source: SourceData,
-             on_job: Callable[[int, int, Job], None] | None = None) -> tuple[list[Job], list[dict]]:
-    """Run the jobs of :func:`plan`: all of them here, or under torchrun job i on rank i % world,
-    gathered back into plan order (so the certificate is the one a single process writes)."""
-    jobs = plan(art, cfg)
+def _spread(jobs: list[Job], art: Artifact, source: SourceData, cfg: VerifyConfig,
+            on_job: Callable[[int, int, Job], None] | None, offset: int, total: int) -> list[dict]:
+    """Run ``jobs`` (this rank's share under torchrun), gathered back into plan order."""
     mine = dist.my_share(len(jobs))
     done: dict[int, dict] = {}
     for n, i in enumerate(mine):
         done[i] = run_job(jobs[i], art, source, cfg)
         if on_job:
-            on_job(n + 1, len(mine), jobs[i])
+            on_job(offset + n + 1, total, jobs[i])
     for part in dist.gather(done):
         done.update(part)
-    return jobs, [done[i] for i in range(len(jobs))]
+    return [done[i] for i in range(len(jobs))]
+
+
+def run_grid(art: Artifact, cfg: VerifyConfig, source: SourceData,
+             on_job: Callable[[int, int, Job], None] | None = None) -> tuple[list[Job], list[dict], dict, dict]:
+    """Phase 1 (the lr grid), then the judged grid; returns (jobs, cells, lr grid record, how the jobs were
+    spread: processes and jobs per process)."""
+    grid = plan_lr_grid(art, cfg)
+    per_rank = lambda k: len(dist.my_share(k))  # noqa: E731
+    total = per_rank(len(grid)) + per_rank(len(plan(art, cfg)))
+    scores = _spread(grid, art, source, cfg, on_job, 0, total)
+    record: dict[str, dict[str, dict[str, float]]] = {}
+    for job, cell in zip(grid, scores):
+        score = cell["acc"] if "acc" in cell else average_accuracy(cell["R"])
+        record.setdefault(job.arch, {}).setdefault(job.method, {})[f"{job.lr:g}"] = score
+    chosen = {(a, m): float(max(lrs, key=lambda k: (lrs[k], -float(k)))) for a, ms in record.items()
+              for m, lrs in ms.items()}
+    jobs = plan(art, cfg, chosen)
+    cells = _spread(jobs, art, source, cfg, on_job, per_rank(len(grid)), total)
+    w = dist.world()
+    spread = {"processes": w, "jobs_per_process": [len(range(r, len(grid), w)) + len(range(r, len(jobs), w))
+                                                   for r in range(w)]}
+    return jobs, cells, record, spread

@@ -76,3 +76,23 @@ def running_hub(root: Path, double_args: tuple[str, ...] = ()):
         for p in procs:
             _stop(p)
         logs.close()
+
+
+SECRET = "hf_TESTSECRET"
+REJECTED = "hf_TESTSECRETREJECTED"  # the write double answers 401 to this one
+
+
+def run_cli(args, tmp, endpoint, token="hf_validtoken", check=True, extra_env=None):
+    """``python -m synthgen ARGS`` in a subprocess with its own HF_HOME and HF_ENDPOINT (set before the HF
+    libraries are imported, as a user's shell would)."""
+    import os
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HOME=str(tmp / "hf_home"), HF_HUB_DISABLE_XET="1", HF_ENDPOINT=endpoint,
+               HF_HUB_DISABLE_PROGRESS_BARS="1", **({"HF_TOKEN": token} if token else {}), **(extra_env or {}))
+    res = subprocess.run([sys.executable, "-m", "synthgen", *args], capture_output=True, text=True, env=env,
+                         cwd=tmp, timeout=300)
+    if check:
+        assert res.returncode == 0, res.stdout + res.stderr
+    return res

@@ -48,7 +48,7 @@ def test_inner_lr_momentum_and_init_options_reach_the_artifact(tmp_path):
 def test_generate_resume_continues_from_checkpoint(tmp_path):
     import torch
 
-    from synthgen.cli.generate import checkpoint_path
+    from synthgen.artifact import siblings
     from synthgen.config import GenerateConfig, LearnerConfig, TaskConfig
     from synthgen.engine import Engine
 
@@ -64,28 +64,37 @@ def test_generate_resume_continues_from_checkpoint(tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        Engine(cfg, checkpoint_path=checkpoint_path(out)).run(kill)
+        Engine(cfg, checkpoint_path=siblings(out).checkpoint).run(kill)
     res = runner.invoke(app, ["generate", "--out", str(out), *TINY, "--resume"])
     assert res.exit_code == 0, res.output
     assert "resuming at outer step 3" in res.output
     assert torch.allclose(load_artifact(out).images, load_artifact(full).images, atol=1e-5)
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--tasks", "0,1/1,2"], "appears twice"),
-    (["--tasks", "0,1/2,42"], "unknown class"),
-    (["--learners", "resnet"], "unknown learner 'resnet'"),
-    (["--source", "nope"], "unknown source"),
-    (["--ipc", "0"], "ipc must be >= 1"),
-    (["--param", "gan"], "param must be"),
-    (["--inner-lr", "0"], "inner_lr must be > 0"),
-    (["--inner-momentum", "1"], "inner_momentum must be in [0, 1)"),
-    (["--init", "centroids"], "init must be 'real', 'kmeans' or 'noise'"),
-])
-def test_bad_input_is_one_line_exit_2(tmp_path, args, msg):
-    res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1", "--refine-steps", "0", *args])
+BAD_INPUT = {  # arguments -> the one line that names the problem
+    "--tasks 0,1/1,2": "appears twice",
+    "--tasks 0,1/2,42": "unknown class",
+    "--learners resnet": "unknown learner 'resnet'",
+    "--source nope": "unknown source",
+    "--ipc 0": "option --ipc: GenerateConfig: ipc: Input should be greater than or equal to 1 (got 0)",
+    "--param gan": "option --param: GenerateConfig: param: Input should be 'pixels' or 'generator'",
+    "--inner-lr 0": "option --inner-lr: GenerateConfig: inner_lr: Input should be greater than 0",
+    "--inner-momentum 1": "option --inner-momentum: GenerateConfig: inner_momentum: Input should be less than 1",
+    "--init centroids": "option --init: GenerateConfig: init: Input should be 'real', 'kmeans' or 'noise'",
+    "--seed -1": "option --seed: GenerateConfig: seed: Input should be greater than or equal to 0 (got -1)",
+    "--inits 0": "option --inits: GenerateConfig: inits_per_step: Input should be greater than or equal to 1",
+    "--scenario domain": "option --scenario: GenerateConfig.tasks -> TaskConfig: scenario:",
+    "--threads 0": "--threads must be between 1 and",
+}
+
+
+@pytest.mark.parametrize("args", sorted(BAD_INPUT))
+def test_bad_input_is_one_line_exit_2(tmp_path, args):
+    msg = BAD_INPUT[args]
+    res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1", "--refine-steps", "0",
+                              *args.split()])
     assert res.exit_code == 2
-    assert msg in res.output
+    assert msg in res.output and len(res.output.strip().splitlines()) == 1
     assert "Traceback" not in res.output
     assert not (tmp_path / "x.safetensors").exists()
 

@@ -12,7 +12,7 @@ def test_inspect_prints_metadata_and_writes_grid(tiny_artifact, tmp_path):
     path = save_artifact(tiny_artifact, tmp_path / "a.safetensors")
     res = runner.invoke(app, ["inspect", str(path)], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    for text in ("mnist-5k", "0,1 / 2,3", "class-incremental", tiny_artifact.sha256, "sgd"):
+    for text in ("mnist-5k", "0,1 / 2,3", "class-incremental", tiny_artifact.sha256, "torch.optim.SGD"):
         assert text in res.output
     grid = tmp_path / "a.grid.png"
     assert grid.read_bytes()[:4] == b"\x89PNG"

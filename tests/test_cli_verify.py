@@ -1,4 +1,6 @@
+"""`synthgen verify` through typer's CliRunner: exit codes, certificate, pictures, --model, --config."""
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
@@ -7,48 +9,71 @@ from synthgen.artifact import load_artifact, save_artifact
 from synthgen.cli.main import app
 
 runner = CliRunner()
-FAST = ["--seeds", "2", "--heldout", "mlp256", "--no-baselines", "--max-forgetting", "0.15"]
+FAST = ["--quick", "--heldout", ""]  # the MLP alone, 2 seeds, peers and joint at lr 1e-3 only, no informative baselines
 
 
 @pytest.fixture()
-def saved(tiny_artifact, tmp_path):
-    return save_artifact(tiny_artifact, tmp_path / "a.safetensors")
+def saved(small_artifact, tmp_path):
+    return save_artifact(small_artifact, tmp_path / "a.safetensors")
 
 
 def test_verify_certifies_writes_certificate_and_pictures(saved, tmp_path):
     res = runner.invoke(app, ["verify", str(saved), *FAST, "--embed"], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
-    assert "CERTIFIED" in res.output and "synthetic" in res.output
+    assert "CERTIFIED" in res.output and "Replay-50" in res.output and "GDumb-50" in res.output
     cert = json.loads((tmp_path / "a.certificate.json").read_text())
     assert cert["verdict"] == "certified"
-    for name in ("heatmap_mlp.png", "curve_mlp.png", "heatmap_mlp256.png"):
+    for name in ("heatmap_mlp.png", "curve_mlp.png", "tasks_mlp.png"):
         assert (tmp_path / "a.verify" / name).read_bytes()[:4] == b"\x89PNG"
-    assert not (tmp_path / "a.verify" / "tasks_mlp.png").exists()  # no joint baseline was run
-    # embedded without changing the tensor hash
-    art = load_artifact(saved)
+    art = load_artifact(saved)  # embedded without changing the tensor hash
     assert art.metadata["certificate"]["verdict"] == "certified" and art.sha256 == cert["artifact_sha256"]
-    # --check passes ...
     ok = runner.invoke(app, ["verify", "--check", str(tmp_path / "a.certificate.json"), str(saved)])
     assert ok.exit_code == 0 and "belongs to this artifact" in ok.output
-    # ... and fails on a one-pixel change (re-saved, so the file itself is valid)
-    art.images[0, 0, 10, 10] += 0.01
+    art.images[0, 0, 10, 10] += 0.01  # a one-pixel change, re-saved, so the file itself is valid
     save_artifact(art, tmp_path / "b.safetensors")
     bad = runner.invoke(app, ["verify", "--check", str(tmp_path / "a.certificate.json"), str(tmp_path / "b.safetensors")])
     assert bad.exit_code == 1 and "check failed" in bad.output and cert["artifact_sha256"] in bad.output
 
 
-def test_baselines_add_the_per_task_picture(saved, tmp_path):
-    """With the baselines, verify draws each task's final accuracy next to the joint upper bound."""
-    res = runner.invoke(app, ["verify", str(saved), "--seeds", "1", "--heldout", "", "--max-forgetting", "0.15"])
-    assert res.exit_code == 0, res.output
-    assert (tmp_path / "a.verify" / "tasks_mlp.png").read_bytes()[:4] == b"\x89PNG"
-    joint = json.loads((tmp_path / "a.certificate.json").read_text())["results"]["mlp"]["methods"]["joint (upper bound)"]
-    assert len(joint["per_task_final"]) == 2 and min(joint["per_task_final"]) > 0.9
-
-
-def test_not_certified_exits_1(saved):
-    res = runner.invoke(app, ["verify", str(saved), *FAST, "--min-acc", "0.999"])
+def test_not_certified_exits_1_and_names_the_peer(saved):
+    res = runner.invoke(app, ["verify", str(saved), *FAST, "--peer-margin", "0.5"], env={"COLUMNS": "200"})
     assert res.exit_code == 1 and "NOT CERTIFIED" in res.output
+    assert re.search(r"vs Replay-50 .* FAILS margin >= \+0\.500", res.output)
+
+
+def test_your_own_model_is_verified_and_recorded(saved, tmp_path, consumer_nets):
+    res = runner.invoke(app, ["verify", str(saved), *FAST, "--model", f"{consumer_nets}:wide"])
+    assert res.exit_code in (0, 1), res.output
+    cert = json.loads((tmp_path / "a.certificate.json").read_text())
+    assert res.exit_code == (0 if cert["verdict"] == "certified" else 1)
+    mine = cert["results"][f"{consumer_nets}:wide"]
+    assert (mine["group"], mine["family"], mine["params"]) == ("user", "user", 784 * 300 + 300 + 300 * 10 + 10)
+    assert any(r.startswith(f"{consumer_nets}:wide (user): final ACC") for r in cert["reasons"])  # it counts
+
+
+@pytest.mark.parametrize("spec,msg", [
+    ("nowhere_xyz:build", "cannot import module 'nowhere_xyz'"),
+    ("consumer_nets:missing", "has no attribute 'missing'"),
+    ("consumer_nets:not_a_module", "returned str, not a torch.nn.Module"),
+])
+def test_a_bad_model_is_one_line_and_exit_2(saved, consumer_nets, spec, msg):
+    res = runner.invoke(app, ["verify", str(saved), *FAST, "--model", spec])
+    assert res.exit_code == 2 and msg in res.output and "Traceback" not in res.output
+    assert len(res.output.strip().splitlines()) == 1
+
+
+def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
+    cfg = tmp_path / "v.json"
+    cfg.write_text(json.dumps({"seeds": [0, 1, 2], "heldout": [], "peer_lrs": [0.001], "baselines": False,
+                               "peer_margin": 0.5}))
+    res = runner.invoke(app, ["verify", str(saved), "--config", str(cfg), "--seeds", "1"])
+    cert = json.loads((tmp_path / "a.certificate.json").read_text())
+    assert cert["protocol"]["seeds"] == [0]  # the flag won
+    assert cert["thresholds"]["peer_margin"] == 0.5 and list(cert["results"]) == ["mlp"]  # the file's values stayed
+    assert res.exit_code == 1
+    (tmp_path / "bad.json").write_text(json.dumps({"seeds": "0,1"}))
+    bad = runner.invoke(app, ["verify", str(saved), "--config", str(tmp_path / "bad.json")])
+    assert bad.exit_code == 2 and "seeds" in bad.output and "Traceback" not in bad.output
 
 
 @pytest.mark.parametrize("make,msg", [
@@ -56,16 +81,14 @@ def test_not_certified_exits_1(saved):
     (lambda p: (p / "w.safetensors").write_bytes(b"garbage!") and p / "w.safetensors", "truncated|too short|cap|not valid"),
 ])
 def test_bad_inputs_exit_2(tmp_path, make, msg):
-    import re
-
     res = runner.invoke(app, ["verify", str(make(tmp_path))])
     assert res.exit_code == 2 and re.search(msg, res.output) and "Traceback" not in res.output
 
 
 def test_tampered_hash_and_unknown_arch_exit_2(saved, tmp_path):
-    from synthgen.artifact import read_header
+    from synthgen._safetensors import read_header
 
-    header, _ = read_header(saved)
+    header, _ = read_header(saved, lambda p, m: ValueError(m))
     data = bytearray(saved.read_bytes())
     hlen = int.from_bytes(data[:8], "little")
     data[8 + hlen + header["images"]["data_offsets"][0]] ^= 0x01  # lowest mantissa bit of one pixel

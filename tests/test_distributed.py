@@ -33,7 +33,7 @@ def _worker(rank: int, world: int, port: int, out: str, die_at: int | None, ckpt
     from synthgen.api import artifact_from_result, verify
 
     art = artifact_from_result(res, engine.cfg)
-    cert = verify(art, VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=True, joint_epochs=1))
+    cert = verify(art, VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=True, joint_epochs=1, peer_lrs=(1e-3,)))
     if rank == 0:
         torch.save({"images": res.images, "soft": res.soft_labels, "lrs": torch.tensor(res.lrs)}, out)
         with open(out + ".json", "w") as fh:
@@ -47,7 +47,7 @@ def _single(tmp_path):
     from synthgen.api import artifact_from_result, verify
 
     art = artifact_from_result(res, engine.cfg)
-    cert = verify(art, VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=True, joint_epochs=1))
+    cert = verify(art, VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=True, joint_epochs=1, peer_lrs=(1e-3,)))
     return res, cert
 
 
@@ -75,3 +75,51 @@ def test_dead_rank_stops_the_run_and_the_checkpoint_resumes(tmp_path):
     assert resumed.global_step == 6  # the last checkpoint before the failure, written by rank 0
     full = Engine(tiny_config(**CFG)).run()
     assert torch.allclose(resumed.run().images, full.images, atol=1e-5)
+
+
+# ---- real launches: torchrun and --nproc, each in a subprocess -------------------------------------------------
+TINY_GEN = {"tasks": {"split": "0,1/2,3"}, "learners": {"archs": ["mlp"]}, "ipc": 3, "inner_steps": 3, "steps": 8,
+            "refine_steps": 2, "inits_per_step": 4, "grad_chunks": 2, "eval_every": 0, "checkpoint_every": 0,
+            "device": "cpu", "real_batch": 64}
+
+
+def _run(args, cwd, torchrun=0):
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    head = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}", "-m"] \
+        if torchrun else [sys.executable, "-m"]
+    res = subprocess.run([*head, "synthgen", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode in (0, 1), res.stdout[-3000:] + res.stderr[-3000:]
+    return res
+
+
+def test_generate_with_nproc_and_under_torchrun_equals_one_process(tmp_path):
+    from synthgen.artifact import load_artifact
+
+    (tmp_path / "c.json").write_text(json.dumps(TINY_GEN))
+    _run(["generate", "--config", "c.json", "--out", "one.safetensors", "--threads", "1"], tmp_path)
+    two = _run(["generate", "--config", "c.json", "--out", "nproc.safetensors", "--nproc", "2"], tmp_path)
+    _run(["generate", "--config", "c.json", "--out", "torchrun.safetensors"], tmp_path, torchrun=2)
+    one = load_artifact(tmp_path / "one.safetensors")
+    for name in ("nproc", "torchrun"):
+        assert load_artifact(tmp_path / f"{name}.safetensors").sha256 == one.sha256, name
+    assert "on 2 processes" in two.stdout and two.stdout.count("artifact:") == 1  # rank 0 alone prints
+
+
+def test_torchrun_verify_spreads_the_grid_and_rank0_alone_writes(tmp_path, tiny_artifact):
+    from synthgen.artifact import save_artifact
+
+    save_artifact(tiny_artifact, tmp_path / "a.safetensors")
+    args = ["verify", "a.safetensors", "--quick", "--heldout", "mlp256"]
+    _run([*args, "--certificate", "one.json", "--threads", "1"], tmp_path)
+    two = _run([*args, "--certificate", "two.json"], tmp_path, torchrun=2)
+    one, spread = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
+    for key in ("results", "verdict", "reasons", "artifact_sha256", "thresholds"):
+        assert one[key] == spread[key], key  # every matrix of every (arch, method, seed), exactly
+    total = one["protocol"]["spread"]["jobs_per_process"]
+    assert one["protocol"]["spread"]["processes"] == 1 and spread["protocol"]["spread"]["processes"] == 2
+    halves = spread["protocol"]["spread"]["jobs_per_process"]
+    assert len(halves) == 2 and min(halves) > 0 and sum(halves) == total[0]  # each rank ran its share
+    assert two.stdout.count("certificate:") == 1 and two.stdout.count("verification (") == 1

@@ -126,21 +126,25 @@ def test_generator_param_and_task_incremental_and_several_archs(mnist5k):
     cfg = tiny_config(steps=6, param="generator", learners=tiny_config().learners.__class__(archs=("mlp", "convnet")),
                       tasks=tiny_config().tasks.__class__(split="0,1/2,3", scenario="task-incremental"))
     engine = Engine(cfg, source=mnist5k)
+    fitted = [{k: v.clone() for k, v in s.gen.state_dict().items()} for s in engine.synth]
+    start = [s.images().detach().clone() for s in engine.synth]
     res = engine.run()
     art = artifact_from_result(res, cfg)
-    assert art.images.shape == (20, 1, 28, 28)
+    assert art.images.shape == (20, 1, 28, 28) and art.metadata["scenario"] == "task-incremental"
     assert all(math.isfinite(h["loss"]) for h in res.history)
     # task-incremental soft labels put no mass outside the task's classes
     assert float(art.soft_labels[:10, 2:].sum()) == 0.0 and float(art.soft_labels[10:, :2].sum()) == 0.0
-    # the generator's weights were trained: images changed from the initial fit
-    assert art.metadata["scenario"] == "task-incremental"
+    # the generator's weights were trained away from their initial fit, and so were the images they make
+    for task, before, x0 in zip(engine.synth, fitted, start):
+        assert any(not torch.equal(v, before[k]) for k, v in task.gen.state_dict().items())
+        assert not torch.allclose(task.images().detach(), x0)
 
 
 def test_time_budget_stops(mnist5k):
     cfg = tiny_config(steps=10_000, time_budget=1.0)
     res = Engine(cfg, source=mnist5k).run()
-    assert 2 <= res.steps_done < 10_000
-    assert res.wall_time < 5
+    assert 2 <= res.steps_done < 10_000  # the budget, not the step count, stopped it
+    assert res.wall_time >= 1.0 and {h["stage"] for h in res.history} == {0, 1}
 
 
 def test_lr_jitter_is_seeded_and_changes_the_data(mnist5k):
@@ -170,6 +174,41 @@ def test_refinement_changes_the_data_but_keeps_each_tasks_lr(mnist5k):
 def test_time_budget_covers_the_refine_stage(mnist5k):
     cfg = tiny_config(steps=10_000, refine_steps=10_000, time_budget=2.0)
     res = Engine(cfg, source=mnist5k).run()
-    stages = {h["stage"] for h in res.history}
-    assert stages == {0, 1, 2}  # both task stages and the refine stage ran
-    assert res.wall_time < 4  # the refine stage got its share of the budget, not unlimited steps
+    stages = [h["stage"] for h in res.history]
+    assert set(stages) == {0, 1, 2}  # both task stages and the refine stage ran
+    assert stages.count(2) < 10_000  # the refine stage got its share of the budget, not its step count
+
+
+def test_a_mixed_family_pool_transfers_to_held_out_families_far_better_than_the_mlp_alone(mnist5k):
+    """Data made with MLP + strided-ConvNet learners teaches max- and average-pool CNNs (families not in the pool);
+    data made with the MLP alone leaves them near chance after the sequence. Measured: 0.77-0.91 vs 0.42-0.47."""
+    from synthgen.config import LearnerConfig
+
+    scores = {}
+    for pool in (("mlp",), ("mlp", "convnet")):
+        cfg = tiny_config(steps=160, inner_steps=10, real_batch=64, learners=LearnerConfig(archs=pool))
+        art = artifact_from_result(Engine(cfg, source=mnist5k).run(), cfg)
+        scores[pool] = {a: [average_accuracy(evaluate_artifact(art, mnist5k, a, s).R) for s in SEEDS]
+                        for a in ("cnn", "convpool")}
+    for arch in ("cnn", "convpool"):
+        mixed, alone = scores[("mlp", "convnet")][arch], scores[("mlp",)][arch]
+        assert min(mixed) > max(alone) + 0.2, (arch, mixed, alone)
+
+
+def test_refinement_scores_every_point_of_the_sequence(mnist5k):
+    """With point_weight the refine stage's loss adds, after each earlier task i, the real loss on tasks 0..i."""
+    from synthgen.meta_step import draw
+
+    three = TaskConfig(split="0,1/2,3/4,5")
+    for weight, want in ((0.0, [2]), (0.5, [2, 0, 1])):
+        engine = Engine(tiny_config(tasks=three, steps=6, refine_steps=2, point_weight=weight), source=mnist5k)
+        refine = len(engine.stages) - 1
+        d = draw(engine.cfg, refine, 0, engine.stages[refine]["trainable"], engine.real)
+        points = engine.meta._points(d, 0, 2, engine.real)
+        assert [t for t, _, _ in points] == want
+        assert [w for _, w, _ in points] == [1.0] + [weight] * (len(want) - 1)
+        for t, _, (x, y, mask) in points:  # each point scores only the real images of the tasks seen by then
+            assert set(y.tolist()) <= set(range(2 * (t + 1))) and len(x) == len(y) == len(mask)
+    a = Engine(tiny_config(tasks=three, steps=6, refine_steps=2, point_weight=0.0), source=mnist5k).run()
+    b = Engine(tiny_config(tasks=three, steps=6, refine_steps=2, point_weight=1.0), source=mnist5k).run()
+    assert not torch.equal(a.images[:6], b.images[:6])  # the objective moved task 0's data

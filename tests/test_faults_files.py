@@ -146,11 +146,8 @@ def test_row17_resource_caps(tiny_artifact, tmp_path):
 def test_row20_fuzz_random_bytes(data, tmp_path):
     path = tmp_path / "fuzz.safetensors"
     path.write_bytes(data)
-    try:
-        art = load_artifact(path)
-    except ArtifactError:
-        return
-    assert isinstance(art, Artifact)
+    with pytest.raises(ArtifactError, match="fuzz.safetensors: "):  # never anything else, never a loaded artifact
+        load_artifact(path)
 
 
 @settings(max_examples=80, deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -69,7 +69,7 @@ def test_engine_starts_from_the_configured_images(mnist5k):
 
 
 def test_unknown_init_is_refused():
-    with pytest.raises(ConfigError, match="init must be 'real', 'kmeans' or 'noise'"):
+    with pytest.raises(ConfigError, match="init: Input should be 'real', 'kmeans' or 'noise'"):
         GenerateConfig(init="centroids")
     with pytest.raises(InitError, match="unknown init 'centroids'"):
         initial_images(torch.zeros(4, 1, 2, 2), torch.tensor([0, 0, 1, 1]), (0, 1), 1, "centroids",

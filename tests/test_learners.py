@@ -1,19 +1,32 @@
+"""The learner zoo: every family builds at any input size, seeded, and a user's own network imports cleanly."""
 import pytest
 import torch
+from torch import nn
 
-from synthgen.learners import LEARNERS, UnknownLearnerError, build_learner
+from synthgen.learners import ZOO, UnknownLearnerError, build_learner, check_archs, family_of, has_batchnorm
+
+FAMILIES = {"mlp", "convnet", "cnn", "cnn_bn", "lenet", "convnet3", "resnet"}
 
 
-@pytest.mark.parametrize("name", sorted(LEARNERS))
+def test_the_zoo_covers_the_families_consumers_use():
+    assert {e.family for e in ZOO.values()} == FAMILIES
+    assert has_batchnorm(build_learner("cnn_bn", (1, 28, 28), 10, 0))
+    assert has_batchnorm(build_learner("resnet8", (1, 28, 28), 10, 0))
+    assert any(isinstance(m, nn.MaxPool2d) for m in build_learner("cnn", (1, 28, 28), 10, 0).modules())
+    assert any(isinstance(m, nn.GroupNorm) for m in build_learner("convnet3", (1, 28, 28), 10, 0).modules())
+    widths = [m.out_features for m in build_learner("mlp3", (1, 28, 28), 10, 0).modules() if isinstance(m, nn.Linear)]
+    assert widths == [512, 256, 128, 10]
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8), (3, 32, 32)])
 def test_every_learner_any_size(name, shape):
     model = build_learner(name, shape, 10, seed=3)
     assert model(torch.zeros(2, *shape)).shape == (2, 10)
-    assert not list(model.buffers()), "learners must be pure functions of their parameters"
 
 
 def test_same_seed_same_weights_different_seed_different():
-    a, b, c = (build_learner("convnet", (1, 28, 28), 10, seed=s) for s in (1, 1, 2))
+    a, b, c = (build_learner("resnet8", (1, 28, 28), 10, seed=s) for s in (1, 1, 2))
     for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
         assert torch.equal(pa, pb)
     assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
@@ -23,10 +36,33 @@ def test_build_does_not_touch_global_rng():
     torch.manual_seed(0)
     before = torch.rand(1)
     torch.manual_seed(0)
-    build_learner("mlp", (1, 28, 28), 10, seed=5)
+    build_learner("lenet", (1, 28, 28), 10, seed=5)
     assert torch.equal(torch.rand(1), before)
 
 
 def test_unknown_learner():
-    with pytest.raises(UnknownLearnerError, match="unknown learner 'resnet'"):
+    with pytest.raises(UnknownLearnerError, match="unknown learner 'resnet'.*pkg.module:callable"):
         build_learner("resnet", (1, 28, 28), 10, seed=0)
+
+
+def test_a_users_own_network_builds_seeded(consumer_nets):
+    a, b = (build_learner(f"{consumer_nets}:build", (1, 28, 28), 10, seed=4) for _ in range(2))
+    assert a(torch.zeros(3, 1, 28, 28)).shape == (3, 10)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert family_of(f"{consumer_nets}:build") == "user"
+
+
+@pytest.mark.parametrize("spec,msg", [
+    ("no_such_module_xyz:build", "cannot import module 'no_such_module_xyz'"),
+    ("consumer_nets:missing", "has no attribute 'missing'"),
+    ("consumer_nets:CONSTANT", "'CONSTANT' is not callable"),
+    ("consumer_nets:", "expected 'package.module:callable'"),
+])
+def test_bad_user_networks_are_one_clear_error(consumer_nets, spec, msg):
+    with pytest.raises(UnknownLearnerError, match=msg):
+        check_archs([spec])
+
+
+def test_a_callable_that_returns_no_module_is_refused(consumer_nets):
+    with pytest.raises(UnknownLearnerError, match="returned str, not a torch.nn.Module"):
+        build_learner("consumer_nets:not_a_module", (1, 28, 28), 10, seed=0)

@@ -41,3 +41,21 @@ def test_bad_matrix_rejected():
 
 def test_mean_std():
     assert metrics.mean_std([1.0, 3.0]) == pytest.approx((2.0, 1.0))
+
+
+def test_average_incremental_accuracy_is_the_mean_of_the_seen_curve():
+    # seen curve [0.9, 0.65, 0.6333]: (0.9 + 0.65 + 0.63333) / 3
+    assert metrics.average_incremental_accuracy(R) == pytest.approx((0.9 + 0.65 + 1.9 / 3) / 3)
+
+
+def test_min_seen_accuracy_is_the_worst_step():
+    assert metrics.min_seen_accuracy(R) == pytest.approx(1.9 / 3)
+    dip = [[1.0, 0.0, 0.0], [0.5, 0.5, 0.0], [0.9, 0.9, 0.9]]  # a mid-sequence dip the final figure hides
+    assert metrics.min_seen_accuracy(dip) == pytest.approx(0.5) and metrics.average_accuracy(dip) == pytest.approx(0.9)
+
+
+def test_step_ratios_to_an_upper_bound():
+    assert metrics.step_ratios([0.9, 0.6], [1.0, 0.8]) == pytest.approx([0.9, 0.75])
+    assert metrics.step_ratios([0.5], [0.0]) == [0.0]
+    with pytest.raises(ValueError):
+        metrics.step_ratios([0.9], [1.0, 0.8])

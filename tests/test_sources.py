@@ -1,5 +1,4 @@
 """Real data sources: embedded ones load offline; online code paths run on small local data."""
-import gzip
 import struct
 
 import numpy as np

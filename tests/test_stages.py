@@ -20,8 +20,11 @@ def test_a_time_budget_is_shared_by_work_steps_times_tasks():
     assert sum(secs) == pytest.approx(120.0)
     # work: 100 x 1, 200 x 1, then 100 refine steps x 2 tasks = 500
     assert secs == pytest.approx([24.0, 48.0, 48.0])
-    default = plan_stages(GenerateConfig(time_budget=180.0), 5)
+    default = plan_stages(GenerateConfig(steps=1000, refine_steps=250, time_budget=180.0), 5)
     assert default[-1]["seconds"] == pytest.approx(180.0 * 1250 / 2250)  # 250 x 5 of 1000 + 1250
+    empty = plan_stages(GenerateConfig(steps=0, refine_steps=0, time_budget=10.0), 2)  # weights 1 and 2 share it
+    assert [s["seconds"] for s in empty] == pytest.approx([10 / 3, 20 / 3])
+    assert [s["steps"] for s in plan_stages(GenerateConfig(steps=0, refine_steps=0), 3)] == [0, 0, 0]
     st = stages[0]
     assert stage_progress(st, 0, st["seconds"] / 4) == pytest.approx(0.25)
     assert not stage_done(st, 10**6, st["seconds"] * 0.99) and stage_done(st, 0, st["seconds"])

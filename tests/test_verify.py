@@ -1,116 +1,135 @@
-"""The verifier: controls that must fail, an engine artifact that passes, exact re-checks."""
+"""The verifier: peers at the same memory, a relative verdict, controls that must fail, exact re-checks."""
 import copy
 
 import pytest
 import torch
 
 from synthgen.api import verify
-from synthgen.artifact import Artifact, save_artifact
+from synthgen.artifact import Artifact, make_recipe
 from synthgen.certificate import CERTIFIED, NOT_CERTIFIED, CertificateError, check_certificate, validate_certificate
 from synthgen.config import VerifyConfig
-from synthgen.recipe import make_recipe
 from synthgen.sources import normalise
-from synthgen.verify import BASELINES, JOINT, STRESS, SYNTHETIC, plan
+from synthgen.verify import BASELINES, JOINT, STRESS, SYNTHETIC, default_heldout, plan, plan_lr_grid
 
-FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=False, min_acc=0.8, max_forgetting=0.15)
-
-
-def _control(tiny_artifact, images, labels, lr=0.05, soft=None):
-    meta = copy.deepcopy(tiny_artifact.metadata)
-    meta["recipe"] = make_recipe([lr, lr], tiny_artifact.recipe["steps_per_task"], [10, 10], meta["scenario"],
-                                 soft is not None)
-    return Artifact(images, labels, tiny_artifact.task_ids.clone(), meta, soft)
+# one lr for the peers and the joint bound: the grid itself is tested in test_peers_lr_is_chosen_on_validation
+FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=False, peer_lrs=(1e-3,), joint_epochs=2)
 
 
-def test_engine_artifact_is_certified_and_rechecks(tiny_artifact, mnist5k):
-    cert = verify(tiny_artifact, FAST)
+def _control(art, images, labels, lr=0.05, soft=None):
+    """The same tasks and metadata as ``art`` with other images (hard labels unless ``soft``)."""
+    meta = copy.deepcopy(art.metadata)
+    sizes = [int((art.task_ids == i).sum()) for i in range(len(art.tasks))]
+    meta["recipe"] = make_recipe([lr] * len(sizes), art.recipe["steps_per_task"], sizes, meta["scenario"], soft is not None)
+    return Artifact(images, labels, art.task_ids.clone(), meta, soft)
+
+
+@pytest.fixture(scope="module")
+def fast_cert(small_artifact):
+    return verify(small_artifact, FAST)
+
+
+def test_engine_artifact_beats_its_same_memory_peers_and_is_certified(fast_cert, small_artifact):
+    cert = fast_cert
     assert cert["verdict"] == CERTIFIED, cert["reasons"]
-    assert cert["artifact_sha256"] == tiny_artifact.sha256
+    assert cert["artifact_sha256"] == small_artifact.sha256
     mlp = cert["results"]["mlp"]
-    assert mlp["group"] == "generation" and cert["results"]["mlp256"]["group"] == "heldout"
+    assert (mlp["group"], cert["results"]["mlp256"]["group"]) == ("generation", "heldout")
+    assert mlp["family"] == "mlp" and mlp["params"] == 784 * 100 + 100 + 100 * 10 + 10
+    assert {"Replay-50", "Replay-250", "GDumb-50", JOINT} <= set(mlp["methods"])  # N = the artifact's 50 images
     assert len(mlp["methods"][SYNTHETIC]["matrices"]) == 2  # one per seed
-    check_certificate(cert, tiny_artifact)
-    # a one-pixel change: a different artifact, the check names both hashes
-    other = Artifact(tiny_artifact.images.clone(), tiny_artifact.labels, tiny_artifact.task_ids,
-                     copy.deepcopy(tiny_artifact.metadata), tiny_artifact.soft_labels)
-    other.images[0, 0, 14, 14] += 0.01
-    with pytest.raises(CertificateError, match=f"{tiny_artifact.sha256}.*{other.sha256}"):
+    for peer in ("Replay-50", "GDumb-50"):  # every reason names the figure, the peer and the margin
+        assert any(r.startswith("mlp (generation): final ACC") and peer in r and "margin" in r for r in cert["reasons"])
+    assert cert["thresholds"]["peer_margin"] == FAST.peer_margin
+    check_certificate(cert, small_artifact)
+    other = Artifact(small_artifact.images.clone(), small_artifact.labels, small_artifact.task_ids,
+                     copy.deepcopy(small_artifact.metadata), small_artifact.soft_labels)
+    other.images[0, 0, 14, 14] += 0.01  # a one-pixel change: a different artifact, the check names both hashes
+    with pytest.raises(CertificateError, match=f"{small_artifact.sha256}.*{other.sha256}"):
         check_certificate(cert, other)
 
 
-def test_evaluation_follows_the_recipes_momentum(tiny_artifact, mnist5k):
-    """evaluate_artifact trains with the recipe's momentum: the same as train_on_tasks with it, unlike without."""
-    from synthgen.evaluation import accuracy, artifact_tasks, evaluate_artifact, real_test_sets
-    from synthgen.learners import build_learner
-    from synthgen.recipe import train_on_tasks
-    from synthgen.seeding import derive_seed
-
-    meta = copy.deepcopy(tiny_artifact.metadata)
-    meta["recipe"]["momentum"] = 0.7
-    art = Artifact(tiny_artifact.images, tiny_artifact.labels, tiny_artifact.task_ids, meta, tiny_artifact.soft_labels)
-    with_momentum = evaluate_artifact(art, mnist5k, "mlp", seed=0).R
-    assert with_momentum != evaluate_artifact(tiny_artifact, mnist5k, "mlp", seed=0).R
-    model = build_learner("mlp", (1, 28, 28), 10, derive_seed(0, "learner", "mlp"))
-    train_on_tasks(model, artifact_tasks(art), art.recipe["lr_per_task"], art.recipe["steps_per_task"], momentum=0.7)
-    tests = real_test_sets(mnist5k, art.tasks, meta["source"]["normalisation"])
-    assert [accuracy(model, x, y) for x, y in tests] == with_momentum[-1]
+def test_continual_metrics_are_recorded_per_step(fast_cert):
+    s = fast_cert["results"]["mlp"]["methods"][SYNTHETIC]
+    assert len(s["seen_curve"]) == 5 and s["min_seen_acc_mean"] <= min(s["seen_curve"]) + 1e-9
+    assert s["avg_incremental_acc_mean"] == pytest.approx(sum(s["seen_curve"]) / 5)
+    joint = fast_cert["results"]["mlp"]["methods"][JOINT]
+    assert len(joint["seen_curve"]) == 5 and joint["seen_curve"][0] > 0.95  # 2 classes after the first step
+    assert s["joint_step_ratio"] == pytest.approx([a / b for a, b in zip(s["seen_curve"], joint["seen_curve"])])
 
 
-def test_real_data_artifact_is_not_certified(tiny_artifact, mnist5k):
-    """Real images cut into the same tasks, hard labels: the learner forgets task 0."""
+def test_real_digits_with_one_hot_labels_are_not_certified(small_artifact, mnist5k):
+    """Control: random real images of each task's classes, hard labels: the learner forgets, the peers do not."""
     x, y = mnist5k.split("train")
-    norm = tiny_artifact.metadata["source"]["normalisation"]
+    norm = small_artifact.metadata["source"]["normalisation"]
     g = torch.Generator().manual_seed(0)
-    picks = torch.cat([torch.nonzero(y == c).flatten()[torch.randperm(350, generator=g)[:5]] for c in range(4)])
-    art = _control(tiny_artifact, normalise(x[picks], norm), y[picks].clone())
-    cert = verify(art, FAST)
+    picks = torch.cat([torch.nonzero(y == c).flatten()[torch.randperm(350, generator=g)[:5]] for c in range(10)])
+    cert = verify(_control(small_artifact, normalise(x[picks], norm), y[picks].clone()), FAST)
     assert cert["verdict"] == NOT_CERTIFIED
     assert cert["results"]["mlp"]["methods"][SYNTHETIC]["max_forgetting_mean"] > 0.5
-    assert any("FAILS" in r for r in cert["reasons"])
+    assert any("vs Replay-50" in r and "FAILS" in r for r in cert["reasons"])
 
 
-def test_random_noise_artifact_is_not_certified(tiny_artifact):
-    art = _control(tiny_artifact, torch.randn(20, 1, 28, 28, generator=torch.Generator().manual_seed(1)),
-                   tiny_artifact.labels.clone())
+def test_random_noise_is_not_certified(small_artifact):
+    art = _control(small_artifact, torch.randn(50, 1, 28, 28, generator=torch.Generator().manual_seed(1)),
+                   small_artifact.labels.clone())
     cert = verify(art, FAST)
     assert cert["verdict"] == NOT_CERTIFIED
     assert cert["results"]["mlp"]["methods"][SYNTHETIC]["acc_mean"] < 0.6
 
 
+def test_without_peers_there_is_no_certificate(tiny_artifact):
+    cert = verify(tiny_artifact, VerifyConfig(seeds=(0,), heldout=(), peers=False, baselines=False, peer_lrs=(1e-3,),
+                                              joint_epochs=1))
+    assert cert["verdict"] == NOT_CERTIFIED and any("was not run" in r for r in cert["reasons"])
+
+
+def test_peers_lr_is_chosen_on_validation_and_recorded(tiny_artifact):
+    cfg = VerifyConfig(seeds=(0,), archs=("mlp",), heldout=(), baselines=False, peer_lrs=(1e-5, 1e-3), joint_epochs=1)
+    grid = plan_lr_grid(tiny_artifact, cfg)
+    assert {(j.method, j.lr, j.split) for j in grid} >= {("GDumb-20", 1e-5, "val"), (JOINT, 1e-3, "val")}
+    cert = verify(tiny_artifact, cfg)
+    record = cert["protocol"]["peers"]["lr_grid_val_acc"]["mlp"]
+    for method in ("Replay-20", "GDumb-20", JOINT):
+        scores = record[method]
+        assert scores["0.001"] > scores["1e-05"]  # 1e-5 barely trains in two epochs
+        assert cert["results"]["mlp"]["methods"][method]["lr"] == 1e-3
+
+
 def test_deterministic(tiny_artifact):
-    cfg = VerifyConfig(seeds=(0,), heldout=(), baselines=False)
+    cfg = VerifyConfig(seeds=(0,), heldout=(), baselines=False, peers=False, joint_epochs=1)
     a, b = verify(tiny_artifact, cfg), verify(tiny_artifact, cfg)
     assert a["results"] == b["results"] and a["verdict"] == b["verdict"]
 
 
 def test_baselines_and_stress_in_the_same_run(tiny_artifact):
-    cfg = VerifyConfig(seeds=(0,), heldout=(), stress=True, joint_epochs=1)
+    cfg = VerifyConfig(seeds=(0,), heldout=(), stress=True, peers=False, joint_epochs=1, peer_lrs=(1e-3,))
     cert = verify(tiny_artifact, cfg)
     methods = cert["results"]["mlp"]["methods"]
     assert set(BASELINES) <= set(methods) and "lr x2" in methods and "shuffled half batches" in methods
     assert cert["protocol"]["scenarios"] == ["recipe", *STRESS]
-    # the synthetic data beats sequential training on real data, and joint is the upper bound
     assert methods[SYNTHETIC]["acc_mean"] > methods["real sequence (1 epoch)"]["acc_mean"] + 0.25
-    assert methods[JOINT]["acc_mean"] > 0.9
-    # the joint bound per task, next to the synthetic data's final per-task accuracy
     joint_tasks = methods[JOINT]["per_task_final"]
     assert len(joint_tasks) == len(tiny_artifact.tasks) == len(methods[SYNTHETIC]["per_task_final"])
     assert min(joint_tasks) > 0.8 and min(joint_tasks) <= methods[JOINT]["acc_mean"] <= max(joint_tasks)
-    # metrics for the task-incremental view are reported too
     assert methods[SYNTHETIC]["task_incremental_acc_mean"] >= methods[SYNTHETIC]["acc_mean"]
 
 
-def test_plan_grid_shape(tiny_artifact):
+def test_default_heldout_is_three_unused_families_with_batchnorm_and_max_pooling(tiny_artifact):
+    from synthgen.learners import ZOO, build_learner, has_batchnorm
+
+    held = default_heldout(["mlp", "convnet"])
+    families = {ZOO[a].family for a in held}
+    assert len(held) >= 3 and len(families) == len(held) and not families & {"mlp", "convnet"}
+    models = [build_learner(a, (1, 28, 28), 10, 0) for a in held]
+    assert any(has_batchnorm(m) for m in models)
+    assert any(isinstance(layer, torch.nn.MaxPool2d) for m in models for layer in m.modules())
     jobs = plan(tiny_artifact, VerifyConfig(seeds=(0, 1, 2), stress=True))
-    archs = {j.arch for j in jobs}
-    assert archs == {"mlp", "mlp256", "convpool"}
-    assert len(jobs) == 3 * 3 * (1 + 5 + 4)
+    assert {j.arch for j in jobs} == {"mlp", *default_heldout(["mlp"])}
+    assert len(jobs) == 4 * 3 * (1 + 5 + 3 + 1 + 3)  # synthetic, stress, peers, joint, baselines
 
 
-def test_edited_certificate_detected(tiny_artifact):
-    cert = verify(tiny_artifact, VerifyConfig(seeds=(0,), heldout=(), baselines=False, min_acc=0.99))
-    assert cert["verdict"] == NOT_CERTIFIED
-    forged = dict(cert, verdict=CERTIFIED)
+def test_edited_certificate_detected(fast_cert):
+    forged = dict(fast_cert, verdict=NOT_CERTIFIED)
     with pytest.raises(CertificateError, match="edited"):
         validate_certificate(forged)
 
@@ -126,8 +145,6 @@ def test_wrong_split_refused(tiny_artifact):
 
 
 def test_chunked_prediction_equals_one_pass():
-    import torch
-
     from synthgen.evaluation import EVAL_CHUNK, predict
     from synthgen.learners import build_learner
 
@@ -149,16 +166,4 @@ def test_joint_per_task_follows_the_scenario(mnist5k):
     sizes = [int(torch.isin(mnist5k.split("test")[1], torch.tensor(t)).sum()) for t in tasks]
     for run in (ci, ti):
         assert run.acc == pytest.approx(sum(a * n for a, n in zip(run.per_task, sizes)) / sum(sizes))
-
-
-def test_verify_measures_the_joint_bound_in_the_artifacts_scenario(tiny_artifact):
-    """The same data declared task-incremental gets a task-incremental joint bound (masked), not the 10-way one."""
-    from synthgen.artifact import Artifact
-
-    meta = copy.deepcopy(tiny_artifact.metadata)
-    meta["scenario"] = meta["recipe"]["scenario"] = "task-incremental"
-    til = Artifact(tiny_artifact.images, tiny_artifact.labels, tiny_artifact.task_ids, meta, tiny_artifact.soft_labels)
-    cfg = VerifyConfig(seeds=(0,), archs=("mlp",), heldout=(), joint_epochs=1, min_acc=0.0, max_forgetting=1.0)
-    ci, ti = (verify(a, cfg)["results"]["mlp"]["methods"][JOINT] for a in (tiny_artifact, til))
-    assert all(t >= c for t, c in zip(ti["per_task_final"], ci["per_task_final"]))
-    assert ti["acc_mean"] > ci["acc_mean"]
+    assert ci.seen_curve[0] > 0.85 and ci.seen_curve[-1] == pytest.approx(sum(ci.per_task) / 2)

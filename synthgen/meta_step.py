@@ -1,0 +1,151 @@
+"""One outer step: draw learners -> unrolled training on the synthetic tasks -> real loss -> meta-gradient.
+
+Every draw of a step comes from ``generator(seed, "step", stage, step)``: which architecture and
+initialisation each learner gets (or which replay-pool entry), the real batch, the lr jitter and
+the augmentation, so a resumed run repeats the uninterrupted one exactly and every torchrun rank
+draws the same. Learner ``i`` belongs to gradient chunk ``i % C``; rank r computes the chunks
+``c % world == r``; chunk gradients are exchanged exactly and summed in chunk order, so the result
+does not depend on the number of processes (synthgen.distributed).
+
+The loss scores the trained learner on real data of every task seen so far. A stage that trains
+several tasks at once (the joint refinement) scores every point of the sequence, not only the
+end: after each trainable task i the learner is scored on the real data of tasks 0..i, with
+weight ``point_weight`` (the last point weighs 1), so a consumer is served at every step.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+from torch.func import vmap
+
+from . import distributed as dist
+from .augment import random_affine
+from .config import GenerateConfig
+from .inner_loop import Optimiser, SynthBatch, real_loss, stack_states, train_sequence, train_task
+from .learners import build_learner
+from .realdata import RealView
+from .replay_pool import ReplayPool
+from .seeding import generator
+
+
+@dataclass
+class Draw:
+    """Everything random about one outer step."""
+
+    picks: list[int]               # architecture index of each learner
+    seeds: list[int]               # initialisation seed of each learner (fresh learners)
+    pool_draws: list[int] | None   # replay-pool entry of each learner (when the stage replays frozen tasks)
+    x: torch.Tensor                # real batch from tasks 0..last
+    y: torch.Tensor
+    mask: torch.Tensor             # per-image logit mask (task-incremental) or all True
+    lr_factor: float               # lr jitter shared by all tasks and learners
+    g: torch.Generator             # continues the step's stream (augmentation draws)
+
+
+def draw(cfg: GenerateConfig, stage: int, step: int, trainable: list[int], real: RealView) -> Draw:
+    """The step's randomness, in a fixed order."""
+    g = generator(cfg.seed, "step", stage, step)
+    n = cfg.inits_per_step
+    picks = torch.randint(len(cfg.learners.archs), (n,), generator=g).tolist()
+    seeds = torch.randint(2**62, (n,), generator=g).tolist()
+    x, y, mask = real.batch(max(trainable), cfg.real_batch, g)
+    pool_draws = None
+    if cfg.replay_pool > 0 and min(trainable) > 0:
+        pool_draws = torch.randint(cfg.replay_pool, (n,), generator=g).tolist()
+    factor = 1.0
+    if cfg.lr_jitter > 1.0:
+        factor = cfg.lr_jitter ** (float(torch.rand((), generator=g)) * 2 - 1)
+    return Draw(picks, seeds, pool_draws, x, y, mask, factor, g)
+
+
+class MetaGradient:
+    """Computes one step's meta-loss and writes its gradient into the trainable tensors' ``.grad``."""
+
+    def __init__(self, cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: int, device: torch.device):
+        self.cfg, self.shape, self.num_classes, self.device = cfg, shape, num_classes, device
+        self.optimiser = Optimiser(cfg.inner_optimizer, cfg.inner_momentum)
+        self._templates: dict[int, nn.Module] = {}
+        self.pool: ReplayPool | None = None  # built at the first stage that replays, advanced per stage
+
+    def template(self, a: int) -> nn.Module:
+        """A module of architecture ``a`` used only as the function for functional_call (cached)."""
+        if a not in self._templates:
+            self._templates[a] = build_learner(self.cfg.learners.archs[a], self.shape, self.num_classes, 0, self.device)
+        return self._templates[a]
+
+    def replay_pool(self, frozen: list[SynthBatch]) -> ReplayPool:
+        """The replay pool, trained through exactly the frozen tasks of this stage."""
+        if self.pool is None:
+            self.pool = ReplayPool(self.cfg.learners.archs, self.shape, self.num_classes, self.cfg.seed,
+                                   self.cfg.replay_pool, self.cfg.inner_steps, self.device, self.template, self.optimiser)
+        self.pool.advance(frozen)
+        return self.pool
+
+    def _points(self, d: Draw, first: int, last: int, real: RealView) -> list[tuple[int, float, tuple]]:
+        """(task, weight, (x, y, mask)) of each scored point: the last task, and with several trainable tasks
+        every earlier one too (on the real images of the tasks seen by then)."""
+        points = [(last, 1.0, (d.x, d.y, d.mask))]
+        if self.cfg.point_weight > 0:
+            for t in range(first, last):
+                keep = real.seen_mask(d.y, t)
+                if keep.any():
+                    points.append((t, self.cfg.point_weight, (d.x[keep], d.y[keep], d.mask[keep])))
+        return points
+
+    def __call__(self, synth: nn.ModuleList, trainable_ids: list[int], d: Draw, params: list[torch.Tensor],
+                 real: RealView) -> float:
+        """Meta-loss of the step (summed over ranks); gradients land in ``p.grad`` for every p in ``params``."""
+        cfg = self.cfg
+        first, last = min(trainable_ids), max(trainable_ids)
+        frozen = [synth[t].materialize(detach=True) for t in range(first)]
+        trainable = [synth[t].materialize() for t in range(first, last + 1)]
+        picks = d.picks
+        if d.pool_draws is not None:
+            pool = self.replay_pool(frozen)
+            picks = [pool.arch_of[j] for j in d.pool_draws]
+        if d.lr_factor != 1.0:
+            frozen = [replace(b, lr=b.lr * d.lr_factor) for b in frozen]
+            trainable = [replace(b, lr=b.lr * d.lr_factor) for b in trainable]
+        if cfg.augment:  # every inner step of a trainable task sees its own transformed copy (DSA-style)
+            trainable = [replace(b, views=random_affine(b.images, cfg.inner_steps, d.g)) for b in trainable]
+        points = self._points(d, first, last, real)
+        total_weight = sum(w for _, w, _ in points)
+        cut = cfg.inner_steps - cfg.backprop_steps if 0 < cfg.backprop_steps < cfg.inner_steps else 0
+        opt, n = self.optimiser, cfg.inits_per_step
+        chunks = max(cfg.grad_chunks, dist.world())
+        work = [(c, a) for c in dist.my_share(chunks) for a in sorted({picks[i] for i in range(c, n, chunks)})]
+        rows = torch.zeros(chunks, sum(p.numel() for p in params), device=self.device)
+        total = 0.0
+        for k, (c, a) in enumerate(work):
+            members = [i for i in range(c, n, chunks) if picks[i] == a]
+            base = self.template(a)
+            if d.pool_draws is not None:
+                entries = [self.pool.entry(d.pool_draws[i])[1] for i in members]
+                stacked = tuple({key: torch.stack([e[j][key] for e in entries]) for key in entries[0][j]}
+                                for j in range(2))
+            else:
+                stacked = stack_states([build_learner(cfg.learners.archs[a], self.shape, self.num_classes, d.seeds[i],
+                                                      self.device) for i in members])
+
+            def per_learner(state):
+                if d.pool_draws is None:
+                    state = train_sequence(base, state, frozen, cfg.inner_steps, opt)
+                loss = 0.0
+                for t, batch in zip(range(first, last + 1), trainable):
+                    state = train_task(base, state, batch, cfg.inner_steps, opt, cut)
+                    for point, w, (x, y, mask) in points:
+                        if point == t:
+                            loss = loss + w * real_loss(base, state, x, y, mask)
+                return loss / total_weight
+
+            loss = vmap(per_learner)(stacked).sum() / n
+            grads = torch.autograd.grad(loss, params, retain_graph=k < len(work) - 1, allow_unused=True)
+            rows[c] += torch.cat([(torch.zeros_like(p) if gr is None else gr).flatten() for p, gr in zip(params, grads)])
+            total += float(loss.detach())
+            del loss, grads  # retain_graph kept this learner's whole unroll alive: free it before the next one
+        flat = dist.sum_chunks(rows)
+        for p, gr in zip(params, flat.split([p.numel() for p in params])):
+            p.grad = gr.view_as(p).clone()
+        return dist.reduce_scalar(total, device=self.device)

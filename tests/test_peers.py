@@ -1,0 +1,48 @@
+"""The same-memory peers: Avalanche's class-balanced buffer, Replay and GDumb, with the verifier's learners."""
+import torch
+
+from synthgen.evaluation import peer_matrix
+from synthgen.metrics import average_accuracy
+from synthgen.peers import ClassBalancedBuffer, PeerRecipe, run_peer
+
+
+def test_buffer_is_class_balanced_and_shrinking_keeps_a_subset():
+    labels = torch.arange(10).repeat_interleave(50)
+    buf = ClassBalancedBuffer(20, labels, seed=0)
+    assert len(buf.indices()) == 0
+    buf.update((0, 1))
+    first = buf.indices()
+    assert torch.bincount(labels[first], minlength=10).tolist() == [10, 10] + [0] * 8
+    buf.update((2, 3, 4))
+    second = buf.indices()
+    assert torch.bincount(labels[second], minlength=10).tolist() == [4, 4, 4, 4, 4] + [0] * 5
+    assert set(second[labels[second] == 0].tolist()) <= set(first[labels[first] == 0].tolist())
+    buf.update((5, 6))  # 20 slots over 7 classes: the first 6 get 3, the last 2
+    assert torch.bincount(labels[buf.indices()], minlength=10).tolist() == [3, 3, 3, 3, 3, 3, 2, 0, 0, 0]
+
+
+def test_replay_trains_on_buffer_and_gdumb_starts_fresh_each_task():
+    torch.manual_seed(0)
+    x, y = torch.randn(40, 1, 4, 4), torch.arange(4).repeat_interleave(10)
+    train = [(x[:20], y[:20]), (x[20:], y[20:])]
+    made, seen = [], []
+
+    def make():
+        made.append(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4)))
+        return made[-1]
+
+    run_peer("gdumb", make, train, y, x, [(0, 1), (2, 3)], 8, PeerRecipe(gdumb_epochs=1), 0,
+             lambda i, m: seen.append(m))
+    assert len(made) == 3 and seen == made[1:]  # a fresh network after every task
+    made.clear(), seen.clear()
+    run_peer("replay", make, train, y, x, [(0, 1), (2, 3)], 8, PeerRecipe(epochs=1), 0, lambda i, m: seen.append(m))
+    assert len(made) == 1 and seen == [made[0], made[0]]  # one network through the sequence
+
+
+def test_replay_remembers_what_plain_sequential_training_forgets(mnist5k):
+    tasks, norm = [(0, 1), (2, 3)], mnist5k.normalisation()
+    replay = peer_matrix("replay", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(epochs=1))
+    none = peer_matrix("replay", mnist5k, tasks, norm, "mlp", 0, 0, PeerRecipe(epochs=1))
+    assert replay.R[1][0] > none.R[1][0] + 0.3  # 20 stored digits keep task 0 alive
+    gdumb = peer_matrix("gdumb", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(gdumb_epochs=20))
+    assert average_accuracy(gdumb.R) > 0.7
