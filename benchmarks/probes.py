@@ -1,4 +1,4 @@
-"""Small measurements quoted in docs/targets.md, each in a fresh process, 1 torch thread.
+"""Small measurements quoted in docs/research.md, each in a fresh process, 1 torch thread.
 
     python benchmarks/probes.py
 

@@ -18,7 +18,7 @@ def keep_triton_out() -> bool:
     """Mark triton unavailable in this process (unless ``SYNTHGEN_ALLOW_TRITON=1``); True if it did.
 
     synthgen compiles no kernels, but torch.func's first ``grad`` imports torch._dynamo, which
-    imports triton: 76 MB of resident memory for nothing (docs/targets.md). torch treats a missing
+    imports triton: 76 MB of resident memory for nothing (docs/design.md). torch treats a missing
     triton as "no GPU code generation", which is what this process does anyway."""
     if os.environ.get("SYNTHGEN_ALLOW_TRITON") == "1" or "triton" in sys.modules:
         return False

@@ -1,7 +1,7 @@
 """Where each task's synthetic images start: random real images of each class, or their k-means centroids.
 
 Centroids summarise a class better than single samples, and a task's stage is short (the first
-gets about 70 outer steps), so the start matters: docs/targets.md measures it.
+gets a few hundred outer steps), so the start matters: docs/research.md records it.
 """
 from __future__ import annotations
 

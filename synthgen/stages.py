@@ -16,13 +16,13 @@ def plan_stages(cfg: GenerateConfig, num_tasks: int) -> list[dict]:
     Each stage is ``{"trainable": [task ids], "steps": int, "seconds": float | None}`` (plus
     ``"keep_lr": True`` for the refine stage). Under a time budget each stage gets the share of it
     that its work has in the step plan: steps x tasks differentiated per step (a refine step
-    back-propagates through every task, so it costs about T task-stage steps; measured ~4x for
-    T=5 in docs/targets.md). The time split then matches the split of the step plan it replaces.
+    back-propagates through every task, so it costs about T task-stage steps; `python
+    benchmarks/probes.py --only step` measures it). The time split then matches the split of the step plan it replaces.
     """
     total_w = num_tasks * (num_tasks + 1) / 2
     plan = [([t], cfg.steps * (t + 1) / total_w, {}) for t in range(num_tasks)]
     if cfg.refine_steps:
-        # the refine stage keeps each task's lr: raising it there made the data fragile (docs/research.md)
+        # the refine stage keeps each task's lr: raising it there made the data fragile under lr x2
         plan.append((list(range(num_tasks)), float(cfg.refine_steps), {"keep_lr": True}))
     work = sum(steps * len(trainable) for trainable, steps, _ in plan)
     if work == 0 and cfg.time_budget is not None:  # a time budget over an empty step plan: split it by weights

@@ -21,7 +21,7 @@ GENERATE_OPTIONS = {
 }
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_generate_options_fail_cleanly_and_name_the_option(tmp_path_factory, data):
     option = data.draw(st.sampled_from(sorted(GENERATE_OPTIONS)))
@@ -42,7 +42,7 @@ VERIFY_OPTIONS = {"--seeds": numbers, "--peer-margin": numbers, "--max-forgettin
                   "--min-joint-fraction": numbers, "--threads": numbers}
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_verify_options_fail_cleanly_and_name_the_option(tmp_path_factory, tiny_artifact, data):
     from synthgen.artifact import save_artifact

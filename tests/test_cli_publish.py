@@ -13,9 +13,12 @@ from .hub_servers import REJECTED, SECRET, run_cli
 
 def test_verify_export_publish_then_load_dataset_pull_and_check(hub, exported, tmp_path, tiny_artifact):
     tmp, path = exported
-    # verify -> export (certificate included) -> publish through the write endpoint
-    # (2 tasks: Replay-20 is hard to beat there, so the margin is waived; the verdict itself is tested elsewhere)
-    run_cli(["verify", str(path), "--quick", "--seeds", "1", "--heldout", "", "--peer-margin", "-1"], tmp, hub.read_url)
+    # verify (in this process) -> export (certificate included) -> publish through the write endpoint. 2 tasks:
+    # Replay-20 is hard to beat there, so the margin is waived; the verdict itself is tested in test_verify.py
+    from synthgen.api import verify, verify_config, write_verification
+
+    write_verification(verify(path, verify_config(None, {"seeds": (0,), "heldout": (), "peer_margin": -1.0}, quick=True)),
+                       path)
     run_cli(["export", str(path), "--to", str(tmp / "ds")], tmp, hub.read_url)
     res = run_cli(["publish", str(tmp / "ds"), "--repo", "org/tiny"], tmp, hub.write_url)
     commit_sha = res.stdout.split("commit:")[1].split()[0]

@@ -1,5 +1,5 @@
-"""torch.distributed (gloo on 127.0.0.1, 2 processes started by the test): same data and same
-verify numbers as one process; a dead rank stops the run and its last checkpoint resumes."""
+"""torch.distributed on 127.0.0.1: real torchrun and --nproc launches of generate and verify give the one-process
+results; a dead rank stops the run and its last checkpoint resumes."""
 import json
 import os
 
@@ -8,7 +8,6 @@ import torch
 import torch.multiprocessing as mp
 
 from synthgen import distributed as dist
-from synthgen.config import VerifyConfig
 from synthgen.engine import Engine
 
 from .conftest import tiny_config
@@ -28,41 +27,10 @@ def _worker(rank: int, world: int, port: int, out: str, die_at: int | None, ckpt
         if die_at is not None and rank == 1 and info.global_step == die_at:
             os._exit(3)  # a rank dies without any clean-up
 
-    engine = Engine(tiny_config(**CFG), checkpoint_path=ckpt)
-    res = engine.run(maybe_die)
-    from synthgen.api import artifact_from_result, verify
-
-    art = artifact_from_result(res, engine.cfg)
-    cert = verify(art, VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=True, joint_epochs=1, peer_lrs=(1e-3,)))
+    res = Engine(tiny_config(**CFG), checkpoint_path=ckpt).run(maybe_die)
     if rank == 0:
-        torch.save({"images": res.images, "soft": res.soft_labels, "lrs": torch.tensor(res.lrs)}, out)
-        with open(out + ".json", "w") as fh:
-            json.dump(cert["results"], fh)
+        torch.save({"images": res.images}, out)
     dist.shutdown()
-
-
-def _single(tmp_path):
-    engine = Engine(tiny_config(**CFG))
-    res = engine.run()
-    from synthgen.api import artifact_from_result, verify
-
-    art = artifact_from_result(res, engine.cfg)
-    cert = verify(art, VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=True, joint_epochs=1, peer_lrs=(1e-3,)))
-    return res, cert
-
-
-def test_two_processes_match_one(tmp_path):
-    out = str(tmp_path / "rank0.pt")
-    mp.start_processes(_worker, args=(2, free_port(), out, None, None), nprocs=2, join=True, start_method="spawn")
-    got = torch.load(out, weights_only=True)
-    res, cert = _single(tmp_path)
-    # the issue asks for 1e-5; chunked gradients make it exact on one machine
-    assert torch.allclose(got["images"], res.images, atol=1e-5) and torch.equal(got["images"], res.images)
-    assert torch.allclose(got["soft"], res.soft_labels, atol=1e-5)
-    assert torch.allclose(got["lrs"], torch.tensor(res.lrs, dtype=got["lrs"].dtype), atol=1e-6)
-    dist_results = json.loads(open(out + ".json").read())
-    single = json.loads(json.dumps(cert["results"]))
-    assert dist_results == single  # every matrix of every (arch, method, seed), exactly
 
 
 def test_dead_rank_stops_the_run_and_the_checkpoint_resumes(tmp_path):
@@ -78,8 +46,8 @@ def test_dead_rank_stops_the_run_and_the_checkpoint_resumes(tmp_path):
 
 
 # ---- real launches: torchrun and --nproc, each in a subprocess -------------------------------------------------
-TINY_GEN = {"tasks": {"split": "0,1/2,3"}, "learners": {"archs": ["mlp"]}, "ipc": 3, "inner_steps": 3, "steps": 8,
-            "refine_steps": 2, "inits_per_step": 4, "grad_chunks": 2, "eval_every": 0, "checkpoint_every": 0,
+TINY_GEN = {"tasks": {"split": "0,1/2,3"}, "learners": {"archs": ["mlp", "convnet_bn"]}, "ipc": 3, "inner_steps": 3,
+            "steps": 6, "refine_steps": 2, "inits_per_step": 4, "grad_chunks": 2, "eval_every": 0, "checkpoint_every": 0,
             "device": "cpu", "real_batch": 64}
 
 
@@ -96,13 +64,16 @@ def _run(args, cwd, torchrun=0):
 
 
 def test_generate_with_nproc_and_under_torchrun_equals_one_process(tmp_path):
+    """Learners spread over 2 processes (chunked, exactly all-reduced gradients), BatchNorm learners included:
+    the artifact of `--nproc 2` and of a real torchrun launch is bit-identical to one process's (this one, 1 thread)."""
+    from synthgen.api import generate
     from synthgen.artifact import load_artifact
+    from synthgen.config import GenerateConfig
 
     (tmp_path / "c.json").write_text(json.dumps(TINY_GEN))
-    _run(["generate", "--config", "c.json", "--out", "one.safetensors", "--threads", "1"], tmp_path)
+    one = generate(GenerateConfig.from_dict(TINY_GEN), out=tmp_path / "one.safetensors")
     two = _run(["generate", "--config", "c.json", "--out", "nproc.safetensors", "--nproc", "2"], tmp_path)
     _run(["generate", "--config", "c.json", "--out", "torchrun.safetensors"], tmp_path, torchrun=2)
-    one = load_artifact(tmp_path / "one.safetensors")
     for name in ("nproc", "torchrun"):
         assert load_artifact(tmp_path / f"{name}.safetensors").sha256 == one.sha256, name
     assert "on 2 processes" in two.stdout and two.stdout.count("artifact:") == 1  # rank 0 alone prints
@@ -111,11 +82,13 @@ def test_generate_with_nproc_and_under_torchrun_equals_one_process(tmp_path):
 def test_torchrun_verify_spreads_the_grid_and_rank0_alone_writes(tmp_path, tiny_artifact):
     from synthgen.artifact import save_artifact
 
+    from synthgen.api import verify, verify_config
+
     save_artifact(tiny_artifact, tmp_path / "a.safetensors")
-    args = ["verify", "a.safetensors", "--quick", "--heldout", "mlp256"]
-    _run([*args, "--certificate", "one.json", "--threads", "1"], tmp_path)
-    two = _run([*args, "--certificate", "two.json"], tmp_path, torchrun=2)
-    one, spread = (json.loads((tmp_path / f).read_text()) for f in ("one.json", "two.json"))
+    one = json.loads(json.dumps(verify(tmp_path / "a.safetensors", verify_config(None, {"heldout": ("mlp256",)}, quick=True))))
+    two = _run(["verify", "a.safetensors", "--quick", "--heldout", "mlp256", "--certificate", "two.json"], tmp_path,
+               torchrun=2)
+    spread = json.loads((tmp_path / "two.json").read_text())
     for key in ("results", "verdict", "reasons", "artifact_sha256", "thresholds"):
         assert one[key] == spread[key], key  # every matrix of every (arch, method, seed), exactly
     total = one["protocol"]["spread"]["jobs_per_process"]

@@ -107,8 +107,12 @@ def test_resume_refuses_a_checkpoint_of_another_config(mnist5k, tmp_path):
         Engine(tiny_config(steps=4, ipc=3), source=mnist5k, checkpoint_path=ckpt, resume=True)
 
 
-def test_non_finite_steps_are_skipped_then_fail(mnist5k, tmp_path):
-    cfg = tiny_config(steps=20, inner_lr=1e30, max_bad_steps=3, checkpoint_every=1)
+def test_non_finite_steps_are_skipped_then_fail(mnist5k, tmp_path, monkeypatch):
+    import synthgen.meta_step as meta_step
+
+    real = meta_step.real_loss
+    monkeypatch.setattr(meta_step, "real_loss", lambda *a, **k: real(*a, **k) * float("nan"))  # a diverging unroll
+    cfg = tiny_config(steps=20, max_bad_steps=3, checkpoint_every=1)
     ckpt = tmp_path / "nan.ckpt.safetensors"
     engine = Engine(cfg, source=mnist5k, checkpoint_path=ckpt)
     before = engine.synth[0].pixels.detach().clone()

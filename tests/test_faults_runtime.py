@@ -22,7 +22,7 @@ from synthgen.hf_export import export_folder, load_folder
 from .conftest import tiny_config
 
 runner = CliRunner()
-GEN = ["--tasks", "0,1/2,3", "--ipc", "3", "--inner-steps", "5", "--inits", "2", "--device", "cpu",
+GEN = ["--tasks", "0,1/2,3", "--ipc", "3", "--inner-steps", "5", "--inits", "2", "--device", "cpu", "--learners", "mlp",
        "--checkpoint-every", "5", "--refine-steps", "20"]
 
 
