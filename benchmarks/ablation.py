@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+from _rows import table_or_append
 
 from synthgen.api import artifact_from_result, verify
 from synthgen.config import GenerateConfig, VerifyConfig
@@ -83,16 +83,9 @@ def main() -> None:
     ap.add_argument("--save", help="also write the artifact here")
     ap.add_argument("--table", action="store_true", help="print the table of logged runs and exit")
     args = ap.parse_args()
-    log = Path(args.log)
-    if args.table:
-        print(table([json.loads(line) for line in log.read_text().splitlines() if line.strip()]))
-        return
-    torch.set_num_threads(args.threads)
-    row = run(args.name, json.loads(args.set), args.seeds, args.save)
-    row["command"] = shlex.join(["python", *sys.argv])
-    with log.open("a") as fh:
-        fh.write(json.dumps(row) + "\n")
-    print(table([row]))
+    table_or_append(Path(args.log), args.table, table, lambda: {
+        **run(args.name, json.loads(args.set), args.seeds, args.save), "command": shlex.join(["python", *sys.argv])},
+        args.threads)
 
 
 if __name__ == "__main__":

@@ -157,6 +157,10 @@ def render(work: Path, seeds: int, out: Path) -> str:
               f"{judged_peers(n)[0]} / {judged_peers(n)[1]}: the same learner keeping {n} real images "
               "(generation seed 0's run; they do not depend on the artifact).", ""]
     lines += table + ["", "## Targets (issue 16)", ""] + targets(found, gen_s, gen_rss, ver["wall_s"])
+    lines += ["", "## Elsewhere", "",
+              "- the ablations behind the defaults: [research.md](research.md) (`python benchmarks/zoo_ablation.py --table`);",
+              "- the cost of one outer step and of the replay pool: [step_cost.md](step_cost.md) (`benchmarks/step_cost.py`);",
+              "- 1 vs 2 processes: [scaling_bench.md](scaling_bench.md) (`benchmarks/scaling.py`)."]
     text = "\n".join(lines) + "\n"
     out.write_text(text)
     return text

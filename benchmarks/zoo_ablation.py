@@ -12,11 +12,10 @@ tasks seen so far after each task. Rows go to docs/zoo_ablation.jsonl.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
-import torch
+from _rows import table_or_append
 
 from synthgen.artifact import load_artifact
 from synthgen.evaluation import evaluate_artifact
@@ -62,16 +61,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--table", action="store_true", help="print the table of logged rows and exit")
     args = ap.parse_args()
-    log = Path(args.log)
-    if args.table:
-        print(table([json.loads(line) for line in log.read_text().splitlines() if line.strip()]))
-        return
-    torch.set_num_threads(args.threads)
-    row = {"name": args.name, "command": args.command, **({"rss_mb": args.rss_mb} if args.rss_mb else {}),
-           **score(args.artifact)}
-    with log.open("a") as fh:
-        fh.write(json.dumps(row) + "\n")
-    print(table([row]))
+    table_or_append(Path(args.log), args.table, table, lambda: {
+        "name": args.name, "command": args.command, **({"rss_mb": args.rss_mb} if args.rss_mb else {}),
+        **score(args.artifact)}, args.threads)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ def peer_table(cert: dict) -> list[str]:
     head = (["arch", "group", "params", "synthetic: final ACC", "min over steps", "avg incremental"] + peers
             + ["joint (upper bound)"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for arch, r in cert["results"].items():
+    order = {"generation": 0, "heldout": 1, "user": 2}
+    for arch, r in sorted(cert["results"].items(), key=lambda kv: (order.get(kv[1]["group"], 3), kv[0])):
         m, s = r["methods"], r["methods"]["synthetic"]
         cells = [arch, r["group"], f"{r.get('params', 0):,}", f"**{s['acc_mean']:.3f}** ± {s['acc_std']:.3f}",
                  f"{s['min_seen_acc_mean']:.3f}", f"{s['avg_incremental_acc_mean']:.3f}"]
@@ -66,9 +67,10 @@ def peer_table(cert: dict) -> list[str]:
 
 def families_line(cert: dict) -> str:
     """Which learners the data was made for and which it was checked on."""
-    groups: dict[str, list[str]] = {}
+    groups: dict[str, list[str]] = {"generation": [], "heldout": [], "user": []}
     for arch, r in cert["results"].items():
         groups.setdefault(r["group"], []).append(arch)
+    groups = {g: archs for g, archs in groups.items() if archs}
     names = {"generation": "made for (used in generation)", "heldout": "checked on (held-out zoo families)",
              "user": "checked on (the user's own networks)"}
     return "; ".join(f"{names[g]}: {', '.join(archs)}" for g, archs in groups.items())

@@ -129,3 +129,20 @@ def test_cli_process_generates_without_loading_triton_unless_allowed(tmp_path, a
     # torch.func.grad did import torch._dynamo; triton stayed out of the process unless allowed
     assert line == ("TRITON loaded True" if allow else "TRITON blocked True")
     assert (tmp_path / "a.safetensors").exists()
+
+
+def test_config_file_and_flags_merge_with_flags_winning(tmp_path):
+    import json
+
+    cfg = {"tasks": {"split": "0,1/2,3"}, "ipc": 2, "inner_steps": 2, "steps": 4, "refine_steps": 0, "seed": 5,
+           "learners": {"archs": ["mlp"]}, "device": "cpu", "inits_per_step": 1}
+    (tmp_path / "g.json").write_text(json.dumps(cfg))
+    out = tmp_path / "m.safetensors"
+    res = runner.invoke(app, ["generate", "--config", str(tmp_path / "g.json"), "--out", str(out), "--seed", "7",
+                              "--scenario", "task-incremental"])
+    assert res.exit_code == 0, res.output
+    got = load_artifact(out).metadata["generation"]["config"]
+    assert (got["seed"], got["ipc"], got["tasks"]) == (7, 2, {"split": "0,1/2,3", "scenario": "task-incremental"})
+    (tmp_path / "bad.json").write_text(json.dumps({**cfg, "ipc": "2"}))
+    bad = runner.invoke(app, ["generate", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "b.safetensors")])
+    assert bad.exit_code == 2 and "ipc: Input should be a valid integer" in bad.output

@@ -40,7 +40,7 @@ def _step_of(ckpt):
 
 
 def test_row11_sigkill_then_resume_equals_uninterrupted(tmp_path):
-    args = [*GEN, "--steps", "300"]
+    args = [*GEN, "--steps", "200"]
     full = _cli(["generate", "--out", "full.safetensors", *args], tmp_path)
     assert full.wait(300) == 0, full.stderr.read()
     victim = _cli(["generate", "--out", "run.safetensors", *args], tmp_path)
