@@ -59,6 +59,7 @@ def inspect(
             console.print_json(json.dumps(art.metadata))
             return
         console.print(metadata_table(art.metadata, art.sha256))
+        console.print(f"sha256: {art.sha256}", soft_wrap=True)  # whole on one line, to copy, at any terminal width
         out = png or siblings(artifact).grid
         path = sample_grid(art.images, art.task_ids, art.labels, art.metadata["source"]["normalisation"],
                            art.metadata["source"]["class_names"], out)
