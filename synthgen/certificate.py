@@ -112,8 +112,14 @@ def load_certificate(path: str | os.PathLike) -> dict:
 
 
 def check_certificate(cert: dict, art: Artifact) -> None:
-    """Raise CertificateError unless ``cert`` was issued for exactly this artifact's tensors."""
+    """Raise CertificateError unless ``cert`` was issued for exactly this artifact's tensors and recipe (the
+    tensor hash does not cover the metadata, and the same images under another recipe are other data)."""
     validate_certificate(cert)
     if cert["artifact_sha256"] != art.sha256:
         raise CertificateMismatch(f"certificate is for artifact sha256 {cert['artifact_sha256']}, "
                                f"but this artifact's sha256 is {art.sha256}")
+    issued = cert["protocol"].get("recipe")
+    if issued is not None and json.loads(json.dumps(issued)) != json.loads(json.dumps(art.recipe)):
+        changed = sorted(k for k in {*issued, *art.recipe} if issued.get(k) != art.recipe.get(k))
+        raise CertificateMismatch(f"certificate was issued for another training recipe than this artifact declares "
+                               f"(differs in {', '.join(changed)}); re-run `synthgen verify`")

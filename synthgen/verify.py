@@ -123,7 +123,7 @@ def peer_recipe(cfg: VerifyConfig, lr: float) -> PeerRecipe:
 def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
     """Phase 1: each peer and the joint bound of each arch with every lr of the grid, first seed, scored on the
     validation split (the joint bound on all tasks at once)."""
-    methods = [*(peer_methods(len(art.labels)) if cfg.peers else []), JOINT]
+    methods = [*(peer_methods(len(art.labels)) if cfg.peers else []), *([JOINT] if cfg.joint else [])]
     return [Job(a, m, cfg.seeds[0], lr, "val") for a in arch_groups(art, cfg) for m in methods for lr in cfg.peer_lrs]
 
 
@@ -135,7 +135,7 @@ def plan(art: Artifact, cfg: VerifyConfig, peer_lrs: dict[tuple[str, str], float
         for m in method_order(n):
             if m in STRESS and not cfg.stress or m in BASELINES and not cfg.baselines:
                 continue
-            if m in peer_methods(n) and not cfg.peers:
+            if m in peer_methods(n) and not cfg.peers or m == JOINT and not cfg.joint:
                 continue
             lr = (peer_lrs or {}).get((a, m), cfg.peer_lrs[0]) if m in peer_methods(n) or m == JOINT else None
             jobs += [Job(a, m, s, lr) for s in cfg.seeds]

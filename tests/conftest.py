@@ -1,9 +1,13 @@
-"""Shared fixtures: one thread (a loaded 2-core box is 50x slower with 2), tiny seeded configs."""
+"""Shared fixtures: one thread per process (the suite runs on 2 processes, and a loaded 2-core box is 50x
+slower with 2 threads each; subprocesses inherit OMP_NUM_THREADS), tiny seeded configs."""
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
 
+os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
 
 from synthgen.config import GenerateConfig, LearnerConfig, TaskConfig  # noqa: E402
@@ -16,22 +20,34 @@ def mnist5k():
 
 
 def tiny_config(**overrides) -> GenerateConfig:
-    """2 tasks of Split-MNIST, 5 images/class, 5 inner steps: seconds, yet a real effect."""
+    """2 tasks of Split-MNIST, 5 images/class, 5 inner steps (and a recipe of as many): seconds, yet a real effect."""
     base = dict(tasks=TaskConfig(split="0,1/2,3"), learners=LearnerConfig(archs=("mlp",)), ipc=5,
                 inner_steps=5, inits_per_step=2, real_batch=128, steps=120, eval_every=0,
-                checkpoint_every=0, device="cpu", outer_lr=0.03, refine_steps=0)
+                checkpoint_every=0, device="cpu", outer_lr=0.03, refine_steps=0, recipe_step_scale=1)
     base.update(overrides)
     return GenerateConfig(**base)
 
 
-@pytest.fixture(scope="session")
-def tiny_artifact(mnist5k):
-    """An artifact made by the engine once per session (about 5 s)."""
-    from synthgen.artifact import artifact_from_result
+def _made_once(name: str, cfg: GenerateConfig, source, tmp_path_factory):
+    """The engine's artifact for ``cfg``, made by the first test process that asks and saved where the other
+    processes of the session (pytest-xdist workers) load it; every process gets the loaded file."""
+    from filelock import FileLock
+
+    from synthgen.artifact import artifact_from_result, load_artifact, save_artifact
     from synthgen.engine import Engine
 
-    cfg = tiny_config()
-    return artifact_from_result(Engine(cfg, source=mnist5k).run(), cfg)
+    base = tmp_path_factory.getbasetemp()  # under xdist each worker's; its parent is this session's
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / f"shared-{name}.safetensors"
+    with FileLock(f"{path}.lock"):
+        if not path.exists():
+            save_artifact(artifact_from_result(Engine(cfg, source=source).run(), cfg), path)
+    return load_artifact(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact(mnist5k, tmp_path_factory):
+    """An artifact made by the engine once per session (about 5 s)."""
+    return _made_once("tiny", tiny_config(), mnist5k, tmp_path_factory)
 
 
 def small_config(**overrides) -> GenerateConfig:
@@ -40,13 +56,9 @@ def small_config(**overrides) -> GenerateConfig:
 
 
 @pytest.fixture(scope="session")
-def small_artifact(mnist5k):
+def small_artifact(mnist5k, tmp_path_factory):
     """A 5-task artifact made once per session; it beats Replay-50 and GDumb-50 by ~0.15 (measured)."""
-    from synthgen.artifact import artifact_from_result
-    from synthgen.engine import Engine
-
-    cfg = small_config()
-    return artifact_from_result(Engine(cfg, source=mnist5k).run(), cfg)
+    return _made_once("small", small_config(), mnist5k, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

@@ -38,6 +38,21 @@ def test_artifact_shapes_and_recipe(tiny_artifact):
     assert any(abs(lr - tiny_config().inner_lr) > 1e-3 for lr in art.recipe["lr_per_task"])
 
 
+def test_the_recipe_declares_the_unrolled_steps_times_the_scale(mnist5k):
+    """The unroll is K steps per task; the recipe the consumer (and the verifier) follows declares K x scale,
+    and the verifier trains that many steps."""
+    from dataclasses import replace
+
+    from synthgen.config import GenerateConfig
+
+    cfg = tiny_config(steps=4, recipe_step_scale=3)
+    art = artifact_from_result(Engine(cfg, source=mnist5k).run(), cfg)
+    assert art.recipe["steps_per_task"] == 15 and GenerateConfig().recipe_step_scale == 2
+    short = replace(art, metadata={**art.metadata, "recipe": {**art.recipe, "steps_per_task": 5}})
+    a, b = evaluate_artifact(art, mnist5k, "mlp", 0).R, evaluate_artifact(short, mnist5k, "mlp", 0).R
+    assert a != b  # 15 steps train another model than 5
+
+
 def test_deterministic_given_seed(mnist5k):
     cfg = tiny_config(steps=12)
     a = Engine(cfg, source=mnist5k).run()

@@ -46,6 +46,11 @@ def test_engine_artifact_beats_its_same_memory_peers_and_is_certified(fast_cert,
     other.images[0, 0, 14, 14] += 0.01  # a one-pixel change: a different artifact, the check names both hashes
     with pytest.raises(CertificateError, match=f"{small_artifact.sha256}.*{other.sha256}"):
         check_certificate(cert, other)
+    longer = copy.deepcopy(small_artifact)
+    longer.metadata["recipe"]["steps_per_task"] *= 2  # the same images under another recipe: other data
+    assert longer.sha256 == small_artifact.sha256
+    with pytest.raises(CertificateError, match="another training recipe.*differs in steps_per_task"):
+        check_certificate(cert, longer)
 
 
 def test_continual_metrics_are_recorded_per_step(fast_cert):
@@ -77,10 +82,15 @@ def test_random_noise_is_not_certified(small_artifact):
     assert cert["results"]["mlp"]["methods"][SYNTHETIC]["acc_mean"] < 0.6
 
 
-def test_without_peers_there_is_no_certificate(tiny_artifact):
+def test_without_peers_or_joint_there_is_no_certificate(tiny_artifact):
     cert = verify(tiny_artifact, VerifyConfig(seeds=(0,), heldout=(), peers=False, baselines=False, peer_lrs=(1e-3,),
                                               joint_epochs=1))
-    assert cert["verdict"] == NOT_CERTIFIED and any("was not run" in r for r in cert["reasons"])
+    assert cert["verdict"] == NOT_CERTIFIED and any("peer Replay-20 was not run" in r for r in cert["reasons"])
+    assert JOINT in cert["results"]["mlp"]["methods"]
+    cfg = VerifyConfig(seeds=(0,), heldout=(), peers=False, joint=False, baselines=False)
+    assert plan_lr_grid(tiny_artifact, cfg) == [] and {j.method for j in plan(tiny_artifact, cfg)} == {SYNTHETIC}
+    cert = verify(tiny_artifact, cfg)
+    assert cert["verdict"] == NOT_CERTIFIED and any("joint bound was not run" in r for r in cert["reasons"])
 
 
 def test_peers_lr_is_chosen_on_validation_and_recorded(tiny_artifact):
