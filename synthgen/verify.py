@@ -122,7 +122,9 @@ def peer_recipe(cfg: VerifyConfig, lr: float) -> PeerRecipe:
 
 def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
     """Phase 1: each peer and the joint bound of each arch with every lr of the grid, first seed, scored on the
-    validation split (the joint bound on all tasks at once)."""
+    validation split (the joint bound on all tasks at once). A grid of one lr has nothing to choose: no jobs."""
+    if len(cfg.peer_lrs) == 1:
+        return []
     methods = [*(peer_methods(len(art.labels)) if cfg.peers else []), *([JOINT] if cfg.joint else [])]
     return [Job(a, m, cfg.seeds[0], lr, "val") for a in arch_groups(art, cfg) for m in methods for lr in cfg.peer_lrs]
 

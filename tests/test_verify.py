@@ -89,6 +89,8 @@ def test_without_peers_or_joint_there_is_no_certificate(tiny_artifact):
     assert JOINT in cert["results"]["mlp"]["methods"]
     cfg = VerifyConfig(seeds=(0,), heldout=(), peers=False, joint=False, baselines=False)
     assert plan_lr_grid(tiny_artifact, cfg) == [] and {j.method for j in plan(tiny_artifact, cfg)} == {SYNTHETIC}
+    one_lr = VerifyConfig(seeds=(0,), heldout=(), baselines=False, peer_lrs=(1e-3,))  # nothing to choose on val
+    assert plan_lr_grid(tiny_artifact, one_lr) == [] and {j.lr for j in plan(tiny_artifact, one_lr)} >= {1e-3}
     cert = verify(tiny_artifact, cfg)
     assert cert["verdict"] == NOT_CERTIFIED and any("joint bound was not run" in r for r in cert["reasons"])
 
