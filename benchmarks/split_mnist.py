@@ -71,8 +71,9 @@ def phase_zoo(work: Path, seeds: int, ver_seeds: int, nproc: int) -> None:
     """``synthgen verify --config`` of every artifact on every zoo row with the stress scenarios, then the peers and
     the joint bound once for the rows the default verify of seed 0 did not already measure."""
     cli = [sys.executable, "-m", "synthgen", "verify", "--threads", "1", "--nproc", str(nproc)]
-    for s in range(seeds):
-        gen = load_artifact(work / f"seed{s}.safetensors").metadata["generation"]["archs"]
+    arts = [load_artifact(work / f"seed{s}.safetensors") for s in range(seeds)]
+    for s, art in enumerate(arts):
+        gen = art.metadata["generation"]["archs"]
         cfg = {"seeds": list(range(ver_seeds)), "heldout": zoo_rows(gen), "stress": True, "peers": False,
                "joint": False, "baselines": False}
         (work / f"seed{s}.zoo.config.json").write_text(json.dumps(cfg))
@@ -80,9 +81,8 @@ def phase_zoo(work: Path, seeds: int, ver_seeds: int, nproc: int) -> None:
                                "--certificate", str(work / f"seed{s}.zoo.json"), "--out-dir", str(work / f"seed{s}.zoo")],
                         work / f"zoo{s}.log")
         print(f"zoo verification of seed {s}: {wall:.0f} s", flush=True)
-    done = {a for name in ("seed0.certificate.json", "seed0.peers.json") if (work / name).exists()
-            for a in json.loads((work / name).read_text())["results"]}  # peers and joint do not depend on the data
-    gen = load_artifact(work / "seed0.safetensors").metadata["generation"]["archs"]
+    done = peer_results(work, len(arts[0].labels))  # peers and joint do not depend on the data
+    gen = arts[0].metadata["generation"]["archs"]
     missing = [a for a in [*gen, *zoo_rows(gen)] if a not in done]
     if missing:
         cfg = {"seeds": list(range(ver_seeds)), "archs": missing[:1], "heldout": missing[1:], "stress": False,
@@ -124,12 +124,12 @@ def zoo_table(certs: list[dict], peers: dict[str, dict], n: int) -> tuple[list[s
         m = peers.get(arch, {})
         joint, rp, gd = (m[k]["acc_mean"] if k in m else None for k in (JOINT, replay, gdumb))
         min_seen, avg_incr = mean(s["min_seen_acc_mean"] for s in syn), mean(s["avg_incremental_acc_mean"] for s in syn)
-        found[arch] = {"acc": acc, "group": r["group"], "drop": max(drops), "gdumb": gd, "replay": rp,
+        found[arch] = {"acc": acc, "group": r["group"], "drop": max(drops), "gdumb": gd,
                        "min_seen": min_seen, "avg_incr": avg_incr}
         fmt = lambda v, spec=".3f": "not run" if v is None else format(v, spec)  # noqa: E731
         lines.append(f"| {arch} | {r['family']} | {r['group']} | **{acc:.3f}** | {min_seen:.3f} | {avg_incr:.3f} | "
                      f"{max(s['max_forgetting_mean'] for s in syn):.3f} | {fmt(joint and acc / joint, '.2f')} | "
-                     f"{max(drops):.3f} | {fmt(rp)} | {fmt(gd)} | {fmt(gd is not None and acc - gd or None, '+.3f')} |")
+                     f"{max(drops):.3f} | {fmt(rp)} | {fmt(gd)} | {fmt(None if gd is None else acc - gd, '+.3f')} |")
     return lines, found
 
 

@@ -5,6 +5,7 @@ import json
 
 from ._version import versions
 from .artifact import optimiser_of
+from .verify import JOINT, judged_peers, peer_methods
 
 LICENSES = {"mnist-5k": "cc-by-sa-3.0", "mnist": "cc-by-sa-3.0", "digits": "cc-by-4.0",
             "fashion-mnist": "mit", "kmnist": "cc-by-sa-4.0", "cifar10": "other"}
@@ -47,33 +48,34 @@ def card_data(meta: dict, feats, sizes: dict[int, tuple[int, int]]):
     return data
 
 
+# the verifier's learner groups, in the order tables list them, and what each says of the data
+GROUP_NAMES = {"generation": "made for (used in generation)", "heldout": "checked on (held-out zoo families)",
+               "user": "checked on (the user's own networks)"}
+
+
 def peer_table(cert: dict) -> list[str]:
     """Markdown rows: per architecture, the synthetic data next to its same-memory real peers and joint training."""
     n = cert["protocol"]["images"]
-    peers = [m for m in (f"Replay-{n}", f"GDumb-{n}", f"Replay-{5 * n}")]
-    head = (["arch", "group", "params", "synthetic: final ACC", "min over steps", "avg incremental"] + peers
-            + ["joint (upper bound)"])
+    peers = [*judged_peers(n), *(p for p in peer_methods(n) if p not in judged_peers(n))]
+    head = ["arch", "group", "params", "synthetic: final ACC", "min over steps", "avg incremental", *peers, JOINT]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    order = {"generation": 0, "heldout": 1, "user": 2}
-    for arch, r in sorted(cert["results"].items(), key=lambda kv: (order.get(kv[1]["group"], 3), kv[0])):
+    order = {g: i for i, g in enumerate(GROUP_NAMES)}
+    for arch, r in sorted(cert["results"].items(), key=lambda kv: (order.get(kv[1]["group"], len(order)), kv[0])):
         m, s = r["methods"], r["methods"]["synthetic"]
         cells = [arch, r["group"], f"{r.get('params', 0):,}", f"**{s['acc_mean']:.3f}** ± {s['acc_std']:.3f}",
                  f"{s['min_seen_acc_mean']:.3f}", f"{s['avg_incremental_acc_mean']:.3f}"]
         cells += [f"{m[p]['acc_mean']:.3f}" if p in m else "-" for p in peers]
-        cells.append(f"{m['joint (upper bound)']['acc_mean']:.3f}" if "joint (upper bound)" in m else "-")
+        cells.append(f"{m[JOINT]['acc_mean']:.3f}" if JOINT in m else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
 def families_line(cert: dict) -> str:
     """Which learners the data was made for and which it was checked on."""
-    groups: dict[str, list[str]] = {"generation": [], "heldout": [], "user": []}
+    groups: dict[str, list[str]] = {g: [] for g in GROUP_NAMES}
     for arch, r in cert["results"].items():
-        groups.setdefault(r["group"], []).append(arch)
-    groups = {g: archs for g, archs in groups.items() if archs}
-    names = {"generation": "made for (used in generation)", "heldout": "checked on (held-out zoo families)",
-             "user": "checked on (the user's own networks)"}
-    return "; ".join(f"{names[g]}: {', '.join(archs)}" for g, archs in groups.items())
+        groups[r["group"]].append(arch)
+    return "; ".join(f"{GROUP_NAMES[g]}: {', '.join(archs)}" for g, archs in groups.items() if archs)
 
 
 def _verification(cert: dict | None) -> str:
