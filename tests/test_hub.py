@@ -110,8 +110,10 @@ def test_row9_pickles_in_a_repo_are_never_downloaded(hub, tmp_path, tiny_artifac
     folder = export_folder(tiny_artifact, tmp_path / "ds")
     publish(folder, "org/with-pickles", token="hf_ok", endpoint=hub.write_url)
     marker = tmp_path / "PWNED"
-    # a real pickle whose loading would create the marker file (os.system on a touch command)
-    evil = pickle.dumps(type("Evil", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}",))})())
+    # a real pickle whose loading would create the marker file (os.system on a touch command); padded past 150
+    # bytes whatever the tmp path's length: olah reads files of 121-149 bytes as LFS pointers and fails on binary
+    evil = pickle.dumps(type("Evil", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}".ljust(200),))})())
+    assert len(evil) > 150
     commit(hub.mirrors / "datasets/org/with-pickles", "main",
            {"pytorch_model.bin": evil, "model.pt": evil, "data/task_0/evil.pkl": evil}, [], "add pickles", None)
     got = pull("org/with-pickles", endpoint=hub.read_url, to=tmp_path / "pulled")
