@@ -23,7 +23,7 @@ from synthgen.api import artifact_from_result, verify
 from synthgen.config import GenerateConfig, VerifyConfig
 from synthgen.engine import Engine
 from synthgen.artifact import save_artifact
-from synthgen.verify import JOINT, STRESS, SYNTHETIC
+from synthgen.verify_jobs import JOINT, STRESS, SYNTHETIC
 
 ARCHS = ("mlp", "convnet", "mlp256", "mlp2", "convpool", "lenet")
 

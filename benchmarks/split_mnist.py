@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from synthgen.artifact import load_artifact
-from synthgen.verify import JOINT, STRESS, SYNTHETIC, judged_peers
+from synthgen.verify_jobs import JOINT, STRESS, SYNTHETIC, judged_peers
 
 # the held-out rows: the zoo's families at a consumer's sizes (ConvNet-3 at width 32: at 128 its joint bound and
 # peers alone take hours on 2 cores; research.md has the width-128 figures)

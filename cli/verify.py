@@ -15,7 +15,7 @@ from synthgen import distributed as dist
 from synthgen.api import check, learners_for, verify as run_verify, verify_config, write_verification
 from synthgen.certificate import CERTIFIED, CertificateMismatch
 from synthgen.resolve import resolve
-from synthgen.verify import JOINT, SYNTHETIC, judged_peers, method_order
+from synthgen.verify_jobs import JOINT, SYNTHETIC, judged_peers, method_order
 
 from ._common import console, launch_torchrun, print_error, set_threads, user_errors
 
@@ -70,6 +70,10 @@ def verify(
     endpoint: Annotated[Optional[str], typer.Option(help="hub URL for org/name refs (default: HF_ENDPOINT)")] = None,
     token: Annotated[Optional[str], typer.Option(help="hub token for private repos; never printed")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch CPU threads (default: all cores; 1 on a busy machine)")] = None,
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="reuse the peers, joint bound and baselines already "
+                                        "computed for this source (they do not depend on the images)")] = True,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="cache folder (default: $SYNTHGEN_CACHE_DIR or "
+                                                           "~/.cache/synthgen/verify)")] = None,
     nproc: Annotated[int, typer.Option(help="processes on this machine (launches torchrun; the grid is spread over them)")] = 1,
 ) -> None:
     """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, compare with peers, certify."""
@@ -102,7 +106,8 @@ def verify(
             def on_job(done: int, total: int, job) -> None:
                 bar.update(job_id, total=total, completed=done, info=f"{job.arch} · {job.method} · seed {job.seed}")
 
-            cert = run_verify(res.artifact, cfg, data_dir=data_dir, on_job=on_job)
+            cert = run_verify(res.artifact, cfg, data_dir=data_dir, on_job=on_job,
+                              cache=cache and (cache_dir if cache_dir is not None else True))
         if not dist.is_main():
             dist.shutdown()
             return
@@ -117,6 +122,9 @@ def verify(
                   f"relative to {peer_names}, forgetting and joint training)")
     for reason in cert["reasons"]:
         console.print(f"  - {reason}", highlight=False, soft_wrap=True)
+    reused = cert["protocol"]["spread"].get("cache", {}).get("reused_cells")
+    if reused:
+        console.print(f"reused {reused} cells (peers, joint bound, baselines) from the cache; --no-cache recomputes them")
     console.print(f"certificate: {cpath}")
     for p in pictures:
         console.print(f"picture:     {p}")

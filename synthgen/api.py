@@ -24,6 +24,7 @@ from .config import ConfigError, GenerateConfig, VerifyConfig
 from .engine import Engine, GenerationError, StepInfo
 from .resolve import resolve_artifact
 from .seeding import seed_everything
+from .verify_cache import CellCache
 from .verify import Job, arch_groups, describe, gather, judge, run_grid, source_for
 
 QUICK = {"seeds": (0, 1), "peer_lrs": (1e-3,), "baselines": False}  # `verify --quick`: for iteration only
@@ -115,16 +116,21 @@ def learners_for(art: Artifact, cfg: VerifyConfig) -> dict[str, dict]:
 
 
 def verify(artifact: Artifact | str | os.PathLike, config: VerifyConfig | None = None, *,
-           data_dir: str | None = None, on_job: Callable[[int, int, Job], None] | None = None) -> dict:
+           data_dir: str | None = None, on_job: Callable[[int, int, Job], None] | None = None,
+           cache: str | os.PathLike | bool = True) -> dict:
     """Retrain fresh learners in sequence on ``artifact`` next to its peers and return its certificate (a dict).
 
-    Under torchrun the grid is spread over the processes and every rank returns the same certificate."""
+    The cells that do not depend on the artifact's images (peers, joint bound, real baselines, the lr grid)
+    are kept in and reused from ``cache`` (synthgen.verify_cache): True for the default folder, a folder, or
+    False to compute everything. Under torchrun the grid is spread over the processes and every rank returns
+    the same certificate."""
     art = artifact if isinstance(artifact, Artifact) else resolve_artifact(artifact)
     cfg = config or VerifyConfig()
     source = source_for(art, data_dir)
     info = learners_for(art, cfg)
     t0 = time.perf_counter()
-    jobs, cells, lr_grid, spread = run_grid(art, cfg, source, on_job)
+    cells_cache = None if cache is False else CellCache(None if cache is True else cache)
+    jobs, cells, lr_grid, spread = run_grid(art, cfg, source, on_job, cells_cache)
     results = gather(jobs, cells, info)
     ok, reasons = judge(results, cfg, len(art.labels))
     return make_certificate(art, cfg, results, lr_grid, ok, reasons, spread=spread,

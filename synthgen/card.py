@@ -5,7 +5,7 @@ import json
 
 from ._version import versions
 from .artifact import optimiser_of
-from .verify import JOINT, judged_peers, peer_methods
+from .verify_jobs import JOINT, judged_peers, peer_methods
 
 LICENSES = {"mnist-5k": "cc-by-sa-3.0", "mnist": "cc-by-sa-3.0", "digits": "cc-by-4.0",
             "fashion-mnist": "mit", "kmnist": "cc-by-sa-4.0", "cifar10": "other"}

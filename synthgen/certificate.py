@@ -24,7 +24,7 @@ from .artifact import Artifact
 from .config import VerifyConfig
 from . import distributed as dist
 from .peers import PeerRecipe
-from .verify import STRESS, judged_peers, peer_methods
+from .verify_jobs import STRESS, judged_peers, peer_methods
 
 CERTIFICATE_VERSION = 2
 CERTIFIED, NOT_CERTIFIED = "certified", "not certified"

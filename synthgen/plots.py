@@ -115,7 +115,7 @@ def verification_pictures(cert: dict, folder: Path) -> list[Path]:
     so far after each task, the peers and the joint bound drawn beside it; and, with the joint bound, each
     task's final accuracy next to it."""
     from .tasks import task_label
-    from .verify import JOINT, REAL_RECIPE_STEPS, SYNTHETIC, peer_methods
+    from .verify_jobs import JOINT, REAL_RECIPE_STEPS, SYNTHETIC, peer_methods
 
     paths = []
     peers = list(peer_methods(cert["protocol"]["images"]))

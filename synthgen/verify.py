@@ -18,59 +18,25 @@ flat list of jobs so that it can be spread over processes (rank i runs jobs i, i
 """
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from . import distributed as dist
 from .artifact import Artifact
 from .config import SourceConfig, VerifyConfig
-from .evaluation import evaluate_artifact, joint_accuracy, peer_matrix, real_sequence_matrix
+from .evaluation import fresh
 from .learners import ZOO, build_learner, check_archs, family_of, has_batchnorm, is_import_spec, num_parameters
 from .metrics import (average_accuracy, average_incremental_accuracy, backward_transfer, max_forgetting, mean_std,
                       min_seen_accuracy, seen_accuracy, step_ratios)
-from .peers import PeerRecipe
 from .sources import SourceData, SourceError, load_source
+from .verify_cache import CellCache
+from .verify_jobs import (BASELINES, JOINT, STRESS, SYNTHETIC, Job, job_params, judged_peers, method_order,
+                          peer_methods, run_job, uses_images)
 
-SYNTHETIC = "synthetic"
-# stress scenario -> (lr scale, step scale, batch fraction of the task or None for the full batch)
-STRESS = {
-    "lr x0.5": (0.5, 1.0, None),
-    "lr x2": (2.0, 1.0, None),
-    "steps x2": (1.0, 2.0, None),
-    "shuffled half batches": (1.0, 2.0, 0.5),
-    "batch 1/4, steps x4": (1.0, 4.0, 0.25),
-}
-REAL_RECIPE_STEPS, REAL_EPOCH, CORESET = "real sequence (recipe steps)", "real sequence (1 epoch)", "random real coreset"
-BASELINES = (REAL_RECIPE_STEPS, REAL_EPOCH, CORESET)
-JOINT = "joint (upper bound)"
 # default held-out zoo names, in order of preference; families used in generation are skipped
 HELDOUT_PREFERENCE = ("cnn_bn", "cnn", "convnet3_s", "lenet", "resnet8", "mlp256", "convnet")
 MIN_HELDOUT = 3
-
-
-def peer_methods(n: int) -> dict[str, tuple[str, int]]:
-    """Method name -> (peer kind, memory) for an artifact of ``n`` images."""
-    return {f"Replay-{n}": ("replay", n), f"Replay-{5 * n}": ("replay", 5 * n), f"GDumb-{n}": ("gdumb", n)}
-
-
-def judged_peers(n: int) -> tuple[str, str]:
-    """The same-memory peers the verdict compares with."""
-    return f"Replay-{n}", f"GDumb-{n}"
-
-
-def method_order(n: int) -> tuple[str, ...]:
-    """The order of the grid, and of every table of its results."""
-    return (SYNTHETIC, *STRESS, *peer_methods(n), JOINT, *BASELINES)
-
-
-@dataclass(frozen=True)
-class Job:
-    arch: str
-    method: str
-    seed: int
-    lr: float | None = None   # peers: the Adam lr (grid jobs try each)
-    split: str = "test"       # "val" for the peers' lr grid
 
 
 def source_for(art: Artifact, data_dir: str | None = None) -> SourceData:
@@ -116,10 +82,6 @@ def describe(arch: str, group: str, art: Artifact) -> dict:
             "batchnorm": has_batchnorm(model), "about": "user model" if is_import_spec(arch) else ZOO[arch].about}
 
 
-def peer_recipe(cfg: VerifyConfig, lr: float) -> PeerRecipe:
-    return PeerRecipe(lr=lr, epochs=cfg.peer_epochs, gdumb_epochs=cfg.gdumb_epochs)
-
-
 def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
     """Phase 1: each peer and the joint bound of each arch with every lr of the grid, first seed, scored on the
     validation split (the joint bound on all tasks at once). A grid of one lr has nothing to choose: no jobs."""
@@ -142,34 +104,6 @@ def plan(art: Artifact, cfg: VerifyConfig, peer_lrs: dict[tuple[str, str], float
             lr = (peer_lrs or {}).get((a, m), cfg.peer_lrs[0]) if m in peer_methods(n) or m == JOINT else None
             jobs += [Job(a, m, s, lr) for s in cfg.seeds]
     return jobs
-
-
-def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
-    """One cell of the grid -> {'R', 'R_task'} matrices, or the joint bound's figures."""
-    norm, tasks, steps = art.metadata["source"]["normalisation"], art.tasks, art.recipe["steps_per_task"]
-    scenario = art.metadata["scenario"]
-    if job.method == SYNTHETIC:
-        run = evaluate_artifact(art, source, job.arch, job.seed)
-    elif job.method in STRESS:
-        lr_scale, step_scale, frac = STRESS[job.method]
-        batch = None if frac is None else max(1, int(min(art.recipe["task_sizes"]) * frac))
-        run = evaluate_artifact(art, source, job.arch, job.seed, lr_scale, step_scale, batch)
-    elif job.method == JOINT:
-        joint = joint_accuracy(source, tasks, norm, job.arch, job.seed, job.lr, cfg.joint_epochs, scenario=scenario,
-                               prefixes=job.split == "test", split=job.split)
-        return {"acc": joint.acc, "per_task": joint.per_task, "seen_curve": joint.seen_curve}
-    elif job.method in peer_methods(len(art.labels)):
-        kind, memory = peer_methods(len(art.labels))[job.method]
-        run = peer_matrix(kind, source, tasks, norm, job.arch, job.seed, memory, peer_recipe(cfg, job.lr),
-                          scenario, job.split)
-    elif job.method in (REAL_RECIPE_STEPS, REAL_EPOCH):
-        run = real_sequence_matrix(source, tasks, norm, job.arch, job.seed, cfg.baseline_lr,
-                                   steps if job.method == REAL_RECIPE_STEPS else None, scenario=scenario)
-    else:  # coreset: the synthetic set's size, full batch, the recipe's steps
-        per_class = max(1, min(art.recipe["task_sizes"]) // max(len(t) for t in tasks))
-        run = real_sequence_matrix(source, tasks, norm, job.arch, job.seed, cfg.baseline_lr, steps,
-                                   batch_size=max(art.recipe["task_sizes"]), per_class=per_class, scenario=scenario)
-    return {"R": run.R, "R_task": run.R_task}
 
 
 def summarise(cells: list[dict]) -> dict:
@@ -247,13 +181,27 @@ def judge(results: dict, cfg: VerifyConfig, n: int) -> tuple[bool, list[str]]:
     return ok, reasons
 
 
-def _spread(jobs: list[Job], art: Artifact, source: SourceData, cfg: VerifyConfig,
+def cell(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig, cache: CellCache | None = None) -> dict:
+    """:func:`run_job`, through ``cache`` for the cells that do not depend on the artifact's images."""
+    if cache is None or uses_images(job.method):
+        return run_job(job, art, source, cfg)
+    model = fresh(job.arch, source.image_shape, source.num_classes, job.seed)
+    inputs = cache.inputs(model, dataclasses.asdict(job), job_params(job, art, cfg))
+    found = cache.get(inputs)
+    if found is not None:
+        return found
+    out = run_job(job, art, source, cfg)
+    cache.put(inputs, out)
+    return out
+
+
+def _spread(jobs: list[Job], art: Artifact, source: SourceData, cfg: VerifyConfig, cache: CellCache | None,
             on_job: Callable[[int, int, Job], None] | None, offset: int, total: int) -> list[dict]:
     """Run ``jobs`` (this rank's share under torchrun), gathered back into plan order."""
     mine = dist.my_share(len(jobs))
     done: dict[int, dict] = {}
     for n, i in enumerate(mine):
-        done[i] = run_job(jobs[i], art, source, cfg)
+        done[i] = cell(jobs[i], art, source, cfg, cache)
         if on_job:
             on_job(offset + n + 1, total, jobs[i])
     for part in dist.gather(done):
@@ -261,23 +209,28 @@ def _spread(jobs: list[Job], art: Artifact, source: SourceData, cfg: VerifyConfi
     return [done[i] for i in range(len(jobs))]
 
 
-def run_grid(art: Artifact, cfg: VerifyConfig, source: SourceData,
-             on_job: Callable[[int, int, Job], None] | None = None) -> tuple[list[Job], list[dict], dict, dict]:
+def run_grid(art: Artifact, cfg: VerifyConfig, source: SourceData, on_job: Callable[[int, int, Job], None] | None = None,
+             cache: CellCache | None = None) -> tuple[list[Job], list[dict], dict, dict]:
     """Phase 1 (the lr grid), then the judged grid; returns (jobs, cells, lr grid record, how the jobs were
-    spread: processes and jobs per process)."""
+    spread: processes, jobs per process and, with a ``cache``, the cells it reused and computed)."""
+    if cache is not None:
+        cache.bind(source, art.tasks, art.metadata["scenario"], art.metadata["source"]["normalisation"])
     grid = plan_lr_grid(art, cfg)
     per_rank = lambda k: len(dist.my_share(k))  # noqa: E731
     total = per_rank(len(grid)) + per_rank(len(plan(art, cfg)))
-    scores = _spread(grid, art, source, cfg, on_job, 0, total)
+    scores = _spread(grid, art, source, cfg, cache, on_job, 0, total)
     record: dict[str, dict[str, dict[str, float]]] = {}
-    for job, cell in zip(grid, scores):
-        score = cell["acc"] if "acc" in cell else average_accuracy(cell["R"])
+    for job, c in zip(grid, scores):
+        score = c["acc"] if "acc" in c else average_accuracy(c["R"])
         record.setdefault(job.arch, {}).setdefault(job.method, {})[f"{job.lr:g}"] = score
     chosen = {(a, m): float(max(lrs, key=lambda k: (lrs[k], -float(k)))) for a, ms in record.items()
               for m, lrs in ms.items()}
     jobs = plan(art, cfg, chosen)
-    cells = _spread(jobs, art, source, cfg, on_job, per_rank(len(grid)), total)
+    cells = _spread(jobs, art, source, cfg, cache, on_job, per_rank(len(grid)), total)
     w = dist.world()
     spread = {"processes": w, "jobs_per_process": [len(range(r, len(grid), w)) + len(range(r, len(jobs), w))
                                                    for r in range(w)]}
+    if cache is not None:
+        counts = dist.gather((cache.reused, cache.computed))
+        spread["cache"] = {"reused_cells": sum(c[0] for c in counts), "computed_cells": sum(c[1] for c in counts)}
     return jobs, cells, record, spread

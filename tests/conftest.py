@@ -61,6 +61,18 @@ def small_artifact(mnist5k, tmp_path_factory):
     return _made_once("small", small_config(), mnist5k, tmp_path_factory)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_verify_cache(tmp_path_factory):
+    """Session and module fixtures verify with this process's own cache of peer cells, never ~/.cache."""
+    os.environ["SYNTHGEN_CACHE_DIR"] = str(tmp_path_factory.mktemp("verify-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _verify_cache(tmp_path, monkeypatch):
+    """Every test verifies with its own, empty cache of peer cells (tests of the cache share one on purpose)."""
+    monkeypatch.setenv("SYNTHGEN_CACHE_DIR", str(tmp_path / "verify-cache"))
+
+
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory):
     """The hub on 127.0.0.1 for the whole session: olah (reads) + tests/hub_double.py (writes)."""

@@ -9,7 +9,8 @@ from synthgen.artifact import Artifact, make_recipe
 from synthgen.certificate import CERTIFIED, NOT_CERTIFIED, CertificateError, check_certificate, validate_certificate
 from synthgen.config import VerifyConfig
 from synthgen.sources import normalise
-from synthgen.verify import BASELINES, JOINT, STRESS, SYNTHETIC, default_heldout, plan, plan_lr_grid
+from synthgen.verify import default_heldout, plan, plan_lr_grid
+from synthgen.verify_jobs import BASELINES, JOINT, STRESS, SYNTHETIC
 
 # one lr for the peers and the joint bound: the grid itself is tested in test_peers_lr_is_chosen_on_validation
 FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=False, peer_lrs=(1e-3,), joint_epochs=2)
@@ -109,7 +110,7 @@ def test_peers_lr_is_chosen_on_validation_and_recorded(tiny_artifact):
 
 def test_deterministic(tiny_artifact):
     cfg = VerifyConfig(seeds=(0,), heldout=(), baselines=False, peers=False, joint_epochs=1)
-    a, b = verify(tiny_artifact, cfg), verify(tiny_artifact, cfg)
+    a, b = verify(tiny_artifact, cfg, cache=False), verify(tiny_artifact, cfg, cache=False)  # computed twice
     assert a["results"] == b["results"] and a["verdict"] == b["verdict"]
 
 
