@@ -20,6 +20,7 @@ from synthgen.verify_jobs import JOINT, SYNTHETIC, judged_peers, method_order
 from ._common import console, launch_torchrun, print_error, set_threads, user_errors
 
 app = typer.Typer()
+VERIFY_TIMEOUT_S = 6 * 3600.0  # a rank waits at the final gather while the others finish their last (long) jobs
 
 
 def results_table(cert: dict) -> Table:
@@ -96,7 +97,7 @@ def verify(
                  "peer_margin": peer_margin, "max_forgetting": max_forgetting, "min_joint_fraction": min_joint_fraction}
         cfg = verify_config(config, {k: v for k, v in flags.items() if v is not None}, quick=quick)
         if dist.wanted():
-            dist.init_from_env("cpu")
+            dist.init_from_env("cpu", timeout_s=VERIFY_TIMEOUT_S)
         res = resolve(artifact, endpoint, token)
         learners_for(res.artifact, cfg)  # a bad --model or arch is one line before any progress bar
         with Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),

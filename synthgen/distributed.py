@@ -52,6 +52,14 @@ def init_from_env(device: str = "auto", timeout_s: float = 120.0) -> str:
     return "cpu" if not cuda else device if device != "auto" else "cuda"
 
 
+def claim(counter: str) -> int:
+    """The next value of the shared counter ``counter`` (0, 1, 2, ...; each value goes to exactly one rank):
+    a work queue over the process group's own key-value store (the one torchrun's rendezvous set up)."""
+    if not is_active():
+        raise RuntimeError("claim() needs a process group")
+    return int(dist.distributed_c10d._get_default_store().add(counter, 1)) - 1
+
+
 def my_share(n: int) -> list[int]:
     """Indices of the ``n`` items (learners, jobs) this rank runs: i % world == rank."""
     return [i for i in range(n) if i % world() == rank()]

@@ -14,11 +14,12 @@ The verdict is relative: on every architecture the data must beat Replay-N and G
 margin, keep its max forgetting within a bound and reach a fraction of joint training.
 Architectures come in groups: those the data was made with ("generation"), zoo families not
 used in generation ("heldout") and the user's own ``module:callable`` ("user"). The grid is a
-flat list of jobs so that it can be spread over processes (rank i runs jobs i, i + world, ...).
+flat list of jobs so that it can be spread over processes (each takes the next unclaimed job).
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import statistics
 from collections.abc import Callable
 
@@ -195,18 +196,27 @@ def cell(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig, cache: 
     return out
 
 
+_ROUNDS = itertools.count()  # every rank calls _spread in the same order: the same queue names everywhere
+
+
 def _spread(jobs: list[Job], art: Artifact, source: SourceData, cfg: VerifyConfig, cache: CellCache | None,
-            on_job: Callable[[int, int, Job], None] | None, offset: int, total: int) -> list[dict]:
-    """Run ``jobs`` (this rank's share under torchrun), gathered back into plan order."""
-    mine = dist.my_share(len(jobs))
+            on_job: Callable[[int, int, Job], None] | None, offset: int, total: int) -> tuple[list[dict], list[int]]:
+    """Run ``jobs`` and return their cells in plan order, and how many each process ran. Under torchrun each
+    rank takes the next unclaimed job until none is left (a shared counter), so the ranks finish together
+    however unequal the jobs' costs; every cell is its own seeded computation, whoever runs it."""
+    queue = f"synthgen-verify-{next(_ROUNDS)}"
     done: dict[int, dict] = {}
-    for n, i in enumerate(mine):
+    i = dist.claim(queue) if dist.is_active() else 0
+    while i < len(jobs):
         done[i] = cell(jobs[i], art, source, cfg, cache)
         if on_job:
-            on_job(offset + n + 1, total, jobs[i])
+            on_job(offset + i + 1, total, jobs[i])  # i: how far the whole group has claimed
+        i = dist.claim(queue) if dist.is_active() else i + 1
+    counts = []
     for part in dist.gather(done):
         done.update(part)
-    return [done[i] for i in range(len(jobs))]
+        counts.append(len(part))
+    return [done[i] for i in range(len(jobs))], counts
 
 
 def run_grid(art: Artifact, cfg: VerifyConfig, source: SourceData, on_job: Callable[[int, int, Job], None] | None = None,
@@ -216,9 +226,8 @@ def run_grid(art: Artifact, cfg: VerifyConfig, source: SourceData, on_job: Calla
     if cache is not None:
         cache.bind(source, art.tasks, art.metadata["scenario"], art.metadata["source"]["normalisation"])
     grid = plan_lr_grid(art, cfg)
-    per_rank = lambda k: len(dist.my_share(k))  # noqa: E731
-    total = per_rank(len(grid)) + per_rank(len(plan(art, cfg)))
-    scores = _spread(grid, art, source, cfg, cache, on_job, 0, total)
+    total = len(grid) + len(plan(art, cfg))
+    scores, ran = _spread(grid, art, source, cfg, cache, on_job, 0, total)
     record: dict[str, dict[str, dict[str, float]]] = {}
     for job, c in zip(grid, scores):
         score = c["acc"] if "acc" in c else average_accuracy(c["R"])
@@ -226,10 +235,9 @@ def run_grid(art: Artifact, cfg: VerifyConfig, source: SourceData, on_job: Calla
     chosen = {(a, m): float(max(lrs, key=lambda k: (lrs[k], -float(k)))) for a, ms in record.items()
               for m, lrs in ms.items()}
     jobs = plan(art, cfg, chosen)
-    cells = _spread(jobs, art, source, cfg, cache, on_job, per_rank(len(grid)), total)
-    w = dist.world()
-    spread = {"processes": w, "jobs_per_process": [len(range(r, len(grid), w)) + len(range(r, len(jobs), w))
-                                                   for r in range(w)]}
+    cells, ran2 = _spread(jobs, art, source, cfg, cache, on_job, len(grid), total)
+    spread = {"processes": dist.world(), "jobs_per_process": [a + b for a, b in zip(ran, ran2)],
+              "schedule": "each process takes the next unclaimed job"}
     if cache is not None:
         counts = dist.gather((cache.reused, cache.computed))
         spread["cache"] = {"reused_cells": sum(c[0] for c in counts), "computed_cells": sum(c[1] for c in counts)}
