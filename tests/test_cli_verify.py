@@ -103,3 +103,16 @@ def test_check_with_broken_certificate_exit_2(saved, tmp_path):
     (tmp_path / "c.json").write_text("{not json")
     res = runner.invoke(app, ["verify", "--check", str(tmp_path / "c.json"), str(saved)])
     assert res.exit_code == 2 and "not valid JSON" in res.output
+
+
+def test_cache_dir_is_reused_and_no_cache_computes_everything(saved, tmp_path):
+    cells = tmp_path / "cells"
+    args = ["verify", str(saved), *FAST, "--cache-dir", str(cells)]
+    first = runner.invoke(app, args, env={"COLUMNS": "200"})
+    n = len(list(cells.glob("*/*.json")))
+    assert first.exit_code == 0 and n > 0 and "from the cache" not in first.output
+    again = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert again.exit_code == 0 and f"reused {n} cells" in again.output
+    off = runner.invoke(app, [*args[:-1], str(tmp_path / "unused"), "--no-cache"], env={"COLUMNS": "200"})
+    assert off.exit_code == 0 and not (tmp_path / "unused").exists()
+    assert "cache" not in json.loads((tmp_path / "a.certificate.json").read_text())["protocol"]["spread"]
