@@ -7,9 +7,9 @@
 Phase "time": ``synthgen generate --seed S`` for each generation seed and the default ``synthgen
 verify`` of seed 0's artifact twice, first with an empty cache, then reusing the peer cells the
 first one computed (every command uses the benchmark's own cache, ``<work>/verify-cache``), each
-in its own process with the CLI's defaults, timed from outside (wall time, peak RSS from os.wait4). Phase "zoo": ``synthgen verify --config`` of each artifact on
-its generation learners and one learner of every zoo family, with the stress scenarios, over
-``--nproc`` processes. The same-memory peers and the joint bound do not depend on the artifact's
+in its own process with the CLI's defaults, timed from outside (wall time, peak RSS from os.wait4).
+Phase "zoo": ``synthgen verify --config`` of each artifact on its generation learners and one
+learner of every zoo family, with the stress scenarios, over ``--nproc`` processes. The same-memory peers and the joint bound do not depend on the artifact's
 images (the verifier's own learners, seeds and real data): they come from the default verify of
 seed 0, and one peers run for the rows that it did not hold.
 """

@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from . import evaluation, inner_loop, learners, peers, recipe, seeding, sources, tasks
-from ._io import atomic_write
+from ._io import atomic_write, tensor_sha256
 from ._version import versions
 from .sources import SourceData
 
@@ -53,22 +53,16 @@ def code_digest() -> str:
 
 
 def source_digest(source: SourceData) -> dict:
-    """What identifies a source's data and split: name, configuration, split record, pixel and label digests."""
+    """What identifies a source's data and split: name, configuration, split record, one digest of its pixels,
+    labels and train / val indices."""
     cfg = {k: v for k, v in source.config.to_dict().items() if k != "data_dir"}
-    return {"name": source.name, "config": cfg, "split": source.split_record(),
-            "pixels": _sha(source.images.contiguous().numpy().tobytes())[:16],
-            "labels": _sha(source.labels.to(torch.int64).numpy().tobytes())[:16],
-            "train": _sha(source.train_idx.to(torch.int64).numpy().tobytes())[:16],
-            "val": _sha(source.val_idx.to(torch.int64).numpy().tobytes())[:16]}
+    tensors = {"images": source.images, "labels": source.labels, "train": source.train_idx, "val": source.val_idx}
+    return {"name": source.name, "config": cfg, "split": source.split_record(), "data": tensor_sha256(tensors)[:16]}
 
 
 def learner_digest(model: torch.nn.Module) -> str:
     """Digest of a freshly built learner: its printed structure and every initial tensor."""
-    h = hashlib.sha256(repr(model).encode())
-    for name, t in model.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
-    return h.hexdigest()[:16]
+    return _sha(f"{model!r}|{tensor_sha256(model.state_dict())}".encode())[:16]
 
 
 def _well_formed(cell: object) -> bool:
