@@ -94,8 +94,8 @@ class Artifact:
 
 # ---- the recipe: how a consumer must train on the data ------------------------------------------
 def make_recipe(lrs: Sequence[float], steps: int, task_sizes: Sequence[int], scenario: str, soft: bool = True,
-                optimiser: Optimiser = Optimiser()) -> dict:
-    """The recipe dict stored in the artifact."""
+                optimiser: Optimiser = Optimiser(), rehearsal: bool = False) -> dict:
+    """The recipe dict stored in the artifact (``rehearsal``: task t trains on the images of tasks 0..t)."""
     opt = {"momentum": float(optimiser.momentum)} if optimiser.kind == "sgd" else \
         {"betas": [float(b) for b in optimiser.betas], "eps": float(optimiser.eps)}  # a fresh optimiser per task
     return {
@@ -103,9 +103,11 @@ def make_recipe(lrs: Sequence[float], steps: int, task_sizes: Sequence[int], sce
         "weight_decay": 0.0,
         "lr_per_task": [float(v) for v in lrs],
         "steps_per_task": int(steps),
-        "batch_size": "full",           # every step uses all images of the current task
+        "batch_size": "full",           # every step uses all images of the current task (and, rehearsing, the earlier ones)
         "task_sizes": [int(n) for n in task_sizes],
-        "order": "tasks in index order; each task fully before the next; no replay of earlier tasks",
+        "rehearsal": bool(rehearsal),
+        "order": "tasks in index order; each task fully before the next; " + (
+            "task t trains on the images of tasks 0..t together" if rehearsal else "no replay of earlier tasks"),
         "targets": "soft_labels" if soft else "labels",
         "loss": "cross-entropy against soft_labels (probability targets)" if soft else "cross-entropy against labels",
         "scenario": scenario,
@@ -139,6 +141,8 @@ def _check_recipe(recipe: object, tasks: list, has_soft: bool, where: object) ->
     betas = recipe.get("betas", [0.9, 0.999])
     if not (isinstance(betas, list) and len(betas) == 2 and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
         raise _fail(where, f"recipe.betas must be two numbers in [0, 1), got {betas!r}")
+    if not isinstance(recipe.get("rehearsal", False), bool):
+        raise _fail(where, f"recipe.rehearsal must be true or false, got {recipe.get('rehearsal')!r}")
     steps = recipe.get("steps_per_task")
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise _fail(where, "recipe.steps_per_task must be a positive integer")
@@ -161,7 +165,8 @@ def build_metadata(result, cfg) -> dict:
         "task_split": format_split(result.tasks),
         "scenario": cfg.tasks.scenario,
         "recipe": make_recipe(result.lrs, cfg.inner_steps * cfg.recipe_step_scale, sizes, cfg.tasks.scenario,
-                              result.soft_labels is not None, Optimiser(cfg.inner_optimizer, cfg.inner_momentum)),
+                              result.soft_labels is not None, Optimiser(cfg.inner_optimizer, cfg.inner_momentum),
+                              cfg.rehearsal),
         "generation": {"config": gen_cfg, "run_hash": cfg.run_hash(), "archs": list(cfg.learners.archs),
                        "seed": cfg.seed, "param": cfg.param, "ipc": cfg.ipc, "outer_steps": result.steps_done,
                        "wall_time_s": round(result.wall_time, 2), "final_val_acc": val[-1] if val else None},

@@ -96,6 +96,7 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
     from huggingface_hub import DatasetCard
 
     src, rec, gen = meta["source"], meta["recipe"], meta.get("generation", {})
+    rehearse = bool(rec.get("rehearsal", False))
     names = src["class_names"]
     tasks = "\n".join(f"| {k} | {', '.join(names[c] for c in t)} | {sizes[k][0]} | {rec['lr_per_task'][k]:.4f} |"
                       for k, t in enumerate(meta["tasks"]))
@@ -120,7 +121,8 @@ mean {src['normalisation']['mean']} and std {src['normalisation']['std']}.
 ## Recipe (how to train on it)
 Train a fresh network on task 0, then task 1, ...: `{optimiser_code(rec)}` with the task's lr
 (a fresh optimiser per task), {rec['steps_per_task']} steps per task in `model.train()` mode, each step on all images
-of the task (`pixels`); predict in `model.eval()` mode (BatchNorm uses its running statistics). Loss =
+{'of tasks 0..k together while training task k (synthetic rehearsal)' if rehearse else 'of the task'} (`pixels`);
+predict in `model.eval()` mode (BatchNorm uses its running statistics). Loss =
 cross-entropy against `{'soft_label' if rec.get('targets') == 'soft_labels' else 'label'}`.
 
 ```python
@@ -129,9 +131,10 @@ from datasets import load_dataset
 
 lrs = {json.dumps(rec['lr_per_task'])}
 model = ...  # e.g. a 784-100-10 MLP
+ds = load_dataset("REPO_ID_OR_FOLDER", "all", split="train").with_format("torch")[:]
 for k, lr in enumerate(lrs):
-    ds = load_dataset("REPO_ID_OR_FOLDER", "task_%d" % k, split="train").with_format("torch")[:]
-    x, targets = ds["pixels"], ds["soft_label"]
+    keep = ds["task"] {'<=' if rehearse else '=='} k
+    x, targets = ds["pixels"][keep], ds["soft_label"][keep]
     opt = {optimiser_code(rec)}
     model.train()
     for _ in range({rec['steps_per_task']}):

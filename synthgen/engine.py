@@ -26,6 +26,7 @@ from .config import GenerateConfig
 from .errors import SynthgenError
 from .evaluation import validation_accuracy
 from .initial_images import initial_images
+from .inner_loop import rehearsed
 from .learners import check_archs
 from .meta_step import MetaGradient, draw
 from .parametrize import SyntheticTask
@@ -157,6 +158,8 @@ class Engine:
         verifier's protocol: torch.optim per the recipe, scored in eval mode)."""
         with torch.no_grad():
             batches = [self.synth[t].materialize(detach=True) for t in range(upto + 1)]
+            if self.cfg.rehearsal:
+                batches = rehearsed(batches)
         data = [(b.images.cpu(), b.targets.cpu(), None if b.class_mask is None else b.class_mask.cpu()) for b in batches]
         val, masks = self.real.val_sets(upto)
         return validation_accuracy(data, [float(b.lr) for b in batches], self.cfg.inner_steps, self.meta.optimiser,

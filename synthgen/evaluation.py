@@ -19,7 +19,7 @@ from .artifact import Artifact, optimiser_of
 from .inner_loop import Optimiser, apply_mask
 from .learners import build_learner
 from .peers import PeerRecipe, run_peer
-from .recipe import TaskData, train_on_tasks
+from .recipe import TaskData, rehearsed_tasks, train_on_tasks
 from .seeding import derive_seed, generator
 from .sources import SourceData, normalise
 from .tasks import TASK_INCREMENTAL, mask_of_class, scenario_masks
@@ -82,7 +82,8 @@ class Scorer:
 def artifact_tasks(art: Artifact) -> list[TaskData]:
     """The artifact's tasks as (images, targets, mask) following its recipe."""
     masks = scenario_masks(art.tasks, art.num_classes, art.metadata["scenario"])
-    return [(art.task(i)[0], art.task(i)[2], masks[i]) for i in range(len(art.tasks))]
+    tasks = [(art.task(i)[0], art.task(i)[2], masks[i]) for i in range(len(art.tasks))]
+    return rehearsed_tasks(tasks) if art.recipe.get("rehearsal", False) else tasks
 
 
 def fresh(arch: str, shape: Sequence[int], num_classes: int, seed: int) -> nn.Module:

@@ -64,6 +64,12 @@ class SynthBatch:
                        views=None if self.views is None else self.views.detach())
 
 
+def rehearsed(batches: Sequence[SynthBatch]) -> list[SynthBatch]:
+    """Synthetic rehearsal: batch t holds the images and targets of tasks 0..t (at task t's lr and mask)."""
+    return [replace(b, images=torch.cat([p.images for p in batches[: t + 1]]),
+                    targets=torch.cat([p.targets for p in batches[: t + 1]])) for t, b in enumerate(batches)]
+
+
 def apply_mask(logits: torch.Tensor, class_mask: torch.Tensor | None) -> torch.Tensor:
     """Mask logits outside ``class_mask`` ([classes] or [n, classes]); identity when None."""
     return logits if class_mask is None else logits.masked_fill(~class_mask, MASKED)

@@ -23,7 +23,7 @@ from torch.func import vmap
 from . import distributed as dist
 from .augment import random_affine
 from .config import GenerateConfig
-from .inner_loop import Optimiser, SynthBatch, real_loss, stack_states, train_sequence, train_task
+from .inner_loop import Optimiser, SynthBatch, real_loss, rehearsed, stack_states, train_sequence, train_task
 from .learners import build_learner
 from .realdata import RealView
 from .replay_pool import ReplayPool
@@ -101,6 +101,9 @@ class MetaGradient:
         first, last = min(trainable_ids), max(trainable_ids)
         frozen = [synth[t].materialize(detach=True) for t in range(first)]
         trainable = [synth[t].materialize() for t in range(first, last + 1)]
+        if cfg.rehearsal:  # task t trains on the synthetic sets of tasks 0..t
+            both = rehearsed(frozen + trainable)
+            frozen, trainable = both[:first], both[first:]
         picks = d.picks
         if d.pool_draws is not None:
             pool = self.replay_pool(frozen)

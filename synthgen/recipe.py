@@ -25,6 +25,12 @@ def torch_optimizer(params, lr: float, opt: Optimiser) -> torch.optim.Optimizer:
 TaskData = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # images, targets [n, classes], class mask
 
 
+def rehearsed_tasks(tasks: Sequence[TaskData]) -> list[TaskData]:
+    """A rehearsal recipe's tasks: task t's images and targets joined by those of tasks 0..t-1 (class-incremental)."""
+    return [(torch.cat([x for x, _, _ in tasks[: t + 1]]), torch.cat([y for _, y, _ in tasks[: t + 1]]), mask)
+            for t, (_, _, mask) in enumerate(tasks)]
+
+
 def train_on_tasks(model: nn.Module, tasks: Sequence[TaskData], lrs: Sequence[float], steps: int,
                    batch_size: int | None = None, after_task: Callable[[int, nn.Module], None] | None = None,
                    generator: torch.Generator | None = None, optimiser: Optimiser = Optimiser()) -> nn.Module:

@@ -72,6 +72,7 @@ BAD = {
     "negative lr": (lambda t, m: m["recipe"].update(lr_per_task=[0.1, -0.1]), "lr_per_task"),
     "momentum 1": (lambda t, m: m["recipe"].update(momentum=1.0), "recipe.momentum"),
     "momentum text": (lambda t, m: m["recipe"].update(momentum="0.5"), "recipe.momentum"),
+    "rehearsal text": (lambda t, m: m["recipe"].update(rehearsal="yes"), "recipe.rehearsal"),
     "soft labels not probabilities": (lambda t, m: t["soft_labels"].mul_(2), "probability rows"),
     "task ids out of range": (lambda t, m: t["task_ids"].__setitem__(0, 7), "task_ids outside"),
     "soft labels missing but recipe wants them": (lambda t, m: t.pop("soft_labels"), "has no soft_labels"),

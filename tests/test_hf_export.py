@@ -134,3 +134,26 @@ def test_verify_a_folder_writes_outputs_in_the_cwd(folder, tmp_path, monkeypatch
     assert cert["artifact_sha256"] == load_folder(folder).sha256
     assert (tmp_path / "ds.verify" / "heatmap_mlp.png").exists()
     assert not (folder / "certificate.json").exists()  # the folder itself is left as it was
+
+
+@pytest.mark.parametrize("rehearsal", [False, True], ids=["plain", "rehearsal"])
+def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, tmp_path, rehearsal):
+    """The card's Python snippet, run as written on the exported folder, gives the verifier's model bit for bit,
+    with and without synthetic rehearsal (which changes the snippet's task selection)."""
+    import dataclasses
+
+    from synthgen.evaluation import artifact_tasks
+
+    meta = {**tiny_artifact.metadata, "recipe": {**tiny_artifact.recipe, "rehearsal": rehearsal}}
+    art = dataclasses.replace(tiny_artifact, metadata=meta)
+    folder = export_folder(art, tmp_path / "ds")
+    code = (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
+    assert ("<= k" in code) == rehearsal
+    build = lambda: build_learner("mlp", (1, 28, 28), 10, 5)  # noqa: E731
+    ns = {}
+    exec(code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"),
+         {"build": build, "__name__": "card"}, ns)
+    want = train_on_tasks(build(), artifact_tasks(art), art.recipe["lr_per_task"], art.recipe["steps_per_task"],
+                          optimiser=optimiser_of(art.recipe))
+    for (k, v), (_, w) in zip(ns["model"].named_parameters(), want.named_parameters()):
+        assert torch.equal(v, w), k
