@@ -144,8 +144,9 @@ class GenerateConfig(_Config):
     ipc: Positive = 10              # synthetic images per class
     soft_labels: bool = True        # learn a label distribution per image (essential against forgetting)
     learn_lr: bool = True           # learn the inner learning rate of each task
-    rehearsal: bool = False         # the recipe trains task t on the synthetic sets of tasks 0..t (kept, as a replay
-                                    # buffer of the same memory), not on task t's alone (class-incremental only)
+    rehearsal: bool = True          # the recipe trains task t on the synthetic sets of tasks 0..t (kept: a replay buffer
+                                    # no larger than the artifact), not on task t's alone; ConvNet-3 0.81 -> 0.94 beside
+                                    # its GDumb-100 0.91, every other learner +4-7 points (docs/research.md)
     inner_steps: Positive = 20      # K: full-batch steps per task the meta-gradient unrolls; 20 beat 10 on every CNN
                                     # family (+2-6 points) and lets BatchNorm's running statistics settle
     recipe_step_scale: Annotated[int, Field(ge=1, le=10)] = 2  # the recipe a consumer follows takes K x this steps
@@ -181,10 +182,6 @@ class GenerateConfig(_Config):
     checkpoint_every: NonNegative = 100  # outer steps between checkpoints (0: never)
     eval_every: NonNegative = 100   # outer steps between validation accuracies (0: never)
     max_bad_steps: Positive = 20    # consecutive non-finite steps before giving up
-
-    def __post_init__(self) -> None:
-        if self.rehearsal and self.tasks.scenario != "class-incremental":
-            raise ConfigError("rehearsal needs the class-incremental scenario (one head over every class)")
 
     def run_hash(self) -> str:
         """Hash of the fields that change the result (not device, I/O schedules, budgets, or grad_chunks,

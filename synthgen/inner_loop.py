@@ -48,7 +48,7 @@ class SynthBatch:
     images: torch.Tensor        # [n, C, H, W], normalised
     targets: torch.Tensor       # [n, classes] probabilities (soft or one-hot)
     lr: torch.Tensor            # scalar inner learning rate
-    class_mask: torch.Tensor | None = None  # [classes] bool: logits kept (task-incremental), None: all
+    class_mask: torch.Tensor | None = None  # [classes] or [n, classes] bool: logits kept (task-incremental), None: all
     views: torch.Tensor | None = None       # [steps, n, C, H, W]: step i trains on views[i] instead of images
                                             # (augmented copies during meta-training, synthgen.augment)
 
@@ -64,10 +64,20 @@ class SynthBatch:
                        views=None if self.views is None else self.views.detach())
 
 
+def joined_masks(masks: Sequence[torch.Tensor | None], sizes: Sequence[int]) -> torch.Tensor | None:
+    """Per-image logit masks [sum(sizes), classes] of tasks joined in one batch (None when no task masks)."""
+    if all(m is None for m in masks):
+        return None
+    return torch.cat([m.expand(n, -1) for m, n in zip(masks, sizes)])  # task-incremental: every task has one
+
+
 def rehearsed(batches: Sequence[SynthBatch]) -> list[SynthBatch]:
-    """Synthetic rehearsal: batch t holds the images and targets of tasks 0..t (at task t's lr and mask)."""
+    """Synthetic rehearsal: batch t holds the images and targets of tasks 0..t (at task t's lr; each image keeps
+    its own task's logit mask)."""
+    masks, sizes = [b.class_mask for b in batches], [len(b.images) for b in batches]
     return [replace(b, images=torch.cat([p.images for p in batches[: t + 1]]),
-                    targets=torch.cat([p.targets for p in batches[: t + 1]])) for t, b in enumerate(batches)]
+                    targets=torch.cat([p.targets for p in batches[: t + 1]]),
+                    class_mask=joined_masks(masks[: t + 1], sizes[: t + 1])) for t, b in enumerate(batches)]
 
 
 def apply_mask(logits: torch.Tensor, class_mask: torch.Tensor | None) -> torch.Tensor:

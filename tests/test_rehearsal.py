@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from synthgen.api import artifact_from_result
-from synthgen.config import ConfigError, GenerateConfig, TaskConfig
+from synthgen.config import GenerateConfig, TaskConfig
 from synthgen.engine import Engine
 from synthgen.evaluation import artifact_tasks, evaluate_artifact
 from synthgen.inner_loop import Optimiser, SynthBatch, initial_state, rehearsed, train_sequence
@@ -42,10 +42,28 @@ def test_engine_rehearsal_trains_exactly_like_the_consumer(name):
     assert any(not torch.allclose(v, w) for (_, v), (_, w) in zip(model.named_parameters(), plain.named_parameters()))
 
 
-def test_rehearsal_needs_the_class_incremental_scenario():
-    with pytest.raises(ConfigError, match="rehearsal needs the class-incremental"):
-        GenerateConfig.from_dict({"rehearsal": True, "tasks": {"scenario": "task-incremental"}})
-    assert GenerateConfig().rehearsal is False
+def test_task_incremental_rehearsal_keeps_each_images_own_task_mask():
+    """Joined tasks keep per-image masks; the engine's loop still equals the consumer's (float64)."""
+    tasks = _tasks()
+    masks = [torch.zeros(10, dtype=torch.bool).index_fill_(0, torch.tensor([2 * k, 2 * k + 1]), True) for k in range(3)]
+    tasks = [(x, t, m) for (x, t, _), m in zip(tasks, masks)]
+    joined = rehearsed_tasks(tasks)
+    assert joined[2][2].shape == (12, 10) and torch.equal(joined[2][2][4], masks[1]) and torch.equal(joined[0][2][0], masks[0])
+    lrs, opt = [0.05, 0.02, 0.08], Optimiser("sgd", momentum=0.5)
+    model = build_learner("mlp", (1, 8, 8), 10, seed=3).double()
+    batches = rehearsed([SynthBatch(x, t, torch.tensor(lr, dtype=torch.float64), m) for (x, t, m), lr in zip(tasks, lrs)])
+    params, _ = train_sequence(model, initial_state(model), batches, 3, opt)
+    train_on_tasks(model, joined, lrs, 3, optimiser=opt)
+    for k, v in model.named_parameters():
+        assert torch.allclose(params[k], v, atol=1e-10), k
+
+
+def test_rehearsal_is_the_default_and_task_incremental_generates(mnist5k):
+    assert GenerateConfig().rehearsal is True
+    cfg = tiny_config(rehearsal=True, steps=6, tasks=TaskConfig(split="0,1/2,3", scenario="task-incremental"))
+    art = artifact_from_result(Engine(cfg, source=mnist5k).run(), cfg)
+    R = evaluate_artifact(art, mnist5k, "mlp", 0).R
+    assert art.recipe["rehearsal"] is True and len(R) == 2 and min(R[1]) > 0.5  # task-IL: two binary tasks, both kept
 
 
 def test_a_rehearsal_artifact_declares_it_and_its_consumer_rehearses(mnist5k):
