@@ -64,20 +64,21 @@ class SynthBatch:
                        views=None if self.views is None else self.views.detach())
 
 
-def joined_masks(masks: Sequence[torch.Tensor | None], sizes: Sequence[int]) -> torch.Tensor | None:
-    """Per-image logit masks [sum(sizes), classes] of tasks joined in one batch (None when no task masks)."""
-    if all(m is None for m in masks):
-        return None
-    return torch.cat([m.expand(n, -1) for m, n in zip(masks, sizes)])  # task-incremental: every task has one
+def rehearsed_tasks(tasks: Sequence[tuple]) -> list[tuple]:
+    """Synthetic rehearsal on (images, targets, mask) tasks: task t's joined by those of tasks 0..t-1, each image
+    keeping its own task's logit mask ([n, classes]; None when no task masks, class-incremental)."""
+    out = []
+    for t in range(len(tasks)):
+        part = tasks[: t + 1]
+        masks = None if all(m is None for _, _, m in part) else torch.cat([m.expand(len(x), -1) for x, _, m in part])
+        out.append((torch.cat([x for x, _, _ in part]), torch.cat([y for _, y, _ in part]), masks))
+    return out
 
 
 def rehearsed(batches: Sequence[SynthBatch]) -> list[SynthBatch]:
-    """Synthetic rehearsal: batch t holds the images and targets of tasks 0..t (at task t's lr; each image keeps
-    its own task's logit mask)."""
-    masks, sizes = [b.class_mask for b in batches], [len(b.images) for b in batches]
-    return [replace(b, images=torch.cat([p.images for p in batches[: t + 1]]),
-                    targets=torch.cat([p.targets for p in batches[: t + 1]]),
-                    class_mask=joined_masks(masks[: t + 1], sizes[: t + 1])) for t, b in enumerate(batches)]
+    """:func:`rehearsed_tasks` on the inner loop's batches (each at its own task's lr)."""
+    joined = rehearsed_tasks([(b.images, b.targets, b.class_mask) for b in batches])
+    return [replace(b, images=x, targets=y, class_mask=m) for b, (x, y, m) in zip(batches, joined)]
 
 
 def apply_mask(logits: torch.Tensor, class_mask: torch.Tensor | None) -> torch.Tensor:

@@ -12,7 +12,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from .inner_loop import Optimiser, apply_mask, joined_masks, soft_cross_entropy
+from .inner_loop import Optimiser, apply_mask, rehearsed_tasks, soft_cross_entropy
+
+__all__ = ["TaskData", "rehearsed_tasks", "torch_optimizer", "train_on_tasks"]
 
 
 def torch_optimizer(params, lr: float, opt: Optimiser) -> torch.optim.Optimizer:
@@ -23,14 +25,6 @@ def torch_optimizer(params, lr: float, opt: Optimiser) -> torch.optim.Optimizer:
 
 
 TaskData = tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]  # images, targets [n, classes], class mask
-
-
-def rehearsed_tasks(tasks: Sequence[TaskData]) -> list[TaskData]:
-    """A rehearsal recipe's tasks: task t's images and targets joined by those of tasks 0..t-1, each image with
-    its own task's logit mask (task-incremental)."""
-    masks, sizes = [m for _, _, m in tasks], [len(x) for x, _, _ in tasks]
-    return [(torch.cat([x for x, _, _ in tasks[: t + 1]]), torch.cat([y for _, y, _ in tasks[: t + 1]]),
-             joined_masks(masks[: t + 1], sizes[: t + 1])) for t in range(len(tasks))]
 
 
 def train_on_tasks(model: nn.Module, tasks: Sequence[TaskData], lrs: Sequence[float], steps: int,
