@@ -195,7 +195,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
              f"({torch.get_num_threads()} threads, the CLI default), python {platform.python_version()}.  ",
              f"Default generation: learners {g['learners']['archs']}, {g['ipc']} images/class, meta-trained through "
              f"{g['inner_steps']} full-batch steps per task; the recipe: {arts[0].recipe['optimizer']} x "
-             f"{arts[0].recipe['steps_per_task']} full-batch steps per task (momentum {g['inner_momentum']}), "
+             f"{arts[0].recipe['steps_per_task']} full-batch steps per task (momentum {g['inner_momentum']}; "
+             f"{arts[0].recipe['order'].split('; ')[-1]}), "
              f"{g['inits_per_step']} learner init(s)/step, {g['steps']} + {g['refine_steps']} refinement steps "
              f"(point weight {g['point_weight']}).", "",
              "## The two commands, timed", "",

@@ -5,6 +5,7 @@ import json
 
 from ._version import versions
 from .artifact import optimiser_of
+from .tasks import TASK_INCREMENTAL
 from .verify_jobs import JOINT, judged_peers, peer_methods
 
 LICENSES = {"mnist-5k": "cc-by-sa-3.0", "mnist": "cc-by-sa-3.0", "digits": "cc-by-4.0",
@@ -97,6 +98,12 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
 
     src, rec, gen = meta["source"], meta["recipe"], meta.get("generation", {})
     rehearse = bool(rec.get("rehearsal", False))
+    task_il = meta["scenario"] == TASK_INCREMENTAL  # each image is scored on its own task's classes only
+    mask_def = (f"\ntasks = {json.dumps(meta['tasks'])}\nallowed = torch.zeros(len(tasks), {len(src['class_names'])}, "
+                "dtype=torch.bool)  # task-incremental: each task's classes\nfor t, classes in enumerate(tasks):\n"
+                "    allowed[t, classes] = True") if task_il else ""
+    mask_of_batch = '\n    mask = allowed[ds["task"][keep]]' if task_il else ""
+    logits = "model(x).masked_fill(~mask, -1e9)" if task_il else "model(x)"
     names = src["class_names"]
     tasks = "\n".join(f"| {k} | {', '.join(names[c] for c in t)} | {sizes[k][0]} | {rec['lr_per_task'][k]:.4f} |"
                       for k, t in enumerate(meta["tasks"]))
@@ -129,19 +136,20 @@ cross-entropy against `{'soft_label' if rec.get('targets') == 'soft_labels' else
 import torch
 from datasets import load_dataset
 
-lrs = {json.dumps(rec['lr_per_task'])}
+lrs = {json.dumps(rec['lr_per_task'])}{mask_def}
 model = ...  # e.g. a 784-100-10 MLP
 ds = load_dataset("REPO_ID_OR_FOLDER", "all", split="train").with_format("torch")[:]
 for k, lr in enumerate(lrs):
     keep = ds["task"] {'<=' if rehearse else '=='} k
-    x, targets = ds["pixels"][keep], ds["soft_label"][keep]
+    x, targets = ds["pixels"][keep], ds["soft_label"][keep]{mask_of_batch}
     opt = {optimiser_code(rec)}
     model.train()
     for _ in range({rec['steps_per_task']}):
         opt.zero_grad()
-        (-(targets * torch.log_softmax(model(x), 1)).sum(1).mean()).backward()
+        (-(targets * torch.log_softmax({logits}, 1)).sum(1).mean()).backward()
         opt.step()
 ```
+{'Predict task k with `model(x).masked_fill(~allowed[k], -1e9)` (task-incremental: the task is known).' if task_il else ''}
 
 Configs: `all` (default) and `task_0` .. `task_{len(meta['tasks']) - 1}`. Columns: `pixels` (exact float32
 training tensor), `image` (PNG preview, quantised: do not train on it), `label`, `task`, `soft_label`.

@@ -136,19 +136,23 @@ def test_verify_a_folder_writes_outputs_in_the_cwd(folder, tmp_path, monkeypatch
     assert not (folder / "certificate.json").exists()  # the folder itself is left as it was
 
 
+@pytest.mark.parametrize("scenario", ["class-incremental", "task-incremental"], ids=["class-il", "task-il"])
 @pytest.mark.parametrize("rehearsal", [False, True], ids=["plain", "rehearsal"])
-def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, tmp_path, rehearsal):
+def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, tmp_path, rehearsal, scenario):
     """The card's Python snippet, run as written on the exported folder, gives the verifier's model bit for bit,
-    with and without synthetic rehearsal (which changes the snippet's task selection)."""
+    with and without synthetic rehearsal (which changes the snippet's task selection), and task-incrementally
+    (each image's logits masked to its own task's classes)."""
     import dataclasses
 
     from synthgen.evaluation import artifact_tasks
 
-    meta = {**tiny_artifact.metadata, "recipe": {**tiny_artifact.recipe, "rehearsal": rehearsal}}
+    meta = {**tiny_artifact.metadata, "scenario": scenario,
+            "recipe": {**tiny_artifact.recipe, "rehearsal": rehearsal, "scenario": scenario}}
     art = dataclasses.replace(tiny_artifact, metadata=meta)
     folder = export_folder(art, tmp_path / "ds")
     code = (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
     assert ("<= k" in code) == rehearsal
+    assert ("masked_fill" in code) == (scenario == "task-incremental")
     build = lambda: build_learner("mlp", (1, 28, 28), 10, 5)  # noqa: E731
     ns = {}
     exec(code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"),
