@@ -3,11 +3,13 @@
     python benchmarks/split_mnist.py                       # 3 generation seeds x 5 verification seeds
     python benchmarks/split_mnist.py --work W --render     # rewrite the tables from a finished run in W
     python benchmarks/split_mnist.py --phase time          # only the timed part (run it alone on the machine)
+    python benchmarks/split_mnist.py --phase certify       # then: is every seed's default data certified?
 
 Phase "time": ``synthgen generate --seed S`` for each generation seed and the default ``synthgen
 verify`` of seed 0's artifact twice, first with an empty cache, then reusing the peer cells the
 first one computed (every command uses the benchmark's own cache, ``<work>/verify-cache``), each
 in its own process with the CLI's defaults, timed from outside (wall time, peak RSS from os.wait4).
+Phase "certify": the default ``synthgen verify`` of the other seeds' artifacts (peer cells cached).
 Phase "zoo": ``synthgen verify --config`` of each artifact on its generation learners and one
 learner of every zoo family, with the stress scenarios, over ``--nproc`` processes. The same-memory peers and the joint bound do not depend on the artifact's
 images (the verifier's own learners, seeds and real data): they come from the default verify of
@@ -67,6 +69,37 @@ def phase_time(work: Path, seeds: int) -> None:
         record[run] = {"wall_s": wall, "rss_mb": rss}
         print(f"default verify of seed 0 ({run} cache): {wall:.1f} s, {rss:.0f} MB", flush=True)
     (work / "seed0.verify.json").write_text(json.dumps(record))
+
+
+def phase_certify(work: Path, seeds: int) -> None:
+    """The default ``synthgen verify`` of every other generation seed's artifact, reusing the peer cells that seed 0's
+    verify computed (they do not depend on the images): is each seed's default data certified?"""
+    cli = [sys.executable, "-m", "synthgen", "verify"]
+    for s in range(1, seeds):
+        wall, rss = timed(cli + [str(work / f"seed{s}.safetensors")], work / f"verify{s}.log")
+        (work / f"seed{s}.verify.json").write_text(json.dumps({"warm": {"wall_s": wall, "rss_mb": rss}}))
+        print(f"default verify of seed {s} (peers cached): {wall:.1f} s, {rss:.0f} MB", flush=True)
+
+
+def certified_rows(work: Path, seeds: int, n: int) -> list[str]:
+    """One row per generation seed: the default verify's verdict and the smallest lead over a judged peer."""
+    lines = ["| generation seed | verdict | wall s | smallest lead over Replay/GDumb (learner, peer) | "
+             "max forgetting (worst learner) | failed reasons |", "|---|---|---|---|---|---|"]
+    for s in range(seeds):
+        path, timing = work / f"seed{s}.certificate.json", work / f"seed{s}.verify.json"
+        if not path.exists():
+            lines.append(f"| {s} | not run | | | | |")
+            continue
+        cert, ver = json.loads(path.read_text()), json.loads(timing.read_text())
+        lead = min(((r["methods"][SYNTHETIC]["acc_mean"] - r["methods"][p]["acc_mean"], a, p)
+                    for a, r in cert["results"].items() for p in judged_peers(n) if p in r["methods"]), default=None)
+        forg = max((r["methods"][SYNTHETIC]["max_forgetting_mean"], a) for a, r in cert["results"].items())
+        failed = [r for r in cert["reasons"] if "FAILS" in r]
+        wall = ver.get("cold", ver.get("warm"))["wall_s"]
+        lines.append(f"| {s} | **{cert['verdict']}** | {wall:.0f} | "
+                     f"{'-' if lead is None else f'{lead[0]:+.3f} ({lead[1]}, {lead[2]})'} | {forg[0]:.3f} ({forg[1]}) | "
+                     f"{'; '.join(failed) or 'none'} |")
+    return lines
 
 
 def zoo_rows(gen: list[str]) -> list[str]:
@@ -209,6 +242,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
               f"bound and the baselines from the cache (synthgen.verify_cache): **{ver['warm']['wall_s']:.1f} s**, "
               f"{ver['warm']['rss_mb']:.0f} MB; verdict **{default_cert['verdict']}**.", "", "Its reasons:", ""]
     lines += [f"- {r}" for r in default_cert["reasons"]]
+    lines += ["", f"The default verify of every generation seed (seeds 1-{seeds - 1}: `synthgen verify seedS.safetensors`, "
+              "reusing seed 0's peer cells from the cache, phase `certify`):", "", *certified_rows(work, seeds, n)]
     lines += ["", "## Every zoo family", "",
               f"Final class-incremental accuracy on the real test split, mean over {seeds} generation seeds x "
               f"{len(certs[0]['protocol']['seeds'])} verification seeds; min seen / avg incr.: the lowest and the mean "
@@ -232,7 +267,7 @@ def main() -> None:
     ap.add_argument("--ver-seeds", type=int, default=5)
     ap.add_argument("--work", default="/tmp/synthgen-bench")
     ap.add_argument("--out", default="docs/benchmarks.md")
-    ap.add_argument("--phase", choices=("time", "zoo", "all"), default="all")
+    ap.add_argument("--phase", choices=("time", "certify", "zoo", "all"), default="all")
     ap.add_argument("--render", action="store_true", help="only rewrite the tables from a finished --work folder")
     ap.add_argument("--note", default="", help="a remark on the timed run, printed under its table")
     ap.add_argument("--nproc", type=int, default=2, help="verify processes (1 torch thread each) in the zoo phase")
@@ -243,6 +278,8 @@ def main() -> None:
     if not args.render:
         if args.phase in ("time", "all"):
             phase_time(work, args.gen_seeds)
+        if args.phase in ("certify", "all"):
+            phase_certify(work, args.gen_seeds)
         if args.phase in ("zoo", "all"):
             phase_zoo(work, args.gen_seeds, args.ver_seeds, args.nproc)
     if args.phase == "all" or args.render:

@@ -1,0 +1,31 @@
+"""The default artifact is certified by the default verify (issue 17): slow, run by hand or by benchmarks/.
+
+    python -m pytest -m slow tests/test_default_certified.py             # generates the default (~15-35 min), verifies
+    SYNTHGEN_DEFAULT_ARTIFACT=runs/split_mnist.safetensors python -m pytest -m slow tests/test_default_certified.py
+
+The second form verifies an artifact already made with the defaults (the test checks that it was);
+SYNTHGEN_CACHE_DIR, if set, lets the verify reuse its peer cells.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from synthgen import api
+from synthgen.config import GenerateConfig
+from synthgen.verify_jobs import SYNTHETIC, judged_peers
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_default_artifact_is_certified(tmp_path):
+    given = os.environ.get("SYNTHGEN_DEFAULT_ARTIFACT")
+    art = api.load(given) if given else api.generate(GenerateConfig(), out=tmp_path / "split_mnist.safetensors")
+    assert art.metadata["generation"]["run_hash"] == GenerateConfig().run_hash(), "not made with the default config"
+    cert = api.verify(art, cache=os.environ.get("SYNTHGEN_CACHE_DIR", True))
+    assert cert["artifact_sha256"] == art.sha256
+    assert cert["verdict"] == "certified", "\n".join(cert["reasons"])
+    for arch, r in cert["results"].items():  # the verdict's own comparison, restated: every learner beats both peers
+        for peer in judged_peers(len(art.labels)):
+            assert r["methods"][SYNTHETIC]["acc_mean"] > r["methods"][peer]["acc_mean"], (arch, peer)
