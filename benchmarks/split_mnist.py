@@ -83,7 +83,7 @@ def phase_certify(work: Path, seeds: int) -> None:
 
 def certified_rows(work: Path, seeds: int, n: int) -> list[str]:
     """One row per generation seed: the default verify's verdict and the smallest lead over a judged peer."""
-    lines = ["| generation seed | verdict | wall s | smallest lead over Replay/GDumb (learner, peer) | "
+    lines = ["| generation seed | verdict | wall s (peers cached) | smallest lead over Replay/GDumb (learner, peer) | "
              "max forgetting (worst learner) | failed reasons |", "|---|---|---|---|---|---|"]
     for s in range(seeds):
         path, timing = work / f"seed{s}.certificate.json", work / f"seed{s}.verify.json"
@@ -95,7 +95,7 @@ def certified_rows(work: Path, seeds: int, n: int) -> list[str]:
                     for a, r in cert["results"].items() for p in judged_peers(n) if p in r["methods"]), default=None)
         forg = max((r["methods"][SYNTHETIC]["max_forgetting_mean"], a) for a, r in cert["results"].items())
         failed = [r for r in cert["reasons"] if "FAILS" in r]
-        wall = ver.get("cold", ver.get("warm"))["wall_s"]
+        wall = ver["warm"]["wall_s"]
         lines.append(f"| {s} | **{cert['verdict']}** | {wall:.0f} | "
                      f"{'-' if lead is None else f'{lead[0]:+.3f} ({lead[1]}, {lead[2]})'} | {forg[0]:.3f} ({forg[1]}) | "
                      f"{'; '.join(failed) or 'none'} |")
