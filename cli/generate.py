@@ -93,6 +93,10 @@ def generate(
     console.print(f"time: {gen['wall_time_s']:.1f} s for {gen['outer_steps']} outer steps"
                   + (f" on {os.environ['WORLD_SIZE']} processes" if dist.wanted() else "")
                   + (f"; validation accuracy after the last task: {val:.3f}" if val is not None else ""), soft_wrap=True)
+    if kept := gen.get("refine_kept"):
+        console.print(f"kept the refine stage's best point: step {kept['step']} (validation {kept['val_acc']:.3f} "
+                      f"with the recipe's steps; candidates {', '.join(f'{v:.3f}' for v in kept['candidates'].values())})",
+                      soft_wrap=True)
 
 
 def with_progress(cfg: GenerateConfig, run):

@@ -82,7 +82,7 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-PROGRESS_KEYS = ("stage", "stage_step", "global_step", "elapsed", "stage_elapsed", "bad_steps", "history")
+PROGRESS_KEYS = ("stage", "stage_step", "global_step", "elapsed", "stage_elapsed", "bad_steps", "history", "best_val")
 
 
 class Engine:
@@ -108,6 +108,8 @@ class Engine:
         self.stage, self.stage_step, self.global_step = 0, 0, 0
         self.elapsed, self.stage_elapsed, self.bad_steps = 0.0, 0.0, 0
         self.history: list[dict] = []
+        self.best_val: float | None = None  # the refine stage's best validation score so far, and its data
+        self.best_state: dict[str, torch.Tensor] | None = None
         self.opt: torch.optim.Optimizer | None = None
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         if resume and self.checkpoint_path and self.checkpoint_path.exists():
@@ -153,18 +155,35 @@ class Engine:
         self.opt.step()
         return loss
 
-    def validation_accuracy(self, upto: int) -> float:
-        """Real validation accuracy on tasks 0..upto of fresh learners trained on the synthetic tasks (the
-        verifier's protocol: torch.optim per the recipe, scored in eval mode)."""
+    def validation_accuracy(self, upto: int, steps: int | None = None, learners: int = 2) -> float:
+        """Real validation accuracy on tasks 0..upto of ``learners`` fresh learners trained on the synthetic tasks
+        (the verifier's protocol: torch.optim, ``steps`` per task (default: the unrolled K), scored in eval mode)."""
         with torch.no_grad():
             batches = [self.synth[t].materialize(detach=True) for t in range(upto + 1)]
             if self.cfg.rehearsal:
                 batches = rehearsed(batches)
         data = [(b.images.cpu(), b.targets.cpu(), None if b.class_mask is None else b.class_mask.cpu()) for b in batches]
         val, masks = self.real.val_sets(upto)
-        return validation_accuracy(data, [float(b.lr) for b in batches], self.cfg.inner_steps, self.meta.optimiser,
-                                   self.cfg.learners.archs, self.source.image_shape, self.source.num_classes, val,
-                                   masks, self.cfg.seed)
+        return validation_accuracy(data, [float(b.lr) for b in batches], steps or self.cfg.inner_steps,
+                                   self.meta.optimiser, self.cfg.learners.archs, self.source.image_shape,
+                                   self.source.num_classes, val, masks, self.cfg.seed, learners)
+
+    def _selecting(self, st: dict) -> bool:
+        return bool(self.cfg.refine_select_every) and st.get("keep_lr", False)  # the refine stage, selection on
+
+    def _select(self) -> None:
+        """Score the data as the consumer trains on it (every task, the recipe's steps, every generation learner,
+        the validation split) and keep it if it is the refine stage's best so far. Every rank computes the same."""
+        cfg = self.cfg
+        score = self.validation_accuracy(len(self.tasks) - 1, cfg.inner_steps * cfg.recipe_step_scale,
+                                         len(cfg.learners.archs))
+        if self.best_val is None or score > self.best_val:
+            self.best_val = score
+            self.best_state = {k: v.detach().clone() for k, v in self.synth.state_dict().items()}
+        if self.history and self.history[-1]["step"] == self.global_step:
+            self.history[-1]["select_val"] = score  # one history entry per outer step
+        else:
+            self.history.append({"step": self.global_step, "stage": self.stage, "loss": None, "select_val": score})
 
     def run(self, on_step: Callable[[StepInfo], None] | None = None) -> GenerationResult:
         """Run (or continue) every stage; returns the learned data."""
@@ -173,6 +192,8 @@ class Engine:
             st = self.stages[self.stage]
             if self.opt is None:
                 self.opt = self._make_optimizer(st)
+            if self._selecting(st) and self.stage_step == 0 and self.best_val is None:
+                self._select()  # the refine stage's starting point is a candidate too
             while not stage_done(st, self.stage_step, self.stage_elapsed):
                 t0 = time.perf_counter()
                 self._apply_schedule()
@@ -188,6 +209,9 @@ class Engine:
                     val = self.validation_accuracy(max(st["trainable"]))
                 self.history.append({"step": self.global_step, "stage": self.stage,
                                      "loss": loss, **({"val_acc": val} if val is not None else {})})
+                if self._selecting(st) and (self.stage_step % self.cfg.refine_select_every == 0
+                                            or stage_done(st, self.stage_step, self.stage_elapsed)):
+                    self._select()
                 if on_step:
                     on_step(StepInfo(self.stage, len(self.stages), self.stage_step,
                                      None if st["seconds"] is not None else st["steps"],
@@ -195,6 +219,8 @@ class Engine:
                 if (self.checkpoint_path and cfg.checkpoint_every and dist.is_main()
                         and self.global_step % cfg.checkpoint_every == 0):
                     self.save(self.checkpoint_path)
+            if self._selecting(st) and self.best_state is not None:
+                self.synth.load_state_dict(self.best_state)  # end the refine stage at its best point
             self.stage += 1
             self.stage_step, self.stage_elapsed, self.opt = 0, 0.0, None
             if self.stage < len(self.stages) and min(self.stages[self.stage]["trainable"]) == 0:
@@ -217,6 +243,7 @@ class Engine:
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict]:
         """(tensors, JSON state): the synthetic data, the outer optimiser and the loop's progress."""
         tensors = {f"synth.{k}": v for k, v in self.synth.state_dict().items()}
+        tensors.update({f"best.{k}": v for k, v in (self.best_state or {}).items()})
         groups: list[dict] = []
         if self.opt is not None:
             opt_tensors, groups = optimizer_to_tensors(self.opt)
@@ -236,7 +263,9 @@ class Engine:
         except RuntimeError as err:
             raise CheckpointError(f"{where}: tensors do not match this configuration ({err})") from None
         for key in PROGRESS_KEYS:
-            setattr(self, key, state[key])
+            setattr(self, key, state.get(key))  # best_val: None in a checkpoint written before selection
+        best = {k[len("best."):]: v.to(self.device) for k, v in tensors.items() if k.startswith("best.")}
+        self.best_state = best or None
         if state["opt_groups"] and self.stage < len(self.stages):
             self.opt = self._make_optimizer(self.stages[self.stage])
             optimizer_from_tensors(self.opt, {k: v.to(self.device) for k, v in tensors.items()

@@ -72,6 +72,7 @@ class Interrupt(Exception):
     (16, 40, "0,1/2,3/4,5", {}),  # 3 tasks: the pool advanced stage by stage == the pool rebuilt on resume
     (13, 6, "0,1/2,3", {"augment": True}),  # augmentation draws come from the step's generator too
     (13, 6, "0,1/2,3", {"outer_schedule": "cosine"}),  # the lr schedule is a function of the stage step
+    (26, 0, "0,1/2,3", {"refine_select_every": 1}),  # mid refine: the best point so far is in the checkpoint
 ])
 def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split, extra):
     # 2 tasks: stages of 8 and 16 steps, then 3 refine steps; 3 tasks: 4, 8, 12, then 3
@@ -188,6 +189,34 @@ def test_refinement_changes_the_data_but_keeps_each_tasks_lr(mnist5k):
     assert refined.lrs == plain.lrs  # the refine stage trains pixels and soft labels only
     assert not torch.equal(refined.images, plain.images)
     assert not torch.equal(refined.images[:10], plain.images[:10])  # task 0 moves too: all tasks are trainable
+
+
+def test_the_refine_stage_ends_at_its_best_validation_point(mnist5k, monkeypatch):
+    """Candidates at the refine stage's start and every ``refine_select_every`` steps: the data scored best (here
+    scripted: 0.5, 0.9, 0.7) is what the engine returns, with its soft labels; the end point is not."""
+    cfg = tiny_config(steps=12, refine_steps=4, refine_select_every=2)
+    scores, snapshots = iter([0.5, 0.9, 0.7]), []
+    original = Engine.validation_accuracy
+
+    def scripted(self, upto, steps=None, learners=2):
+        if steps is None:
+            return original(self, upto, steps, learners)
+        assert upto == 1 and steps == cfg.inner_steps * cfg.recipe_step_scale and learners == 1  # as the consumer
+        snapshots.append({k: v.clone() for k, v in self.synth.state_dict().items()})
+        return next(scores)
+
+    monkeypatch.setattr(Engine, "validation_accuracy", scripted)
+    engine = Engine(cfg, source=mnist5k)
+    res = engine.run()
+    assert len(snapshots) == 3 and next(scores, None) is None
+    assert all(torch.equal(v, snapshots[1][k]) for k, v in engine.synth.state_dict().items())
+    assert not all(torch.equal(v, snapshots[2][k]) for k, v in snapshots[1].items())  # the end point differed
+    art = artifact_from_result(res, cfg)
+    assert art.metadata["generation"]["refine_kept"] == {"step": 14, "val_acc": 0.9,
+                                                          "candidates": {"12": 0.5, "14": 0.9, "16": 0.7}}
+    off = Engine(tiny_config(steps=12, refine_steps=4), source=mnist5k)  # selection off: the same run, kept at its end
+    off.run()
+    assert all(torch.equal(v, snapshots[2][k]) for k, v in off.synth.state_dict().items())
 
 
 def test_time_budget_covers_the_refine_stage(mnist5k):
