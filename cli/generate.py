@@ -38,6 +38,7 @@ HELP = {
     "steps": "total outer steps over the task stages",
     "refine_steps": "final steps refining all tasks jointly",
     "point_weight": "refinement: weight of every earlier point of the sequence",
+    "refine_select_every": "refinement: score on validation every N steps, end at the best; 0 = off",
     "rehearsal": "the recipe trains task t on the synthetic sets of tasks 0..t",
     "time_budget": "seconds; replaces --steps and --refine-steps",
     "inner_steps": "steps per task the meta-gradient unrolls",
