@@ -145,8 +145,9 @@ class GenerateConfig(_Config):
     soft_labels: bool = True        # learn a label distribution per image (essential against forgetting)
     learn_lr: bool = True           # learn the inner learning rate of each task
     rehearsal: bool = True          # the recipe trains task t on the synthetic sets of tasks 0..t (kept: a replay buffer
-                                    # no larger than the artifact), not on task t's alone; ConvNet-3 0.81 -> 0.94 beside
-                                    # its GDumb-100 0.91, every other learner +2-7 points (docs/research.md)
+                                    # no larger than the artifact), not on task t's alone; over 3 generation seeds
+                                    # ConvNet-3 0.82 -> 0.92 (its GDumb-100 0.91, forgetting 0.28 -> 0.05), the other
+                                    # learners -1.7 to +1.2 points (docs/research.md)
     inner_steps: Positive = 20      # K: full-batch steps per task the meta-gradient unrolls; 20 beat 10 on every CNN
                                     # family (+2-6 points) and lets BatchNorm's running statistics settle
     recipe_step_scale: Annotated[int, Field(ge=1, le=10)] = 2  # the recipe a consumer follows takes K x this steps
