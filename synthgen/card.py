@@ -5,6 +5,7 @@ import json
 
 from ._version import versions
 from .artifact import optimiser_of
+from .inner_loop import MASKED
 from .tasks import TASK_INCREMENTAL
 from .verify_jobs import JOINT, judged_peers, peer_methods
 
@@ -103,7 +104,7 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
                 "dtype=torch.bool)  # task-incremental: each task's classes\nfor t, classes in enumerate(tasks):\n"
                 "    allowed[t, classes] = True") if task_il else ""
     mask_of_batch = '\n    mask = allowed[ds["task"][keep]]' if task_il else ""
-    logits = "model(x).masked_fill(~mask, -1e9)" if task_il else "model(x)"
+    logits = f"model(x).masked_fill(~mask, {MASKED:.0e})" if task_il else "model(x)"  # the verifier's masked logit
     names = src["class_names"]
     tasks = "\n".join(f"| {k} | {', '.join(names[c] for c in t)} | {sizes[k][0]} | {rec['lr_per_task'][k]:.4f} |"
                       for k, t in enumerate(meta["tasks"]))
@@ -149,7 +150,7 @@ for k, lr in enumerate(lrs):
         (-(targets * torch.log_softmax({logits}, 1)).sum(1).mean()).backward()
         opt.step()
 ```
-{'Predict task k with `model(x).masked_fill(~allowed[k], -1e9)` (task-incremental: the task is known).' if task_il else ''}
+{f'Predict task k with `model(x).masked_fill(~allowed[k], {MASKED:.0e})` (task-incremental: the task is known).' if task_il else ''}
 
 Configs: `all` (default) and `task_0` .. `task_{len(meta['tasks']) - 1}`. Columns: `pixels` (exact float32
 training tensor), `image` (PNG preview, quantised: do not train on it), `label`, `task`, `soft_label`.

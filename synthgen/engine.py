@@ -82,7 +82,7 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-PROGRESS_KEYS = ("stage", "stage_step", "global_step", "elapsed", "stage_elapsed", "bad_steps", "history", "best_val")
+PROGRESS_KEYS = ("stage", "stage_step", "global_step", "elapsed", "stage_elapsed", "bad_steps", "history")
 
 
 class Engine:
@@ -108,8 +108,7 @@ class Engine:
         self.stage, self.stage_step, self.global_step = 0, 0, 0
         self.elapsed, self.stage_elapsed, self.bad_steps = 0.0, 0.0, 0
         self.history: list[dict] = []
-        self.best_val: float | None = None  # the refine stage's best validation score so far, and its data
-        self.best_state: dict[str, torch.Tensor] | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None  # the data of the refine stage's best point so far
         self.opt: torch.optim.Optimizer | None = None
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         if resume and self.checkpoint_path and self.checkpoint_path.exists():
@@ -168,6 +167,10 @@ class Engine:
                                    self.meta.optimiser, self.cfg.learners.archs, self.source.image_shape,
                                    self.source.num_classes, val, masks, self.cfg.seed, learners)
 
+    def _best_val(self) -> float | None:
+        """The refine stage's best validation score so far (the history records every candidate's)."""
+        return max((h["select_val"] for h in self.history if "select_val" in h), default=None)
+
     def _selecting(self, st: dict) -> bool:
         return bool(self.cfg.refine_select_every) and st.get("keep_lr", False)  # the refine stage, selection on
 
@@ -177,8 +180,8 @@ class Engine:
         cfg = self.cfg
         score = self.validation_accuracy(len(self.tasks) - 1, cfg.inner_steps * cfg.recipe_step_scale,
                                          len(cfg.learners.archs))
-        if self.best_val is None or score > self.best_val:
-            self.best_val = score
+        best = self._best_val()
+        if best is None or score > best:
             self.best_state = {k: v.detach().clone() for k, v in self.synth.state_dict().items()}
         if self.history and self.history[-1]["step"] == self.global_step:
             self.history[-1]["select_val"] = score  # one history entry per outer step
@@ -192,7 +195,7 @@ class Engine:
             st = self.stages[self.stage]
             if self.opt is None:
                 self.opt = self._make_optimizer(st)
-            if self._selecting(st) and self.stage_step == 0 and self.best_val is None:
+            if self._selecting(st) and self.stage_step == 0 and self._best_val() is None:
                 self._select()  # the refine stage's starting point is a candidate too
             while not stage_done(st, self.stage_step, self.stage_elapsed):
                 t0 = time.perf_counter()
@@ -263,7 +266,7 @@ class Engine:
         except RuntimeError as err:
             raise CheckpointError(f"{where}: tensors do not match this configuration ({err})") from None
         for key in PROGRESS_KEYS:
-            setattr(self, key, state.get(key))  # best_val: None in a checkpoint written before selection
+            setattr(self, key, state[key])
         best = {k[len("best."):]: v.to(self.device) for k, v in tensors.items() if k.startswith("best.")}
         self.best_state = best or None
         if state["opt_groups"] and self.stage < len(self.stages):
