@@ -82,23 +82,28 @@ def phase_certify(work: Path, seeds: int) -> None:
         print(f"default verify of seed {s} (peers cached): {wall:.1f} s, {rss:.0f} MB", flush=True)
 
 
-def default_certs(work: Path, seeds: int) -> list[dict]:
-    """The default verify's certificate of every generation seed that has one (phases time and certify)."""
-    return [json.loads(p.read_text()) for p in (work / f"seed{s}.certificate.json" for s in range(seeds)) if p.exists()]
+def default_certs(work: Path, seeds: int) -> dict[int, dict]:
+    """Generation seed -> the default verify's certificate, for every seed that has one (phases time and certify)."""
+    paths = {s: work / f"seed{s}.certificate.json" for s in range(seeds)}
+    return {s: json.loads(p.read_text()) for s, p in paths.items() if p.exists()}
 
 
-def certified_rows(work: Path, seeds: int, n: int) -> list[str]:
+def peer_gaps(cert: dict, n: int) -> list[tuple[float, str, str]]:
+    """(synthetic final ACC - peer's, learner, peer) for every learner and judged peer of a certificate."""
+    return [(r["methods"][SYNTHETIC]["acc_mean"] - r["methods"][p]["acc_mean"], a, p)
+            for a, r in cert["results"].items() for p in judged_peers(n) if p in r["methods"]]
+
+
+def certified_rows(work: Path, seeds: int, certs: dict[int, dict], n: int) -> list[str]:
     """One row per generation seed: the default verify's verdict, the smallest lead over a judged peer."""
     lines = ["| generation seed | verdict | wall s (peers cached) | smallest lead over Replay/GDumb (learner, peer) | "
              "max forgetting (worst learner) | failed reasons |", "|---|---|---|---|---|---|"]
     for s in range(seeds):
-        path, timing = work / f"seed{s}.certificate.json", work / f"seed{s}.verify.json"
-        if not path.exists():
+        if s not in certs:
             lines.append(f"| {s} | not run | | | | |")
             continue
-        cert, ver = json.loads(path.read_text()), json.loads(timing.read_text())
-        lead = min(((r["methods"][SYNTHETIC]["acc_mean"] - r["methods"][p]["acc_mean"], a, p)
-                    for a, r in cert["results"].items() for p in judged_peers(n) if p in r["methods"]), default=None)
+        cert, ver = certs[s], json.loads((work / f"seed{s}.verify.json").read_text())
+        lead = min(peer_gaps(cert, n), default=None)
         forg = max((r["methods"][SYNTHETIC]["max_forgetting_mean"], a) for a, r in cert["results"].items())
         failed = [r for r in cert["reasons"] if "FAILS" in r]
         lines.append(f"| {s} | **{cert['verdict']}** | {ver['warm']['wall_s']:.0f} | "
@@ -201,6 +206,12 @@ def row(what: str, ok: bool, figure: str) -> str:
     return f"| {what} | {'met' if ok else '**not met**'} | {figure} |"
 
 
+def generate_target(gen_s: float, gen_rss: float) -> str:
+    """Issue 16's cost target of the default ``generate`` (median over the seeds)."""
+    return row("default `generate` <= 300 s, <= 1.5 GB", gen_s <= 300 and gen_rss <= 1536,
+               f"{gen_s:.0f} s, {gen_rss:.0f} MB (median)")
+
+
 def zoo_targets(found: dict, gen_s: float, gen_rss: float) -> list[str]:
     """Issue 16's targets on every row of the zoo table."""
     accs = [f["acc"] for f in found.values()]
@@ -218,16 +229,14 @@ def zoo_targets(found: dict, gen_s: float, gen_rss: float) -> list[str]:
                 + "".join(f", {a} not run" for a in found if a not in peered)),
             row(f"stress drops <= {TARGET_STRESS}", max(f["drop"] for f in found.values()) <= TARGET_STRESS,
                 f"worst {max(f['drop'] for f in found.values()):.3f} ({max(found, key=lambda a: found[a]['drop'])})"),
-            row("default `generate` <= 300 s, <= 1.5 GB", gen_s <= 300 and gen_rss <= 1536,
-                f"{gen_s:.0f} s, {gen_rss:.0f} MB (median)")]
+            generate_target(gen_s, gen_rss)]
 
 
-def verify_targets(means: dict, certs: list[dict], ver: dict, n: int) -> list[str]:
+def verify_targets(means: dict, certs: dict[int, dict], ver: dict, n: int) -> list[str]:
     """Issue 17's targets on the default verify of every generation seed (``means``: its learners' figures, mean
     over the seeds)."""
     gen = {a: f for a, f in means.items() if f["group"] == "generation"}
-    judged = [(s, a, p, r["methods"][SYNTHETIC]["acc_mean"] - r["methods"][p]["acc_mean"])
-              for s, c in enumerate(certs) for a, r in c["results"].items() for p in judged_peers(n) if p in r["methods"]]
+    judged = [(s, a, p, g) for s, c in certs.items() for g, a, p in peer_gaps(c, n)]
     return ["| target (issue 17) | | measured |", "|---|---|---|",
             row(f"generation learners: min seen >= {TARGET_MIN_SEEN}",
                 min(f["min_seen_acc"] for f in gen.values()) >= TARGET_MIN_SEEN,
@@ -252,8 +261,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     ver = json.loads((work / "seed0.verify.json").read_text())
     zoo_files = [work / f"seed{s}.zoo.json" for s in range(seeds)]
     certs = [json.loads(p.read_text()) for p in zoo_files] if all(p.exists() for p in zoo_files) else None
-    default_cert = json.loads((work / "seed0.certificate.json").read_text())
-    dflt = default_certs(work, seeds)
+    by_seed = default_certs(work, seeds)
+    default_cert, dflt = by_seed[0], list(by_seed.values())
     arts = [load_artifact(work / f"seed{s}.safetensors") for s in range(seeds)]
     n = len(arts[0].labels)
     g = arts[0].metadata["generation"]["config"]
@@ -281,7 +290,7 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     lines += [f"- {r}" for r in default_cert["reasons"]]
     lines += ["", "## The default verify of every generation seed", "",
               f"Seeds 1-{seeds - 1}: `synthgen verify seedS.safetensors`, reusing seed 0's peer cells from the cache "
-              "(phase `certify`).", "", *certified_rows(work, seeds, n), "",
+              "(phase `certify`).", "", *certified_rows(work, seeds, by_seed, n), "",
               f"Its learners, mean over the {len(dflt)} generation seeds x {len(default_cert['protocol']['seeds'])} "
               "verification seeds (final ACC on the real test split; min seen / avg incr.: the lowest and the mean "
               "accuracy on the tasks seen so far over the 5 steps; max forg.: the worst seed's):", "", *means_table]
@@ -296,13 +305,12 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
                   "training (Adam, lr chosen on validation); worst stress drop: over the 5 stress scenarios and the "
                   f"generation seeds; {judged_peers(n)[0]} / {judged_peers(n)[1]}: the same learner keeping {n} real "
                   "images (generation seed 0's run; they do not depend on the artifact).", "", *table]
-    lines += ["", "## Targets", "", *verify_targets(means, dflt, ver, n)]
+    lines += ["", "## Targets", "", *verify_targets(means, by_seed, ver, n)]
     if certs is not None:
         lines += ["", *zoo_targets(found, gen_s, gen_rss)]
     else:
         lines += ["", "| target (issue 16) | | measured |", "|---|---|---|",
-                  row("default `generate` <= 300 s, <= 1.5 GB", gen_s <= 300 and gen_rss <= 1536,
-                      f"{gen_s:.0f} s, {gen_rss:.0f} MB (median)")]
+                  generate_target(gen_s, gen_rss)]
     lines += ["", "## Elsewhere", "",
               "- the ablations behind the defaults: [research.md](research.md) (`python benchmarks/zoo_ablation.py --table`);",
               "- the cost of one outer step and of the replay pool: [step_cost.md](step_cost.md) (`benchmarks/step_cost.py`);",
