@@ -276,8 +276,9 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
              f"{g['inner_steps']} full-batch steps per task; the recipe: {arts[0].recipe['optimizer']} x "
              f"{arts[0].recipe['steps_per_task']} full-batch steps per task (momentum {g['inner_momentum']}; "
              f"{arts[0].recipe['order'].split('; ')[-1]}), "
-             f"{g['inits_per_step']} learner init(s)/step, {g['steps']} + {g['refine_steps']} refinement steps "
-             f"(point weight {g['point_weight']}).", "",
+             f"{g['inits_per_step']} learner init(s)/step, {g['steps']} outer steps over the task stages, each stage "
+             f"ending at its data's mean over its last {g.get('tail_average', 0):.0%} of steps, "
+             f"{g['refine_steps']} refinement steps (point weight {g['point_weight']}).", "",
              "## The two commands, timed", "",
              "| generation seed | `synthgen generate` wall s | peak RSS MB |", "|---|---|---|"]
     lines += [f"| {s} | {x['wall_s']:.1f} | {x['rss_mb']:.0f} |" for s, x in enumerate(gens)]

@@ -37,6 +37,7 @@ HELP = {
     "init": "where the images start: real | kmeans | noise",
     "steps": "total outer steps over the task stages",
     "refine_steps": "final steps refining all tasks jointly",
+    "tail_average": "each task stage ends at its data's mean over this last fraction of its steps; 0 = off",
     "point_weight": "refinement: weight of every earlier point of the sequence",
     "refine_select_every": "refinement: score on validation every N steps, end at the best; 0 = off",
     "rehearsal": "the recipe trains task t on the synthetic sets of tasks 0..t",

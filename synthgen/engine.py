@@ -4,8 +4,10 @@ Stage t trains task t's variables (pixels or generator, soft labels, lr); tasks 
 Each outer step (synthgen.meta_step) draws fresh learners, trains them through the synthetic
 tasks 0..t with the recipe, scores them on REAL data of tasks 0..t and back-propagates through
 the whole unrolled training into the synthetic data; Adam takes the step. Later tasks get more
-steps (weight t+1): their data must teach the new classes *and* protect every old one. A final
-stage refines all tasks jointly, scoring every point of the sequence (synthgen.stages).
+steps (weight t+1): their data must teach the new classes *and* protect every old one. A task
+stage ends at the mean of its data over the last ``tail_average`` of its steps, not at the last
+noisy Adam iterate. An optional final stage refines all tasks jointly, scoring every point of
+the sequence (synthgen.stages).
 
 Every step's randomness comes from ``generator(seed, "step", stage, step)``, so a resumed run
 repeats the uninterrupted one exactly; :meth:`Engine.state_dict` is everything a checkpoint holds.
@@ -82,7 +84,7 @@ def resolve_device(name: str) -> torch.device:
     return dev
 
 
-PROGRESS_KEYS = ("stage", "stage_step", "global_step", "elapsed", "stage_elapsed", "bad_steps", "history")
+PROGRESS_KEYS = ("stage", "stage_step", "global_step", "elapsed", "stage_elapsed", "bad_steps", "history", "tail_count")
 
 
 class Engine:
@@ -109,6 +111,8 @@ class Engine:
         self.elapsed, self.stage_elapsed, self.bad_steps = 0.0, 0.0, 0
         self.history: list[dict] = []
         self.best_state: dict[str, torch.Tensor] | None = None  # the data of the refine stage's best point so far
+        self.tail_sum: dict[str, torch.Tensor] = {}  # this task stage's data summed over its tail (tail_average)
+        self.tail_count = 0
         self.opt: torch.optim.Optimizer | None = None
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         if resume and self.checkpoint_path and self.checkpoint_path.exists():
@@ -188,6 +192,27 @@ class Engine:
         else:
             self.history.append({"step": self.global_step, "stage": self.stage, "loss": None, "select_val": score})
 
+    def _averaging(self, st: dict) -> bool:
+        """Does this step fall in the averaged tail of a task stage (``tail_average``)?"""
+        frac = self.cfg.tail_average
+        return frac > 0 and not st.get("keep_lr", False) and \
+            stage_progress(st, self.stage_step, self.stage_elapsed) > 1 - frac
+
+    def _accumulate(self, st: dict) -> None:
+        """Add the stage's trainable data (every float tensor of its tasks) to the tail sum."""
+        prefixes = tuple(f"{t}." for t in st["trainable"])
+        for k, v in self.synth.state_dict().items():
+            if k.startswith(prefixes) and v.is_floating_point():
+                self.tail_sum[k] = self.tail_sum[k] + v.detach() if k in self.tail_sum else v.detach().clone()
+        self.tail_count += 1
+
+    def _end_at_tail_mean(self) -> None:
+        """Replace the stage's data by its mean over the tail, then start the next stage's sum from zero."""
+        if self.tail_count:
+            with torch.no_grad():
+                self.synth.load_state_dict({k: v / self.tail_count for k, v in self.tail_sum.items()}, strict=False)
+        self.tail_sum, self.tail_count = {}, 0
+
     def run(self, on_step: Callable[[StepInfo], None] | None = None) -> GenerationResult:
         """Run (or continue) every stage; returns the learned data."""
         cfg = self.cfg
@@ -206,6 +231,8 @@ class Engine:
                 dt = dist.reduce_scalar(time.perf_counter() - t0, "max")  # ranks agree on time budgets
                 self.elapsed += dt
                 self.stage_elapsed += dt
+                if self._averaging(st):
+                    self._accumulate(st)
                 val = None
                 if cfg.eval_every and dist.is_main() and (self.stage_step % cfg.eval_every == 0
                                                           or stage_done(st, self.stage_step, self.stage_elapsed)):
@@ -224,6 +251,7 @@ class Engine:
                     self.save(self.checkpoint_path)
             if self._selecting(st) and self.best_state is not None:
                 self.synth.load_state_dict(self.best_state)  # end the refine stage at its best point
+            self._end_at_tail_mean()  # a task stage ends at its tail's mean (no-op without tail_average)
             self.stage += 1
             self.stage_step, self.stage_elapsed, self.opt = 0, 0.0, None
             if self.stage < len(self.stages) and min(self.stages[self.stage]["trainable"]) == 0:
@@ -247,6 +275,7 @@ class Engine:
         """(tensors, JSON state): the synthetic data, the outer optimiser and the loop's progress."""
         tensors = {f"synth.{k}": v for k, v in self.synth.state_dict().items()}
         tensors.update({f"best.{k}": v for k, v in (self.best_state or {}).items()})
+        tensors.update({f"tail.{k}": v for k, v in self.tail_sum.items()})
         groups: list[dict] = []
         if self.opt is not None:
             opt_tensors, groups = optimizer_to_tensors(self.opt)
@@ -269,6 +298,7 @@ class Engine:
             setattr(self, key, state[key])
         best = {k[len("best."):]: v.to(self.device) for k, v in tensors.items() if k.startswith("best.")}
         self.best_state = best or None
+        self.tail_sum = {k[len("tail."):]: v.to(self.device) for k, v in tensors.items() if k.startswith("tail.")}
         if state["opt_groups"] and self.stage < len(self.stages):
             self.opt = self._make_optimizer(self.stages[self.stage])
             optimizer_from_tensors(self.opt, {k: v.to(self.device) for k, v in tensors.items()

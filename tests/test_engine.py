@@ -73,6 +73,7 @@ class Interrupt(Exception):
     (13, 6, "0,1/2,3", {"augment": True}),  # augmentation draws come from the step's generator too
     (13, 6, "0,1/2,3", {"outer_schedule": "cosine"}),  # the lr schedule is a function of the stage step
     (26, 0, "0,1/2,3", {"refine_select_every": 1}),  # mid refine: the best point so far is in the checkpoint
+    (20, 6, "0,1/2,3", {"tail_average": 0.5}),  # in stage 1's averaged tail: the running sum is in the checkpoint
 ])
 def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split, extra):
     # 2 tasks: stages of 8 and 16 steps, then 3 refine steps; 3 tasks: 4, 8, 12, then 3
@@ -260,3 +261,21 @@ def test_refinement_scores_every_point_of_the_sequence(mnist5k):
     a = Engine(tiny_config(tasks=three, steps=6, refine_steps=2, point_weight=0.0), source=mnist5k).run()
     b = Engine(tiny_config(tasks=three, steps=6, refine_steps=2, point_weight=1.0), source=mnist5k).run()
     assert not torch.equal(a.images[:6], b.images[:6])  # the objective moved task 0's data
+
+
+def test_a_task_stage_ends_at_the_mean_of_its_tail(mnist5k):
+    """tail_average=0.5: task 0 (a stage of 4 steps) ends at the mean of its data after steps 3 and 4, task 1 (8
+    steps) at the mean after steps 5..8: pixels, soft-label logits and lr, not the last iterate."""
+    cfg = tiny_config(steps=12, tail_average=0.5)
+    seen: dict[tuple[int, int], dict] = {}
+    engine = Engine(cfg, source=mnist5k)
+    engine.run(lambda i: seen.update({(i.stage, i.stage_step): {k: v.clone() for k, v in engine.synth.state_dict().items()}}))
+    final = engine.synth.state_dict()
+    for task, tail in ((0, (3, 4)), (1, (5, 6, 7, 8))):
+        for key in ("pixels", "label_logits", "log_lr"):
+            k = f"{task}.{key}"
+            mean = torch.stack([seen[(task, s)][k] for s in tail]).mean(0)
+            assert torch.allclose(final[k], mean, atol=1e-6), k
+        assert not torch.equal(final[f"{task}.pixels"], seen[(task, tail[-1])][f"{task}.pixels"])  # not the last iterate
+    assert torch.equal(seen[(1, 1)]["0.pixels"], final["0.pixels"])  # task 1's stage trained on task 0's mean
+    assert len(engine.history) == 12 and engine.tail_count == 0 and not engine.tail_sum  # done: nothing left over
