@@ -200,10 +200,10 @@ class Engine:
 
     def _accumulate(self, st: dict) -> None:
         """Add the stage's trainable data (every float tensor of its tasks) to the tail sum."""
-        prefixes = tuple(f"{t}." for t in st["trainable"])
-        for k, v in self.synth.state_dict().items():
-            if k.startswith(prefixes) and v.is_floating_point():
-                self.tail_sum[k] = self.tail_sum[k] + v.detach() if k in self.tail_sum else v.detach().clone()
+        for t in st["trainable"]:
+            for k, v in self.synth[t].state_dict(prefix=f"{t}.").items():
+                if v.is_floating_point():
+                    self.tail_sum[k] = self.tail_sum[k] + v.detach() if k in self.tail_sum else v.detach().clone()
         self.tail_count += 1
 
     def _end_at_tail_mean(self) -> None:
