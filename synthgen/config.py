@@ -141,6 +141,8 @@ class GenerateConfig(_Config):
     tasks: TaskConfig = field(default_factory=TaskConfig)
     learners: LearnerConfig = field(default_factory=LearnerConfig)
     param: Literal["pixels", "generator"] = "pixels"  # what is learned per task
+    pixel_factor: Annotated[int, Field(ge=1, le=8)] = 1  # pixels are learned on a grid this many times coarser
+                                    # than the image (bilinear upsampling) over the initial image's fixed fine detail
     ipc: Positive = 10              # synthetic images per class
     soft_labels: bool = True        # learn a label distribution per image (essential against forgetting)
     learn_lr: bool = True           # learn the inner learning rate of each task
@@ -191,6 +193,10 @@ class GenerateConfig(_Config):
     checkpoint_every: NonNegative = 100  # outer steps between checkpoints (0: never)
     eval_every: NonNegative = 100   # outer steps between validation accuracies (0: never)
     max_bad_steps: Positive = 20    # consecutive non-finite steps before giving up
+
+    def __post_init__(self) -> None:
+        if self.pixel_factor > 1 and self.param != "pixels":
+            raise ConfigError(f"pixel_factor {self.pixel_factor} applies to param 'pixels', not {self.param!r}")
 
     def run_hash(self) -> str:
         """Hash of the fields that change the result (not device, I/O schedules, budgets, or grad_chunks,

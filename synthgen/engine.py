@@ -103,7 +103,8 @@ class Engine:
         self.synth = torch.nn.ModuleList(
             SyntheticTask(t.classes, config.ipc, self.source.image_shape, self.source.num_classes, config.param,
                           self._init_images(t), config.inner_lr, config.soft_labels, config.learn_lr,
-                          task_incremental, seed=derive_seed(config.seed, "task", t.index))
+                          task_incremental, seed=derive_seed(config.seed, "task", t.index),
+                          pixel_factor=config.pixel_factor)
             for t in self.tasks).to(self.device)
         self.stages = plan_stages(config, len(self.tasks))
         self.meta = MetaGradient(config, self.source.image_shape, self.source.num_classes, self.device)

@@ -2,6 +2,11 @@
 
 ``SyntheticTask.materialize()`` turns the learnable state into the ``SynthBatch`` the inner
 loop trains on; the artifact stores exactly those images, targets and lrs.
+
+Pixels can be learned at a coarser grid than the image (``pixel_factor`` f > 1): the image is the
+initial image's fine detail (what the coarse grid cannot express, kept fixed) plus the bilinear
+upsampling of a learned H/f x W/f grid. The data then starts exactly at its initial images and
+every update is smooth at the scale of f pixels.
 """
 from __future__ import annotations
 
@@ -16,6 +21,11 @@ from .seeding import generator
 
 LABEL_INIT_PROB = 0.9   # initial soft-label mass on the image's own class
 LATENT_DIM = 32
+
+
+def upsample(grid: torch.Tensor, size: tuple[int, int] | torch.Size) -> torch.Tensor:
+    """Bilinear upsampling of a coarse pixel grid [n, C, h, w] to ``size``."""
+    return F.interpolate(grid, size=tuple(size), mode="bilinear", align_corners=False)
 
 
 class ImageGenerator(nn.Module):
@@ -39,8 +49,11 @@ class SyntheticTask(nn.Module):
 
     def __init__(self, classes: tuple[int, ...], ipc: int, image_shape: tuple[int, int, int], num_classes: int,
                  param: str = "pixels", init_images: torch.Tensor | None = None, inner_lr: float = 0.02,
-                 soft_labels: bool = True, learn_lr: bool = True, task_incremental: bool = False, seed: int = 0):
+                 soft_labels: bool = True, learn_lr: bool = True, task_incremental: bool = False, seed: int = 0,
+                 pixel_factor: int = 1):
         super().__init__()
+        if pixel_factor < 1 or (pixel_factor > 1 and param != "pixels"):
+            raise ValueError(f"pixel_factor {pixel_factor} needs param='pixels' and must be >= 1")
         self.classes = tuple(classes)
         self.param = param
         n = ipc * len(classes)
@@ -51,8 +64,13 @@ class SyntheticTask(nn.Module):
         mask[list(classes) if task_incremental else slice(None)] = True
         self.register_buffer("class_mask", mask)
         start = init_images if init_images is not None else torch.randn(n, *image_shape, generator=g)
-        if param == "pixels":
+        if param == "pixels" and pixel_factor == 1:
             self.pixels = nn.Parameter(start.clone())
+        elif param == "pixels":
+            h, w = start.shape[-2:]
+            coarse = F.adaptive_avg_pool2d(start, (math.ceil(h / pixel_factor), math.ceil(w / pixel_factor)))
+            self.pixels = nn.Parameter(coarse)
+            self.register_buffer("detail", start - upsample(coarse, (h, w)))
         elif param == "generator":
             self.latents = nn.Parameter(torch.randn(n, LATENT_DIM, generator=g))
             with torch.random.fork_rng(devices=[]):
@@ -79,7 +97,11 @@ class SyntheticTask(nn.Module):
 
     def images(self) -> torch.Tensor:
         """Current synthetic images [n, C, H, W] (normalised space)."""
-        return self.pixels if self.param == "pixels" else self.gen(self.latents, self.labels)
+        if self.param != "pixels":
+            return self.gen(self.latents, self.labels)
+        if hasattr(self, "detail"):
+            return self.detail + upsample(self.pixels, self.detail.shape[-2:])
+        return self.pixels
 
     def targets(self) -> torch.Tensor:
         """Training targets [n, classes]: softmax of the label logits (one-hot if not learned)."""

@@ -14,7 +14,8 @@ numbers = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_
 GENERATE_OPTIONS = {
     "--ipc": numbers, "--inner-steps": numbers, "--inner-lr": numbers, "--inner-momentum": numbers,
     "--inits": numbers, "--lr-jitter": numbers, "--seed": numbers, "--backprop-steps": numbers,
-    "--point-weight": numbers, "--recipe-step-scale": numbers, "--threads": numbers,
+    "--point-weight": numbers, "--recipe-step-scale": numbers, "--threads": numbers, "--pixel-factor": numbers,
+    "--real-batch": numbers,
     "--time-budget": st.one_of(st.floats(max_value=0.5), st.sampled_from(["abc", "-1", "0", "nan"])),  # a valid one runs that long
     "--init": st.text(max_size=8), "--param": st.text(max_size=8), "--scenario": st.text(max_size=12),
     "--inner-optimizer": st.text(max_size=6), "--device": st.text(max_size=8),
