@@ -73,8 +73,8 @@ class Interrupt(Exception):
     (13, 6, "0,1/2,3", {"augment": True}),  # augmentation draws come from the step's generator too
     (13, 6, "0,1/2,3", {"outer_schedule": "cosine"}),  # the lr schedule is a function of the stage step
     (26, 0, "0,1/2,3", {"refine_select_every": 1}),  # mid refine: the best point so far is in the checkpoint
-    (20, 6, "0,1/2,3", {"tail_average": 0.5}),  # in stage 1's averaged tail: the running sum is in the checkpoint
-    (13, 0, "0,1/2,3", {"pixel_factor": 2}),  # the coarse grid is the parameter, the fixed detail a buffer
+    # in stage 1's averaged tail: the running sum is in the checkpoint; a coarse pixel grid over a fixed detail buffer
+    (20, 6, "0,1/2,3", {"tail_average": 0.5, "pixel_factor": 2}),
 ])
 def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split, extra):
     # 2 tasks: stages of 8 and 16 steps, then 3 refine steps; 3 tasks: 4, 8, 12, then 3
