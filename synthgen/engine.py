@@ -200,10 +200,11 @@ class Engine:
             stage_progress(st, self.stage_step, self.stage_elapsed) > 1 - frac
 
     def _accumulate(self, st: dict) -> None:
-        """Add the stage's trainable data (every float tensor of its tasks) to the tail sum."""
+        """Add the stage's trained tensors (its tasks' parameters that require grad) to the tail sum; fixed
+        tensors (buffers, frozen parameters) are left out, so the mean never rewrites them with rounding."""
         for t in st["trainable"]:
-            for k, v in self.synth[t].state_dict(prefix=f"{t}.").items():
-                if v.is_floating_point():
+            for k, v in self.synth[t].named_parameters(prefix=str(t)):
+                if v.requires_grad:
                     self.tail_sum[k] = self.tail_sum[k] + v.detach() if k in self.tail_sum else v.detach().clone()
         self.tail_count += 1
 

@@ -56,6 +56,7 @@ class SyntheticTask(nn.Module):
             raise ValueError(f"pixel_factor {pixel_factor} needs param='pixels' and must be >= 1")
         self.classes = tuple(classes)
         self.param = param
+        self.pixel_factor = pixel_factor
         n = ipc * len(classes)
         g = generator("synthetic-task", seed)
         labels = torch.tensor(classes).repeat_interleave(ipc)
@@ -99,9 +100,9 @@ class SyntheticTask(nn.Module):
         """Current synthetic images [n, C, H, W] (normalised space)."""
         if self.param != "pixels":
             return self.gen(self.latents, self.labels)
-        if hasattr(self, "detail"):
-            return self.detail + upsample(self.pixels, self.detail.shape[-2:])
-        return self.pixels
+        if self.pixel_factor == 1:
+            return self.pixels
+        return self.detail + upsample(self.pixels, self.detail.shape[-2:])
 
     def targets(self) -> torch.Tensor:
         """Training targets [n, classes]: softmax of the label logits (one-hot if not learned)."""

@@ -264,10 +264,12 @@ def test_refinement_scores_every_point_of_the_sequence(mnist5k):
     assert not torch.equal(a.images[:6], b.images[:6])  # the objective moved task 0's data
 
 
-def test_a_task_stage_ends_at_the_mean_of_its_tail(mnist5k):
+@pytest.mark.parametrize("pixel_factor", [1, 2])
+def test_a_task_stage_ends_at_the_mean_of_its_tail(mnist5k, pixel_factor):
     """tail_average=0.5: task 0 (a stage of 4 steps) ends at the mean of its data after steps 3 and 4, task 1 (8
-    steps) at the mean after steps 5..8: pixels, soft-label logits and lr, not the last iterate."""
-    cfg = tiny_config(steps=12, tail_average=0.5)
+    steps) at the mean after steps 5..8: pixels, soft-label logits and lr, not the last iterate. Fixed tensors
+    (a coarse grid's detail) keep their exact bits."""
+    cfg = tiny_config(steps=12, tail_average=0.5, pixel_factor=pixel_factor)
     seen: dict[tuple[int, int], dict] = {}
     engine = Engine(cfg, source=mnist5k)
     engine.run(lambda i: seen.update({(i.stage, i.stage_step): {k: v.clone() for k, v in engine.synth.state_dict().items()}}))
@@ -279,4 +281,7 @@ def test_a_task_stage_ends_at_the_mean_of_its_tail(mnist5k):
             assert torch.allclose(final[k], mean, atol=1e-6), k
         assert not torch.equal(final[f"{task}.pixels"], seen[(task, tail[-1])][f"{task}.pixels"])  # not the last iterate
     assert torch.equal(seen[(1, 1)]["0.pixels"], final["0.pixels"])  # task 1's stage trained on task 0's mean
+    for key in [k for k in final if k.endswith(".detail")] + ["0.labels", "1.class_mask"]:
+        assert torch.equal(final[key], seen[(0, 1)][key]), key
+    assert any(k.endswith(".detail") for k in final) == (pixel_factor > 1)
     assert len(engine.history) == 12 and engine.tail_count == 0 and not engine.tail_sum  # done: nothing left over
