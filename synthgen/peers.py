@@ -5,9 +5,14 @@ and ``GDumbPlugin``), written for the verifier's own learners and seeds:
 
 - **Replay-M**: a class-balanced buffer of ``M`` real training images. Each task trains on its real
   data, every minibatch joined by an equal minibatch drawn from the buffer; after the task the
-  buffer is rebalanced over every class seen so far.
+  buffer is rebalanced over every class seen so far. One optimiser runs through the whole
+  sequence: Avalanche's strategies keep the optimiser's state across experiences by default
+  (``make_optimizer(reset_optimizer_state=False)``). A fresh Adam at every task boundary takes a
+  full-lr step on every weight at once, which kills a max-pool CNN's ReLUs (Replay-100 fell to
+  0.22 on ``cnn``).
 - **GDumb-M**: the same buffer, updated after each task; then a *fresh* network (the same
   initialisation every time) is trained on the buffer alone, and that network is what is scored.
+  Its optimiser is fresh too (Avalanche gives new parameters an empty state).
 
 Both use a standard recipe (Adam, minibatches, epochs per task); the verifier picks the lr from a
 small grid on the validation split (synthgen.verify). The buffer keeps, for each seen class, the
@@ -64,14 +69,13 @@ class ClassBalancedBuffer:
         return torch.cat(parts)
 
 
-def _adam_epochs(model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float, epochs: int, batch: int,
-                 g: torch.Generator, memory: tuple[torch.Tensor, torch.Tensor] | None = None,
+def _adam_epochs(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, epochs: int,
+                 batch: int, g: torch.Generator, memory: tuple[torch.Tensor, torch.Tensor] | None = None,
                  mask_of_class: torch.Tensor | None = None) -> None:
-    """``epochs`` passes over (x, y) in shuffled minibatches, each joined by a random minibatch of ``memory``
-    (``mask_of_class[c]``: the logits an image of class c is scored on, task-incremental; None: all)."""
+    """``epochs`` passes of ``opt`` over (x, y) in shuffled minibatches, each joined by a random minibatch of
+    ``memory`` (``mask_of_class[c]``: the logits an image of class c is scored on, task-incremental; None: all)."""
     from .inner_loop import apply_mask
 
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(epochs):
         for idx in torch.randperm(len(x), generator=g).split(batch):
@@ -101,16 +105,18 @@ def run_peer(kind: str, make_model: Callable[[], nn.Module], train: Sequence[tup
     buffer = ClassBalancedBuffer(memory, train_labels, seed)
     g = generator(seed, "peer", kind)
     model = make_model()
+    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)  # Replay: one optimiser state for the whole sequence
     for i, ((x, y), classes) in enumerate(zip(train, tasks)):
         if kind == "replay":
             idx = buffer.indices()
-            _adam_epochs(model, x, y, recipe.lr, recipe.epochs, recipe.batch, g,
-                         (train_images[idx], train_labels[idx]), mask_of_class)
+            _adam_epochs(model, opt, x, y, recipe.epochs, recipe.batch, g, (train_images[idx], train_labels[idx]),
+                         mask_of_class)
             buffer.update(classes)
         else:
             buffer.update(classes)
             idx = buffer.indices()
-            model = make_model()  # GDumb: a fresh network, trained on the buffer alone
-            _adam_epochs(model, train_images[idx], train_labels[idx], recipe.lr, recipe.gdumb_epochs, recipe.batch, g,
+            model = make_model()  # GDumb: a fresh network and optimiser, trained on the buffer alone
+            opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
+            _adam_epochs(model, opt, train_images[idx], train_labels[idx], recipe.gdumb_epochs, recipe.batch, g,
                          mask_of_class=mask_of_class)
         after_task(i, model)
