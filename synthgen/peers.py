@@ -105,7 +105,8 @@ def run_peer(kind: str, make_model: Callable[[], nn.Module], train: Sequence[tup
     buffer = ClassBalancedBuffer(memory, train_labels, seed)
     g = generator(seed, "peer", kind)
     model = make_model()
-    opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)  # Replay: one optimiser state for the whole sequence
+    if kind == "replay":  # one optimiser state for the whole sequence
+        opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     for i, ((x, y), classes) in enumerate(zip(train, tasks)):
         if kind == "replay":
             idx = buffer.indices()

@@ -71,5 +71,5 @@ def test_replay_keeps_one_optimiser_state_through_the_sequence_and_gdumb_starts_
     assert [int(s["step"]) for s in made[0].state.values()] == [4, 4]
     made.clear()
     run_peer("gdumb", make, train, y, x, tasks, 8, PeerRecipe(gdumb_epochs=1, batch=10), 0, lambda i, m: None)
-    assert len(made) == 3 and [len(o.state) for o in made] == [0, 2, 2]  # each task's fresh network, its own Adam
-    assert [int(s["step"]) for o in made[1:] for s in o.state.values()] == [1, 1, 1, 1]
+    assert len(made) == 2  # each task's fresh network, its own Adam
+    assert [int(s["step"]) for o in made for s in o.state.values()] == [1, 1, 1, 1]
