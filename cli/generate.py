@@ -41,6 +41,7 @@ HELP = {
     "tail_average": "each task stage ends at its data's mean over this last fraction of its steps; 0 = off",
     "point_weight": "refinement: weight of every earlier point of the sequence",
     "refine_select_every": "refinement: score on validation every N steps, end at the best; 0 = off",
+    "moment_weight": "weight of matching each class's 3x3 patch moments to the real images'; 0 = off",
     "rehearsal": "the recipe trains task t on the synthetic sets of tasks 0..t",
     "time_budget": "seconds; replaces --steps and --refine-steps",
     "inner_steps": "steps per task the meta-gradient unrolls",

@@ -188,6 +188,10 @@ class GenerateConfig(_Config):
     refine_select_every: NonNegative = 100  # the refine stage is scored on validation (every task, the recipe's steps,
                                     # every generation learner) at its start and every this many steps, and ends at
                                     # its best point (0: where it ends); seed 0's refine lost 0.86 -> 0.81 (research.md)
+    moment_weight: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0  # outer objective + this x the distance of each
+                                    # class's 3x3 patch mean and second moment from the real images' (synthgen.moments):
+                                    # the statistics a consumer's first conv + BatchNorm take from the data then fit real
+                                    # images; at 1 it moved cnn_bn +0.4 points over 3 seeds, cnn -0.9: off (research.md)
     init: Literal["real", "kmeans", "noise"] = "kmeans"  # synthetic pixels start from k-means centroids of each
                                     # class's training images, random real ones, or noise
     seed: Seed = 0                  # everything random derives from this

@@ -31,6 +31,7 @@ from .initial_images import initial_images
 from .inner_loop import rehearsed
 from .learners import check_archs
 from .meta_step import MetaGradient, draw
+from .moments import class_moments, moment_loss
 from .parametrize import SyntheticTask
 from .realdata import RealView
 from .seeding import derive_seed, generator
@@ -107,6 +108,8 @@ class Engine:
                           pixel_factor=config.pixel_factor)
             for t in self.tasks).to(self.device)
         self.stages = plan_stages(config, len(self.tasks))
+        self.moment_targets = class_moments(self.real.train_x, self.real.train_y, range(self.source.num_classes)) \
+            if config.moment_weight > 0 else None
         self.meta = MetaGradient(config, self.source.image_shape, self.source.num_classes, self.device)
         self.stage, self.stage_step, self.global_step = 0, 0, 0
         self.elapsed, self.stage_elapsed, self.bad_steps = 0.0, 0.0, 0
@@ -148,6 +151,8 @@ class Engine:
         params = [p for grp in self.opt.param_groups for p in grp["params"]]
         loss = self.meta(self.synth, st["trainable"], draw(self.cfg, self.stage, self.stage_step, st["trainable"],
                                                            self.real), params, self.real)
+        if self.moment_targets is not None:
+            self._add_moment_gradient(st["trainable"], params)
         if not (math.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in params)):
             self.opt.zero_grad(set_to_none=True)
             self.bad_steps += 1
@@ -158,6 +163,15 @@ class Engine:
         self.bad_steps = 0
         self.opt.step()
         return loss
+
+    def _add_moment_gradient(self, trainable: list[int], params: list[torch.Tensor]) -> None:
+        """Add the gradient of ``moment_weight`` x the trainable tasks' patch-moment distance to ``p.grad``
+        (the same on every rank: it needs no learner)."""
+        loss = torch.stack([moment_loss(self.synth[t].images(), self.synth[t].labels, self.moment_targets)
+                            for t in trainable]).mean() * self.cfg.moment_weight
+        for p, g in zip(params, torch.autograd.grad(loss, params, allow_unused=True)):
+            if g is not None:
+                p.grad = p.grad + g
 
     def validation_accuracy(self, upto: int, steps: int | None = None, learners: int = 2) -> float:
         """Real validation accuracy on tasks 0..upto of ``learners`` fresh learners trained on the synthetic tasks
