@@ -23,7 +23,8 @@ T = TypeVar("T")
 Positive = Annotated[int, Field(ge=1)]
 NonNegative = Annotated[int, Field(ge=0)]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-LearningRate = Annotated[float, Field(gt=0, le=10.0, allow_inf_nan=False)]
+LearningRate = Annotated[float, Field(ge=1e-10, le=10.0, allow_inf_nan=False)]  # below 1e-10 nothing trains, and a
+                                    # learned lr (stored as a float32 log) would underflow to 0 in the artifact
 Fraction = Annotated[float, Field(ge=0.0, lt=1.0, allow_inf_nan=False)]
 Seed = Annotated[int, Field(ge=0, lt=2**63)]
 

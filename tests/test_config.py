@@ -20,7 +20,7 @@ def test_unknown_keys_rejected_at_every_level():
     assert err.value.fields == ("source.nam",)
 
 
-@pytest.mark.parametrize("kwargs", [{"ipc": 0}, {"param": "gan"}, {"inner_lr": -1.0}, {"steps": -1},
+@pytest.mark.parametrize("kwargs", [{"ipc": 0}, {"param": "gan"}, {"inner_lr": -1.0}, {"inner_lr": 7e-186}, {"steps": -1},
                                     {"time_budget": 0.0}, {"init": "zeros"}])
 def test_invalid_values(kwargs):
     with pytest.raises(ConfigError):
