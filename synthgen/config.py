@@ -37,13 +37,19 @@ class ConfigError(SynthgenError, ValueError):
         self.fields = fields
 
 
+def _short(value: object, most: int = 60) -> str:
+    """``repr(value)``, cut to ``most`` characters (a million seeds is not shown back in full)."""
+    text = repr(value)
+    return text if len(text) <= most else text[: most - 3] + "..."
+
+
 def _one_line(cls: type, err: pydantic.ValidationError) -> ConfigError:
     parts, fields = [], []
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(config)"
         fields.append(where)
         shown = "input" in e and not isinstance(e["input"], dict) and type(e["input"]).__name__ != "ArgsKwargs"
-        got = f" (got {e['input']!r})" if shown else ""
+        got = f" (got {_short(e['input'])})" if shown else ""
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "unexpected_keyword_argument":
             msg = f"unknown key; known: {', '.join(f.name for f in dataclasses.fields(cls))}"
@@ -216,9 +222,13 @@ class GenerateConfig(_Config):
         return hashlib.sha256(blob).hexdigest()[:16]
 
 
+MAX_VERIFY_SEEDS = 100  # each seed retrains every learner and peer: `--seeds 1000000` is a typo, not a protocol
+
+
 @config
 class VerifyConfig(_Config):
-    seeds: Annotated[tuple[Seed, ...], Field(min_length=1)] = (0, 1, 2, 3, 4)  # one fresh learner per (arch, seed)
+    seeds: Annotated[tuple[Seed, ...], Field(min_length=1, max_length=MAX_VERIFY_SEEDS)] = (0, 1, 2, 3, 4)  # one fresh
+                                                # learner per (arch, seed)
     archs: tuple[str, ...] | None = None        # generation archs to test; None: those in the artifact
     heldout: tuple[str, ...] | None = None      # held-out zoo archs; None: 3 families not used in generation
     models: tuple[str, ...] = ()                # the user's own networks, 'pkg.module:callable' (imported)

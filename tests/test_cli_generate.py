@@ -78,7 +78,7 @@ BAD_INPUT = {  # arguments -> the one line that names the problem
     "--source nope": "unknown source",
     "--ipc 0": "option --ipc: GenerateConfig: ipc: Input should be greater than or equal to 1 (got 0)",
     "--param gan": "option --param: GenerateConfig: param: Input should be 'pixels' or 'generator'",
-    "--inner-lr 0": "option --inner-lr: GenerateConfig: inner_lr: Input should be greater than 0",
+    "--inner-lr 0": "option --inner-lr: GenerateConfig: inner_lr: Input should be greater than or equal to 0.0000000001",
     "--inner-momentum 1": "option --inner-momentum: GenerateConfig: inner_momentum: Input should be less than 1",
     "--init centroids": "option --init: GenerateConfig: init: Input should be 'real', 'kmeans' or 'noise'",
     "--seed -1": "option --seed: GenerateConfig: seed: Input should be greater than or equal to 0 (got -1)",

@@ -62,6 +62,13 @@ def test_a_bad_model_is_one_line_and_exit_2(saved, consumer_nets, spec, msg):
     assert len(res.output.strip().splitlines()) == 1
 
 
+def test_too_many_seeds_is_one_short_line_and_exit_2(saved):
+    """`--seeds N` means N fresh learners per arch: a million is refused at once, and not echoed back in full."""
+    res = runner.invoke(app, ["verify", str(saved), "--seeds", "1000000"])
+    assert res.exit_code == 2 and "option --seeds" in res.output and "at most 100" in res.output
+    assert len(res.output.strip().splitlines()) == 1 and len(res.output) < 300
+
+
 def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
     cfg = tmp_path / "v.json"
     cfg.write_text(json.dumps({"seeds": [0, 1, 2], "heldout": [], "peer_lrs": [0.001], "baselines": False,
