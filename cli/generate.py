@@ -42,6 +42,8 @@ HELP = {
     "point_weight": "refinement: weight of every earlier point of the sequence",
     "refine_select_every": "refinement: score on validation every N steps, end at the best; 0 = off",
     "moment_weight": "weight of matching each class's 3x3 patch moments to the real images'; 0 = off",
+    "feature_weight": "weight of matching each class's mean embedding under a random network to the real images'; 0 = off",
+    "feature_arch": "zoo network whose random bodies embed the images for --feature-weight",
     "rehearsal": "the recipe trains task t on the synthetic sets of tasks 0..t",
     "time_budget": "seconds; replaces --steps and --refine-steps",
     "inner_steps": "steps per task the meta-gradient unrolls",

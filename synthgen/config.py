@@ -43,6 +43,12 @@ def _short(value: object, most: int = 60) -> str:
     return text if len(text) <= most else text[: most - 3] + "..."
 
 
+def _zoo_names() -> tuple[str, ...]:
+    """The zoo's learner names (imported here, not at module load: the config stays free of torch)."""
+    from .learners import ZOO
+    return tuple(ZOO)
+
+
 def _one_line(cls: type, err: pydantic.ValidationError) -> ConfigError:
     parts, fields = [], []
     for e in err.errors():
@@ -199,6 +205,12 @@ class GenerateConfig(_Config):
                                     # class's 3x3 patch mean and second moment from the real images' (synthgen.moments):
                                     # the statistics a consumer's first conv + BatchNorm take from the data then fit real
                                     # images; at 1 it moved cnn_bn +0.4 points over 3 seeds, cnn -0.9: off (research.md)
+    feature_weight: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.3  # outer objective + this x each class's distance
+                                    # between the mean embeddings of its synthetic and real images under a random
+                                    # network drawn anew each step (distribution matching, synthgen.feature_matching);
+                                    # 0.3 lifted the held-out BatchNorm CNN 1-3 points over 3 seeds (docs/research.md)
+    feature_arch: Annotated[str, Field(min_length=1)] = "convnet"  # the zoo network whose random bodies embed the
+                                    # images; its family counts as used in generation (the verifier holds out others)
     init: Literal["real", "kmeans", "noise"] = "kmeans"  # synthetic pixels start from k-means centroids of each
                                     # class's training images, random real ones, or noise
     seed: Seed = 0                  # everything random derives from this
@@ -206,6 +218,13 @@ class GenerateConfig(_Config):
     checkpoint_every: NonNegative = 100  # outer steps between checkpoints (0: never)
     eval_every: NonNegative = 100   # outer steps between validation accuracies (0: never)
     max_bad_steps: Positive = 20    # consecutive non-finite steps before giving up
+
+    @pydantic.field_validator("feature_arch")
+    @classmethod
+    def _a_zoo_learner(cls, name: str) -> str:
+        if name not in _zoo_names():
+            raise ValueError(f"not a zoo learner; known: {', '.join(_zoo_names())}")
+        return name
 
     def __post_init__(self) -> None:
         if self.pixel_factor > 1 and self.param != "pixels":

@@ -31,6 +31,7 @@ from .initial_images import initial_images
 from .inner_loop import rehearsed
 from .learners import check_archs
 from .meta_step import MetaGradient, draw
+from .feature_matching import step_feature_loss
 from .moments import class_moments, moment_loss
 from .parametrize import SyntheticTask
 from .realdata import RealView
@@ -153,6 +154,8 @@ class Engine:
                                                            self.real), params, self.real)
         if self.moment_targets is not None:
             self._add_moment_gradient(st["trainable"], params)
+        if self.cfg.feature_weight > 0:
+            self._add_feature_gradient(st["trainable"], params)
         if not (math.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in params)):
             self.opt.zero_grad(set_to_none=True)
             self.bad_steps += 1
@@ -169,6 +172,18 @@ class Engine:
         (the same on every rank: it needs no learner)."""
         loss = torch.stack([moment_loss(self.synth[t].images(), self.synth[t].labels, self.moment_targets)
                             for t in trainable]).mean() * self.cfg.moment_weight
+        self._add_gradient(loss, params)
+
+    def _add_feature_gradient(self, trainable: list[int], params: list[torch.Tensor]) -> None:
+        """Add the gradient of ``feature_weight`` x the trainable tasks' distribution-matching distance (one random
+        ``feature_arch`` network per outer step, synthgen.feature_matching) to ``p.grad``, the same on every rank."""
+        loss = step_feature_loss(self.cfg.feature_arch, self.cfg.seed, self.global_step,
+                                 [(self.synth[t].images(), self.synth[t].labels) for t in trainable],
+                                 self.real.train_x, self.real.train_y, self.source.num_classes)
+        self._add_gradient(loss * self.cfg.feature_weight, params)
+
+    @staticmethod
+    def _add_gradient(loss: torch.Tensor, params: list[torch.Tensor]) -> None:
         for p, g in zip(params, torch.autograd.grad(loss, params, allow_unused=True)):
             if g is not None:
                 p.grad = p.grad + g

@@ -65,10 +65,19 @@ def default_heldout(generation: list[str]) -> list[str]:
     return picked[:MIN_HELDOUT]
 
 
+def feature_archs(art: Artifact) -> list[str]:
+    """The zoo network whose random bodies shaped the images (``feature_weight`` > 0), if any: its family
+    saw the data being made, so it is not held out."""
+    cfg = art.metadata.get("generation", {}).get("config", {})
+    arch = cfg.get("feature_arch")
+    return [arch] if cfg.get("feature_weight", 0) > 0 and arch in ZOO else []
+
+
 def arch_groups(art: Artifact, cfg: VerifyConfig) -> dict[str, str]:
     """arch -> 'generation' | 'heldout' | 'user'."""
     gen = list(cfg.archs or art.metadata.get("generation", {}).get("archs") or ["mlp"])
-    held = list(cfg.heldout) if cfg.heldout is not None else default_heldout([a for a in gen if a in ZOO])
+    held = list(cfg.heldout) if cfg.heldout is not None else \
+        default_heldout([a for a in gen if a in ZOO] + feature_archs(art))
     check_archs(gen + held + list(cfg.models))
     groups = {a: "generation" for a in gen}
     groups.update({a: "heldout" for a in held if a not in groups})

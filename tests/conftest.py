@@ -20,13 +20,13 @@ def mnist5k():
 
 
 def tiny_config(**overrides) -> GenerateConfig:
-    """2 tasks of Split-MNIST, 5 images/class, 5 inner steps (and a recipe of as many), no rehearsal and no tail
-    average (the margins of the tests built on it were measured so; tests/test_rehearsal.py and
+    """2 tasks of Split-MNIST, 5 images/class, 5 inner steps (and a recipe of as many), no rehearsal, no feature
+    matching and no tail average (the margins of the tests built on it were measured so; tests/test_rehearsal.py and
     tests/test_engine.py cover them): seconds, yet a real effect."""
     base = dict(tasks=TaskConfig(split="0,1/2,3"), learners=LearnerConfig(archs=("mlp",)), ipc=5,
                 inner_steps=5, inits_per_step=2, real_batch=128, steps=120, eval_every=0,
                 checkpoint_every=0, device="cpu", outer_lr=0.03, refine_steps=0, refine_select_every=0, recipe_step_scale=1,
-                rehearsal=False, tail_average=0.0)
+                rehearsal=False, tail_average=0.0, feature_weight=0.0)
     base.update(overrides)
     return GenerateConfig(**base)
 

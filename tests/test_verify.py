@@ -1,5 +1,6 @@
 """The verifier: peers at the same memory, a relative verdict, controls that must fail, exact re-checks."""
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from synthgen.artifact import Artifact, make_recipe
 from synthgen.certificate import CERTIFIED, NOT_CERTIFIED, CertificateError, check_certificate, validate_certificate
 from synthgen.config import VerifyConfig
 from synthgen.sources import normalise
-from synthgen.verify import default_heldout, plan, plan_lr_grid
+from synthgen.verify import arch_groups, default_heldout, feature_archs, plan, plan_lr_grid
 from synthgen.verify_jobs import BASELINES, JOINT, STRESS, SYNTHETIC
 
 # one lr for the peers and the joint bound: the grid itself is tested in test_peers_lr_is_chosen_on_validation
@@ -145,6 +146,19 @@ def test_default_heldout_is_three_unused_families_with_batchnorm_and_max_pooling
     jobs = plan(tiny_artifact, VerifyConfig(seeds=(0, 1, 2), stress=True))
     assert {j.arch for j in jobs} == {"mlp", *default_heldout(["mlp"])}
     assert len(jobs) == 4 * 3 * (1 + 5 + 3 + 1 + 3)  # synthetic, stress, peers, joint, baselines
+
+
+def test_the_feature_networks_family_is_not_held_out(tiny_artifact):
+    """Data shaped by random ``feature_arch`` bodies has seen that family: the default held-out set skips it."""
+    meta = copy.deepcopy(tiny_artifact.metadata)
+    meta["generation"]["config"].update(feature_weight=0.3, feature_arch="cnn_s")
+    art = dataclasses.replace(tiny_artifact, metadata=meta)
+    assert "cnn" in default_heldout(["mlp"])
+    assert feature_archs(art) == ["cnn_s"]
+    held = [a for a, g in arch_groups(art, VerifyConfig()).items() if g == "heldout"]
+    assert len(held) == 3 and "cnn" not in held and "cnn_bn" in held
+    meta["generation"]["config"]["feature_weight"] = 0.0
+    assert feature_archs(art) == [] and "cnn" in arch_groups(art, VerifyConfig())
 
 
 def test_edited_certificate_detected(fast_cert):
