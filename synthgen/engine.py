@@ -27,11 +27,11 @@ from .checkpoint import CheckpointError, load_checkpoint, optimizer_from_tensors
 from .config import GenerateConfig
 from .errors import SynthgenError
 from .evaluation import validation_accuracy
+from .feature_matching import step_feature_loss
 from .initial_images import initial_images
 from .inner_loop import rehearsed
 from .learners import check_archs
 from .meta_step import MetaGradient, draw
-from .feature_matching import step_feature_loss
 from .moments import class_moments, moment_loss
 from .parametrize import SyntheticTask
 from .realdata import RealView

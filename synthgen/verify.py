@@ -68,9 +68,12 @@ def default_heldout(generation: list[str]) -> list[str]:
 def feature_archs(art: Artifact) -> list[str]:
     """The zoo network whose random bodies shaped the images (``feature_weight`` > 0), if any: its family
     saw the data being made, so it is not held out."""
-    cfg = art.metadata.get("generation", {}).get("config", {})
-    arch = cfg.get("feature_arch")
-    return [arch] if cfg.get("feature_weight", 0) > 0 and arch in ZOO else []
+    gen = art.metadata.get("generation")
+    cfg = gen.get("config") if isinstance(gen, dict) else None
+    if not isinstance(cfg, dict):
+        return []
+    weight, arch = cfg.get("feature_weight", 0), cfg.get("feature_arch")
+    return [arch] if isinstance(weight, (int, float)) and weight > 0 and isinstance(arch, str) and arch in ZOO else []
 
 
 def arch_groups(art: Artifact, cfg: VerifyConfig) -> dict[str, str]:

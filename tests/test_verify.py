@@ -157,8 +157,9 @@ def test_the_feature_networks_family_is_not_held_out(tiny_artifact):
     assert feature_archs(art) == ["cnn_s"]
     held = [a for a, g in arch_groups(art, VerifyConfig()).items() if g == "heldout"]
     assert len(held) == 3 and "cnn" not in held and "cnn_bn" in held
-    meta["generation"]["config"]["feature_weight"] = 0.0
-    assert feature_archs(art) == [] and "cnn" in arch_groups(art, VerifyConfig())
+    for weight in (0.0, "0.3", None):  # off, or a malformed record: nothing to skip
+        meta["generation"]["config"]["feature_weight"] = weight
+        assert feature_archs(art) == [] and "cnn" in arch_groups(art, VerifyConfig())
 
 
 def test_edited_certificate_detected(fast_cert):
