@@ -269,8 +269,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     gen_s, gen_rss = statistics.median(x["wall_s"] for x in gens), statistics.median(x["rss_mb"] for x in gens)
     means_table, means = default_means(dflt, n)
     lines = ["# Benchmarks: Split-MNIST on the embedded mnist-5k digits", "",
-             f"Command: `python benchmarks/split_mnist.py --work {work}` (phase `time` alone on the machine, then phases "
-             f"`certify` and `zoo`)  ", f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+             f"Command: `python benchmarks/split_mnist.py --work {work}` (phase `time` alone on the machine, then "
+             f"{'phases `certify` and `zoo`' if certs is not None else 'phase `certify`'})  ", f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
              f"({torch.get_num_threads()} threads, the CLI default), python {platform.python_version()}.  ",
              f"Default generation: learners {g['learners']['archs']}, {g['ipc']} images/class, meta-trained through "
              f"{g['inner_steps']} full-batch steps per task; the recipe: {arts[0].recipe['optimizer']} x "
@@ -278,7 +278,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
              f"{arts[0].recipe['order'].split('; ')[-1]}), "
              f"{g['inits_per_step']} learner init(s)/step, {g['steps']} outer steps over the task stages, each stage "
              f"ending at its data's mean over its last {g.get('tail_average', 0):.0%} of steps, "
-             f"{g['refine_steps']} refinement steps (point weight {g['point_weight']}).", "",
+             f"{g['refine_steps']} refinement steps (point weight {g['point_weight']}), distribution matching against "
+             f"random `{g.get('feature_arch', '-')}` bodies at weight {g.get('feature_weight', 0)}.", "",
              "## The two commands, timed", "",
              "| generation seed | `synthgen generate` wall s | peak RSS MB |", "|---|---|---|"]
     lines += [f"| {s} | {x['wall_s']:.1f} | {x['rss_mb']:.0f} |" for s, x in enumerate(gens)]
