@@ -52,14 +52,15 @@ def _zoo_names() -> tuple[str, ...]:
 def _one_line(cls: type, err: pydantic.ValidationError) -> ConfigError:
     parts, fields = [], []
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(config)"
-        fields.append(where)
+        where = ".".join(str(p) for p in e["loc"])  # empty: a check across fields (__post_init__)
+        if where:
+            fields.append(where)
         shown = "input" in e and not isinstance(e["input"], dict) and type(e["input"]).__name__ != "ArgsKwargs"
         got = f" (got {_short(e['input'])})" if shown else ""
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "unexpected_keyword_argument":
             msg = f"unknown key; known: {', '.join(f.name for f in dataclasses.fields(cls))}"
-        parts.append(f"{where}: {msg}{got}")
+        parts.append(f"{where}: {msg}{got}" if where else msg)
     return ConfigError(f"{cls.__name__}: " + "; ".join(parts), tuple(fields))
 
 

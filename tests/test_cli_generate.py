@@ -85,6 +85,7 @@ BAD_INPUT = {  # arguments -> the one line that names the problem
     "--inits 0": "option --inits: GenerateConfig: inits_per_step: Input should be greater than or equal to 1",
     "--scenario domain": "option --scenario: GenerateConfig.tasks -> TaskConfig: scenario:",
     "--threads 0": "--threads must be between 1 and",
+    "--pixel-factor 2 --param generator": "error: GenerateConfig: pixel_factor 2 applies to param 'pixels', not 'generator'",
     "--feature-arch nope": "option --feature-arch: GenerateConfig: feature_arch: not a zoo learner; known: mlp, ",
     "--feature-weight -1": "option --feature-weight: GenerateConfig: feature_weight: Input should be greater than or equal to 0",
 }
