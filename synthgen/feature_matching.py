@@ -5,8 +5,8 @@ step and never trained, as in Dataset Condensation with Distribution Matching (Z
 Random networks of one family, drawn anew each step, measure many different features of the images, so the
 distance pulls the synthetic set towards the real distribution in ways no single trained learner of the pool
 asks for. The engine adds ``feature_weight`` x :func:`feature_loss` to the meta-gradient's objective; the
-meta-gradient still decides what the images teach, this term keeps them from fitting only the pool (over 3
-generation seeds it lifted the held-out BatchNorm CNN and ConvNet-3 above their same-memory peers;
+meta-gradient still decides what the images teach, this term keeps them from fitting only the pool (the held-out
+BatchNorm CNN: 0.897 -> 0.915, mean of 3 generation seeds, past Replay-100 + 0.02 on two of them;
 docs/research.md).
 """
 from __future__ import annotations
