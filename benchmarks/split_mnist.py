@@ -270,7 +270,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     means_table, means = default_means(dflt, n)
     lines = ["# Benchmarks: Split-MNIST on the embedded mnist-5k digits", "",
              f"Command: `python benchmarks/split_mnist.py --work {work}` (phase `time` alone on the machine, then "
-             f"{'phases `certify` and `zoo`' if certs is not None else 'phase `certify`'})  ", f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+             f"{'phases `certify` and `zoo`' if certs is not None else 'phase `certify`'})  ",
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
              f"({torch.get_num_threads()} threads, the CLI default), python {platform.python_version()}.  ",
              f"Default generation: learners {g['learners']['archs']}, {g['ipc']} images/class, meta-trained through "
              f"{g['inner_steps']} full-batch steps per task; the recipe: {arts[0].recipe['optimizer']} x "

@@ -152,10 +152,11 @@ class Engine:
         params = [p for grp in self.opt.param_groups for p in grp["params"]]
         loss = self.meta(self.synth, st["trainable"], draw(self.cfg, self.stage, self.stage_step, st["trainable"],
                                                            self.real), params, self.real)
-        if self.moment_targets is not None:
-            self._add_moment_gradient(st["trainable"], params)
-        if self.cfg.feature_weight > 0:
-            self._add_feature_gradient(st["trainable"], params)
+        extra = self._data_terms(st["trainable"])
+        if extra is not None:
+            for p, g in zip(params, torch.autograd.grad(extra, params, allow_unused=True)):
+                if g is not None:
+                    p.grad = p.grad + g
         if not (math.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in params)):
             self.opt.zero_grad(set_to_none=True)
             self.bad_steps += 1
@@ -167,26 +168,23 @@ class Engine:
         self.opt.step()
         return loss
 
-    def _add_moment_gradient(self, trainable: list[int], params: list[torch.Tensor]) -> None:
-        """Add the gradient of ``moment_weight`` x the trainable tasks' patch-moment distance to ``p.grad``
-        (the same on every rank: it needs no learner)."""
-        loss = torch.stack([moment_loss(self.synth[t].images(), self.synth[t].labels, self.moment_targets)
-                            for t in trainable]).mean() * self.cfg.moment_weight
-        self._add_gradient(loss, params)
-
-    def _add_feature_gradient(self, trainable: list[int], params: list[torch.Tensor]) -> None:
-        """Add the gradient of ``feature_weight`` x the trainable tasks' distribution-matching distance (one random
-        ``feature_arch`` network per outer step, synthgen.feature_matching) to ``p.grad``, the same on every rank."""
-        loss = step_feature_loss(self.cfg.feature_arch, self.cfg.seed, self.global_step,
-                                 [(self.synth[t].images(), self.synth[t].labels) for t in trainable],
-                                 self.real.train_x, self.real.train_y, self.source.num_classes)
-        self._add_gradient(loss * self.cfg.feature_weight, params)
-
-    @staticmethod
-    def _add_gradient(loss: torch.Tensor, params: list[torch.Tensor]) -> None:
-        for p, g in zip(params, torch.autograd.grad(loss, params, allow_unused=True)):
-            if g is not None:
-                p.grad = p.grad + g
+    def _data_terms(self, trainable: list[int]) -> torch.Tensor | None:
+        """The objective's terms on the trainable tasks' data alone, or None when both are off: ``moment_weight`` x
+        their patch-moment distance (synthgen.moments) + ``feature_weight`` x their distribution-matching distance
+        (one random ``feature_arch`` network per outer step, synthgen.feature_matching). They need no learner, so
+        every rank adds the same gradient."""
+        if self.moment_targets is None and self.cfg.feature_weight == 0:
+            return None
+        sets = [(self.synth[t].images(), self.synth[t].labels) for t in trainable]
+        terms = []
+        if self.moment_targets is not None:
+            terms.append(torch.stack([moment_loss(x, y, self.moment_targets) for x, y in sets]).mean()
+                         * self.cfg.moment_weight)
+        if self.cfg.feature_weight > 0:
+            terms.append(step_feature_loss(self.cfg.feature_arch, self.cfg.seed, self.global_step, sets,
+                                           self.real.train_x, self.real.train_y, self.source.num_classes)
+                         * self.cfg.feature_weight)
+        return sum(terms[1:], terms[0])
 
     def validation_accuracy(self, upto: int, steps: int | None = None, learners: int = 2) -> float:
         """Real validation accuracy on tasks 0..upto of ``learners`` fresh learners trained on the synthetic tasks

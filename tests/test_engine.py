@@ -7,8 +7,8 @@ import torch
 from synthgen.api import artifact_from_result
 from synthgen.engine import Engine, GenerationError
 from synthgen.evaluation import evaluate_artifact, real_sequence_matrix
-from synthgen.metrics import average_accuracy
 from synthgen.feature_matching import feature_loss, random_embedder
+from synthgen.metrics import average_accuracy
 from synthgen.moments import class_moments, moment_loss
 from synthgen.sources import normalise
 
