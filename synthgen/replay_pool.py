@@ -20,7 +20,11 @@ from .inner_loop import Optimiser, State, SynthBatch, stack_states, train_sequen
 from .learners import build_learner
 from .seeding import generator
 
-BLOCK = 32  # entries trained together (one vmap call); part of the pool's definition, not a speed knob only
+# entries trained together (one vmap call). Part of the pool's definition, not a speed knob only (the float
+# rounding of a vmapped step depends on how many learners it batches); it also sets generation's memory peak, the
+# activations of BLOCK learners on the largest rehearsed task: 32 peaked at 2.06 GB advancing a default pool
+# through 4 tasks, 8 at 1.11 GB, in about the same time (benchmarks/split_mnist.py measures the whole run).
+BLOCK = 8
 
 
 class ReplayPool:
