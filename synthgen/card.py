@@ -80,12 +80,19 @@ def families_line(cert: dict) -> str:
     return "; ".join(f"{GROUP_NAMES[g]}: {', '.join(archs)}" for g, archs in groups.items() if archs)
 
 
+def _reference_note(cert: dict) -> str:
+    """Which seeds the references (joint bound, baselines) ran on, when fewer than the judged methods."""
+    ref = cert["protocol"].get("reference_seeds")
+    return f"; the joint bound and baselines on seeds {ref}" if ref and ref != cert["protocol"]["seeds"] else ""
+
+
 def _verification(cert: dict | None) -> str:
     if not cert:
         return "Not verified yet: run `synthgen verify` and export again to add the certificate.\n"
     n = cert["protocol"]["images"]
     lines = [f"**Verdict: {cert['verdict'].upper()}** (certificate `certificate.json`, "
-             f"seeds {cert['protocol']['seeds']}, evaluated in `eval()` mode on the real test split after every task).",
+             f"seeds {cert['protocol']['seeds']}{_reference_note(cert)}, evaluated in `eval()` mode on the real test "
+             f"split after every task).",
              "", families_line(cert) + ".", "",
              f"Same-memory real peers: Replay-{n} and GDumb-{n} keep {n} real training images (as many as this "
              f"dataset holds), Replay-{5 * n} five times as many; their Adam lr was chosen on the validation split.", "",

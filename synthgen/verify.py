@@ -105,7 +105,8 @@ def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
 
 
 def plan(art: Artifact, cfg: VerifyConfig, peer_lrs: dict[tuple[str, str], float] | None = None) -> list[Job]:
-    """Phase 2, the judged grid (peers at their chosen lr)."""
+    """Phase 2, the judged grid (peers at their chosen lr); the references (joint bound, baselines) on the first
+    ``cfg.reference_seeds`` seeds only."""
     n = len(art.labels)
     jobs = []
     for a in arch_groups(art, cfg):
@@ -115,7 +116,8 @@ def plan(art: Artifact, cfg: VerifyConfig, peer_lrs: dict[tuple[str, str], float
             if m in peer_methods(n) and not cfg.peers or m == JOINT and not cfg.joint:
                 continue
             lr = (peer_lrs or {}).get((a, m), cfg.peer_lrs[0]) if m in peer_methods(n) or m == JOINT else None
-            jobs += [Job(a, m, s, lr) for s in cfg.seeds]
+            seeds = cfg.seeds[:cfg.reference_seeds] if m == JOINT or m in BASELINES else cfg.seeds
+            jobs += [Job(a, m, s, lr) for s in seeds]
     return jobs
 
 
@@ -150,6 +152,7 @@ def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict]) -> dict:
         by_key.setdefault((job.arch, job.method), []).append((job, cell))
     for (arch, method), pairs in by_key.items():
         s = summarise([c for _, c in pairs])
+        s["seeds"] = [job.seed for job, _ in pairs]
         if pairs[0][0].lr is not None:
             s["lr"] = pairs[0][0].lr
         results[arch]["methods"][method] = s

@@ -83,6 +83,30 @@ def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
     assert bad.exit_code == 2 and "seeds" in bad.output and "Traceback" not in bad.output
 
 
+def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_path):
+    """The joint bound and the baselines run on the first ``reference_seeds`` seeds; the judged methods on all."""
+    from rich.console import Console
+
+    from synthgen import export
+    from synthgen.cli.verify import results_table
+
+    cfg = tmp_path / "v.json"
+    cfg.write_text(json.dumps({"seeds": [0, 1], "heldout": [], "peer_lrs": [0.001], "reference_seeds": 1}))
+    res = runner.invoke(app, ["verify", str(saved), "--config", str(cfg)], env={"COLUMNS": "200"})
+    assert res.exit_code in (0, 1), res.output
+    cert = json.loads((tmp_path / "a.certificate.json").read_text())
+    methods = cert["results"]["mlp"]["methods"]
+    assert cert["protocol"]["reference_seeds"] == [0]
+    assert methods["joint (upper bound)"]["seeds"] == methods["random real coreset"]["seeds"] == [0]
+    assert methods["synthetic"]["seeds"] == methods["Replay-50"]["seeds"] == methods["GDumb-50"]["seeds"] == [0, 1]
+    console = Console(width=200, record=True)  # the table as a wide terminal shows it
+    console.print(results_table(cert))
+    table = console.export_text()
+    assert re.search(r"joint \(upper bound\)\s*│\s*1\s*│", table) and re.search(r"Replay-50\s*│\s*2\s*│", table)
+    card = (export(saved, tmp_path / "folder") / "README.md").read_text()
+    assert "seeds [0, 1]; the joint bound and baselines on seeds [0]," in card
+
+
 @pytest.mark.parametrize("make,msg", [
     (lambda p: p / "missing.safetensors", "no such file"),
     (lambda p: (p / "w.safetensors").write_bytes(b"garbage!") and p / "w.safetensors", "truncated|too short|cap|not valid"),

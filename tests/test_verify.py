@@ -145,7 +145,10 @@ def test_default_heldout_is_three_unused_families_with_batchnorm_and_max_pooling
     assert any(isinstance(layer, torch.nn.MaxPool2d) for m in models for layer in m.modules())
     jobs = plan(tiny_artifact, VerifyConfig(seeds=(0, 1, 2), stress=True))
     assert {j.arch for j in jobs} == {"mlp", *default_heldout(["mlp"])}
-    assert len(jobs) == 4 * 3 * (1 + 5 + 3 + 1 + 3)  # synthetic, stress, peers, joint, baselines
+    # every seed: synthetic, stress, peers; the first reference_seeds (2): joint, baselines
+    assert len(jobs) == 4 * (3 * (1 + 5 + 3) + 2 * (1 + 3))
+    assert {j.seed for j in jobs if j.method in (JOINT, *BASELINES)} == {0, 1}
+    assert {j.seed for j in jobs if j.method == "Replay-20"} == {0, 1, 2}
 
 
 def test_the_feature_networks_family_is_not_held_out(tiny_artifact):
