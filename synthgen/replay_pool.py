@@ -22,8 +22,8 @@ from .seeding import generator
 
 # entries trained together (one vmap call). Part of the pool's definition, not a speed knob only (the float
 # rounding of a vmapped step depends on how many learners it batches); it also sets generation's memory peak, the
-# activations of BLOCK learners on the largest rehearsed task: 32 peaked at 2.06 GB advancing a default pool
-# through 4 tasks, 8 at 1.11 GB, in about the same time (benchmarks/split_mnist.py measures the whole run).
+# activations of BLOCK learners on the largest rehearsed task: a default `synthgen generate` peaked at 2.23 GB
+# in 241 s with 32, at 1.28 GB in 192 s with 8 (docs/research.md).
 BLOCK = 8
 
 
