@@ -28,7 +28,7 @@ def results_table(cert: dict) -> Table:
     n = cert["protocol"]["images"]
     t = Table(title=f"verification ({cert['source']['scenario']}, {len(cert['protocol']['seeds'])} seeds, "
                     f"real test data; peers: same memory, {n} real images)")
-    for col in ("arch", "method", "seeds", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "lr"):
+    for col in ("arch", "method", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "lr"):
         t.add_column(col, justify="left" if col in ("arch", "method") else "right")
     for arch, r in cert["results"].items():
         joint = r["methods"].get(JOINT, {}).get("acc_mean")
@@ -37,7 +37,8 @@ def results_table(cert: dict) -> Table:
             s = r["methods"][method]
             ratio = f"{s['acc_mean'] / joint:.2f}" if joint else "-"
             seq = "max_forgetting_mean" in s
-            t.add_row(label, method, str(len(s["seeds"])) if "seeds" in s else "-",
+            fewer = "seeds" in s and len(s["seeds"]) < len(cert["protocol"]["seeds"])  # a reference's seeds
+            t.add_row(label, f"{method} ({len(s['seeds'])} seed{'s' * (len(s['seeds']) > 1)})" if fewer else method,
                       f"{s['acc_mean']:.3f} ± {s['acc_std']:.3f}",
                       f"{s['max_forgetting_mean']:.3f}" if seq else "-",
                       f"{s['avg_incremental_acc_mean']:.3f}" if seq else "-",
