@@ -264,7 +264,8 @@ class VerifyConfig(_Config):
     joint_epochs: Positive = 5                  # epochs of the joint upper bound (on the tasks seen so far)
     reference_seeds: Positive = 2               # the joint bound and the no-memory baselines run on the first this many
                                                 # seeds: references, not judged against (seed std 0.002-0.015 on the
-                                                # default data), and the joint bound's prefixes are a third of the grid
+                                                # default data); run on every seed, the joint bound was about a
+                                                # third of the grid's cost
     peer_margin: Annotated[float, Field(ge=-1.0, le=1.0, allow_inf_nan=False)] = 0.02  # verdict: final ACC >= each peer's + this
     max_forgetting: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.15  # verdict: max forgetting <= this
     min_joint_fraction: Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)] = 0.85  # verdict: final ACC >= this x joint
