@@ -29,7 +29,8 @@ def results_table(cert: dict) -> Table:
     t = Table(title=f"verification ({cert['source']['scenario']}, {len(cert['protocol']['seeds'])} seeds, "
                     f"real test data; peers: same memory, {n} real images)")
     for col in ("arch", "method", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "lr"):
-        t.add_column(col, justify="left" if col in ("arch", "method") else "right")
+        t.add_column(col, justify="left" if col in ("arch", "method") else "right",
+                     overflow="fold" if col == "method" else "ellipsis")  # a narrow log folds "Replay-500", never "Repla…"
     for arch, r in cert["results"].items():
         joint = r["methods"].get(JOINT, {}).get("acc_mean")
         label = f"{arch} ({r['group']}, {r['params']:,} params)"

@@ -104,6 +104,10 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
     table = console.export_text()
     assert "joint (upper bound) (1 seed)" in table and "random real coreset (1 seed)" in table
     assert re.search(r"Replay-50\s*│", table) and "Replay-50 (" not in table
+    narrow = Console(width=80, record=True)  # a log file: the method names fold, never "Repla…" for both replays
+    narrow.print(results_table(cert))
+    text = narrow.export_text()
+    assert "Repla…" not in text and text.count("Replay-") == 2
     card = (export(saved, tmp_path / "folder") / "README.md").read_text()
     assert "seeds [0, 1]; the joint bound and baselines on seeds [0]," in card
 
