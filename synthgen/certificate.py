@@ -24,7 +24,7 @@ from .artifact import Artifact
 from .config import VerifyConfig
 from . import distributed as dist
 from .peers import PeerRecipe
-from .verify_jobs import STRESS, judged_peers, peer_methods
+from .verify_jobs import JOINT, STRESS, judged_peers, peer_methods, seeds_for
 
 CERTIFICATE_VERSION = 2
 CERTIFIED, NOT_CERTIFIED = "certified", "not certified"
@@ -56,7 +56,7 @@ def make_certificate(art: Artifact, cfg: VerifyConfig, results: dict, lr_grid: d
         "artifact_sha256": art.sha256,
         "source": {"name": meta["source"]["name"], "split": meta["source"].get("split"),
                    "tasks": meta["tasks"], "scenario": meta["scenario"]},
-        "protocol": {"seeds": list(cfg.seeds), "reference_seeds": list(cfg.seeds[:cfg.reference_seeds]),
+        "protocol": {"seeds": list(cfg.seeds), "reference_seeds": list(seeds_for(JOINT, cfg)),
                      "archs": {a: r["group"] for a, r in results.items()},
                      "learners": {a: {k: v for k, v in r.items() if k != "methods"} for a, r in results.items()},
                      "recipe": meta["recipe"], "images": n,

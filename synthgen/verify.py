@@ -33,7 +33,7 @@ from .metrics import (average_accuracy, average_incremental_accuracy, backward_t
 from .sources import SourceData, SourceError, load_source
 from .verify_cache import CellCache
 from .verify_jobs import (BASELINES, JOINT, STRESS, SYNTHETIC, Job, job_params, judged_peers, method_order,
-                          peer_methods, run_job, uses_images)
+                          peer_methods, run_job, seeds_for, uses_images)
 
 # default held-out zoo names, in order of preference; families used in generation are skipped
 HELDOUT_PREFERENCE = ("cnn_bn", "cnn", "convnet3_s", "lenet", "resnet8", "mlp256", "convnet")
@@ -116,8 +116,7 @@ def plan(art: Artifact, cfg: VerifyConfig, peer_lrs: dict[tuple[str, str], float
             if m in peer_methods(n) and not cfg.peers or m == JOINT and not cfg.joint:
                 continue
             lr = (peer_lrs or {}).get((a, m), cfg.peer_lrs[0]) if m in peer_methods(n) or m == JOINT else None
-            seeds = cfg.seeds[:cfg.reference_seeds] if m == JOINT or m in BASELINES else cfg.seeds
-            jobs += [Job(a, m, s, lr) for s in seeds]
+            jobs += [Job(a, m, s, lr) for s in seeds_for(m, cfg)]
     return jobs
 
 

@@ -46,6 +46,12 @@ def method_order(n: int) -> tuple[str, ...]:
     return (SYNTHETIC, *STRESS, *peer_methods(n), JOINT, *BASELINES)
 
 
+def seeds_for(method: str, cfg: VerifyConfig) -> tuple[int, ...]:
+    """The seeds ``method`` runs on: the references (the joint bound, the no-memory baselines) the first
+    ``cfg.reference_seeds``, every other method all of ``cfg.seeds``."""
+    return cfg.seeds[:cfg.reference_seeds] if method == JOINT or method in BASELINES else cfg.seeds
+
+
 def uses_images(method: str) -> bool:
     """Does the method train on the artifact's images (else it depends only on the source and the tasks)?"""
     return method == SYNTHETIC or method in STRESS
