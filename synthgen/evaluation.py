@@ -24,8 +24,8 @@ from .seeding import derive_seed, generator
 from .sources import SourceData, normalise
 from .tasks import TASK_INCREMENTAL, mask_of_class, scenario_masks
 
-EVAL_CHUNK = 64  # images per forward pass: bounds activation memory; on one CPU thread a max-pool CNN scores 1,000
-                 # images 1.3-1.8x faster in chunks of 64 than of 250 (activations stay in cache)
+EVAL_CHUNK = 64  # images per forward pass: bounds activation memory; on one CPU thread the zoo's CNNs score 1,000
+                 # images 1.3-1.8x faster in chunks of 64 than of 250 (docs/verification.md)
 Split = list[tuple[torch.Tensor, torch.Tensor]]
 
 
