@@ -26,6 +26,7 @@ from .resolve import resolve_artifact
 from .seeding import seed_everything
 from .verify_cache import CellCache
 from .verify import Job, arch_groups, describe, gather, judge, run_grid, source_for
+from .verify_jobs import peer_methods
 
 QUICK = {"seeds": (0, 1), "peer_lrs": (1e-3,), "baselines": False}  # `verify --quick`: for iteration only
 
@@ -131,7 +132,7 @@ def verify(artifact: Artifact | str | os.PathLike, config: VerifyConfig | None =
     t0 = time.perf_counter()
     cells_cache = None if cache is False else CellCache(None if cache is True else cache)
     jobs, cells, lr_grid, spread = run_grid(art, cfg, source, on_job, cells_cache)
-    results = gather(jobs, cells, info)
+    results = gather(jobs, cells, info, tuple(peer_methods(len(art.labels))))
     ok, reasons = judge(results, cfg, len(art.labels))
     return make_certificate(art, cfg, results, lr_grid, ok, reasons, spread=spread,
                             wall_time_s=round(time.perf_counter() - t0, 2))

@@ -54,6 +54,18 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     return m, (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5
 
 
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """Mean of ``a[k] - b[k]`` over paired runs (the same seeds, the same initial weights) and its standard error:
+    the sample standard deviation of the differences over sqrt(n); 0.0 for a single pair."""
+    if len(a) != len(b) or not a:
+        raise ValueError("paired values must be non-empty and of the same length")
+    d = [x - y for x, y in zip(a, b)]
+    m = sum(d) / len(d)
+    if len(d) == 1:
+        return m, 0.0
+    return m, (sum((v - m) ** 2 for v in d) / (len(d) - 1) / len(d)) ** 0.5
+
+
 def average_incremental_accuracy(R: Matrix) -> float:
     """Mean over steps of the accuracy on the tasks seen so far (Rebuffi et al.'s average incremental accuracy)."""
     curve = seen_accuracy(R)

@@ -29,7 +29,7 @@ from .config import SourceConfig, VerifyConfig
 from .evaluation import fresh
 from .learners import ZOO, build_learner, check_archs, family_of, has_batchnorm, is_import_spec, num_parameters
 from .metrics import (average_accuracy, average_incremental_accuracy, backward_transfer, max_forgetting, mean_std,
-                      min_seen_accuracy, seen_accuracy, step_ratios)
+                      min_seen_accuracy, paired_difference, seen_accuracy, step_ratios)
 from .sources import SourceData, SourceError, load_source
 from .verify_cache import CellCache
 from .verify_jobs import (BASELINES, JOINT, STRESS, SYNTHETIC, Job, job_params, judged_peers, method_order,
@@ -143,8 +143,18 @@ def summarise(cells: list[dict]) -> dict:
     return out
 
 
-def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict]) -> dict:
-    """Group cells by arch and method, summarise each, and add each curve's ratio to the joint bound."""
+def lead(data: dict, peer: dict) -> dict:
+    """The data's final-ACC lead over a peer, paired by seed (the same initial weights): mean, standard error, seeds."""
+    final = {k: {seed: average_accuracy(R) for seed, R in zip(m["seeds"], m["matrices"])} for k, m in
+             (("data", data), ("peer", peer))}
+    seeds = [seed for seed in data["seeds"] if seed in final["peer"]]
+    mean, se = paired_difference([final["data"][k] for k in seeds], [final["peer"][k] for k in seeds])
+    return {"mean": mean, "se": se, "seeds": seeds}
+
+
+def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tuple[str, ...] = ()) -> dict:
+    """Group cells by arch and method, summarise each, add each curve's ratio to the joint bound and the synthetic
+    data's paired lead over each of ``peers``."""
     results: dict[str, dict] = {a: {**d, "methods": {}} for a, d in info.items()}
     by_key: dict[tuple[str, str], list[tuple[Job, dict]]] = {}
     for job, cell in zip(jobs, cells):
@@ -160,6 +170,9 @@ def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict]) -> dict:
         for s in r["methods"].values():
             if bound and "mean_matrix" in s:
                 s["joint_step_ratio"] = step_ratios(s["seen_curve"], bound)
+        data = r["methods"].get(SYNTHETIC)
+        if data is not None:
+            data["lead"] = {p: lead(data, r["methods"][p]) for p in peers if p in r["methods"]}
     return results
 
 
@@ -181,8 +194,9 @@ def judge(results: dict, cfg: VerifyConfig, n: int) -> tuple[bool, list[str]]:
             if p is None:
                 check(False, f"final ACC {acc:.3f} {{verdict}}: peer {peer} was not run")
                 continue
-            gap = acc - p["acc_mean"]
-            check(gap >= cfg.peer_margin, f"final ACC {acc:.3f} vs {peer} {p['acc_mean']:.3f}: {gap:+.3f} "
+            gap, paired = acc - p["acc_mean"], s.get("lead", {}).get(peer)
+            spread = f" (s.e. {paired['se']:.3f}, {len(paired['seeds'])} paired seeds)" if paired else ""
+            check(gap >= cfg.peer_margin, f"final ACC {acc:.3f} vs {peer} {p['acc_mean']:.3f}: {gap:+.3f}{spread} "
                                           f"{{verdict}} margin >= {cfg.peer_margin:+.3f}")
         forg = s["max_forgetting_mean"]
         check(forg <= cfg.max_forgetting, f"max forgetting {forg:.3f} {{verdict}} <= {cfg.max_forgetting:.2f}")

@@ -65,6 +65,19 @@ def test_continual_metrics_are_recorded_per_step(fast_cert):
     assert s["joint_step_ratio"] == pytest.approx([a / b for a, b in zip(s["seen_curve"], joint["seen_curve"])])
 
 
+def test_each_lead_over_a_peer_is_paired_by_seed_with_its_standard_error(fast_cert):
+    mlp = fast_cert["results"]["mlp"]["methods"]
+    for peer in ("Replay-50", "Replay-250", "GDumb-50"):
+        gaps = [sum(a[-1]) / len(a[-1]) - sum(b[-1]) / len(b[-1])
+                for a, b in zip(mlp[SYNTHETIC]["matrices"], mlp[peer]["matrices"])]
+        lead = mlp[SYNTHETIC]["lead"][peer]
+        assert lead["seeds"] == [0, 1] and lead["mean"] == pytest.approx(sum(gaps) / 2)
+        assert lead["se"] == pytest.approx(abs(gaps[0] - gaps[1]) / 2)  # 2 pairs: sample std / sqrt(2) = |d0 - d1| / 2
+        assert lead["mean"] == pytest.approx(mlp[SYNTHETIC]["acc_mean"] - mlp[peer]["acc_mean"])
+    line = next(r for r in fast_cert["reasons"] if r.startswith("mlp (generation)") and "vs GDumb-50" in r)
+    assert f"(s.e. {mlp[SYNTHETIC]['lead']['GDumb-50']['se']:.3f}, 2 paired seeds)" in line
+
+
 @pytest.mark.parametrize("rehearsal", [False, True], ids=["in-sequence", "rehearsed"])
 def test_real_digits_with_one_hot_labels_are_not_certified(small_artifact, mnist5k, rehearsal):
     """Control: random real images of each task's classes, hard labels. In sequence the learner forgets; rehearsed
