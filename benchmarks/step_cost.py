@@ -88,7 +88,8 @@ def main() -> None:
 
     lines = ["# Cost of one outer step", "", f"Command: `python {' '.join(sys.argv)}`  ",
              f"Machine: {platform.machine()}, 1 torch thread, python {platform.python_version()}; 4 learner inits "
-             f"per step (vmapped), mnist-5k, 10 images/class, recipe momentum {GenerateConfig().inner_momentum}; median of 12 "
+             f"per step (vmapped), mnist-5k, 10 images/class, recipe momentum {GenerateConfig().inner_momentum}, the default "
+             "GenerateConfig otherwise (rehearsal: the unroll of task t trains on the images of tasks 0..t); median of 12 "
              "steps after 3 warm-up steps.", "",
              "## Time (ms per outer step) vs inner steps K and tasks unrolled", "",
              "| arch | K | 1 task | 3 tasks | 5 tasks |", "|---|---|---|---|---|"]
@@ -98,7 +99,7 @@ def main() -> None:
             lines.append(f"| {arch} | {K} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
     lines += ["", "## Memory vs K: full unroll vs truncated back-propagation (last 5 steps)", "",
-              "Growth of peak RSS during the steps (MB), task 5 of 5 (the largest unroll), mlp and convnet.", "",
+              "Growth of peak RSS during the steps (MB), task 5 of 5 (the largest unroll), each learner.", "",
               "| arch | K | full unroll: ms, +MB | truncated (5): ms, +MB |", "|---|---|---|---|"]
     for arch in ARCHS:
         for K in (10, 20, 40):
