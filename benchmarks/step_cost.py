@@ -88,9 +88,9 @@ def main() -> None:
 
     lines = ["# Cost of one outer step", "", f"Command: `python {' '.join(sys.argv)}`  ",
              f"Machine: {platform.machine()}, 1 torch thread, python {platform.python_version()}; 4 learner inits "
-             f"per step (vmapped), mnist-5k, 10 images/class, recipe momentum {GenerateConfig().inner_momentum}, the default "
-             "GenerateConfig otherwise (rehearsal: the unroll of task t trains on the images of tasks 0..t); median of 12 "
-             "steps after 3 warm-up steps.", "",
+             f"per step (vmapped), mnist-5k, 10 images/class, recipe momentum {GenerateConfig().inner_momentum}, "
+             "the default GenerateConfig otherwise (rehearsal: the unroll of task t trains on the images of tasks "
+             "0..t); median of 12 steps after 3 warm-up steps.", "",
              "## Time (ms per outer step) vs inner steps K and tasks unrolled", "",
              "| arch | K | 1 task | 3 tasks | 5 tasks |", "|---|---|---|---|---|"]
     for arch in ARCHS:
