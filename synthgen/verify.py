@@ -145,14 +145,13 @@ def summarise(cells: list[dict]) -> dict:
 
 def lead(data: dict, peer: dict) -> dict:
     """The data's final-ACC lead over a peer, paired by seed (the same initial weights): mean, standard error, seeds."""
-    final = {k: {seed: average_accuracy(R) for seed, R in zip(m["seeds"], m["matrices"])} for k, m in
-             (("data", data), ("peer", peer))}
-    seeds = [seed for seed in data["seeds"] if seed in final["peer"]]
-    mean, se = paired_difference([final["data"][k] for k in seeds], [final["peer"][k] for k in seeds])
-    return {"mean": mean, "se": se, "seeds": seeds}
+    peer_final = dict(zip(peer["seeds"], map(average_accuracy, peer["matrices"])))
+    pairs = [(seed, average_accuracy(R)) for seed, R in zip(data["seeds"], data["matrices"]) if seed in peer_final]
+    mean, se = paired_difference([acc for _, acc in pairs], [peer_final[seed] for seed, _ in pairs])
+    return {"mean": mean, "se": se, "seeds": [seed for seed, _ in pairs]}
 
 
-def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tuple[str, ...] = ()) -> dict:
+def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tuple[str, ...]) -> dict:
     """Group cells by arch and method, summarise each, add each curve's ratio to the joint bound and the synthetic
     data's paired lead over each of ``peers``."""
     results: dict[str, dict] = {a: {**d, "methods": {}} for a, d in info.items()}
@@ -194,9 +193,9 @@ def judge(results: dict, cfg: VerifyConfig, n: int) -> tuple[bool, list[str]]:
             if p is None:
                 check(False, f"final ACC {acc:.3f} {{verdict}}: peer {peer} was not run")
                 continue
-            gap, paired = acc - p["acc_mean"], s.get("lead", {}).get(peer)
-            spread = f" (s.e. {paired['se']:.3f}, {len(paired['seeds'])} paired seeds)" if paired else ""
-            check(gap >= cfg.peer_margin, f"final ACC {acc:.3f} vs {peer} {p['acc_mean']:.3f}: {gap:+.3f}{spread} "
+            gap, paired = acc - p["acc_mean"], s["lead"][peer]
+            check(gap >= cfg.peer_margin, f"final ACC {acc:.3f} vs {peer} {p['acc_mean']:.3f}: {gap:+.3f} (s.e. "
+                                          f"{paired['se']:.3f}, {len(paired['seeds'])} paired seeds) "
                                           f"{{verdict}} margin >= {cfg.peer_margin:+.3f}")
         forg = s["max_forgetting_mean"]
         check(forg <= cfg.max_forgetting, f"max forgetting {forg:.3f} {{verdict}} <= {cfg.max_forgetting:.2f}")
