@@ -32,30 +32,21 @@ HELP = {
     "tasks.scenario": "class-incremental | task-incremental",
     "learners.archs": "comma-separated zoo learners sampled per step",
     "ipc": "synthetic images per class",
-    "param": "pixels | generator",
-    "pixel_factor": "learn pixels on a grid this many times coarser than the image (smooth updates); 1 = off",
     "soft_labels": "learn soft labels (--hard-labels: one-hot)",
     "init": "where the images start: real | kmeans | noise",
     "steps": "total outer steps over the task stages",
-    "refine_steps": "final steps refining all tasks jointly",
     "tail_average": "each task stage ends at its data's mean over this last fraction of its steps; 0 = off",
-    "point_weight": "refinement: weight of every earlier point of the sequence",
-    "refine_select_every": "refinement: score on validation every N steps, end at the best; 0 = off",
-    "moment_weight": "weight of matching each class's 3x3 patch moments to the real images'; 0 = off",
     "feature_weight": "weight of matching each class's mean embedding under a random network to the real images'; 0 = off",
     "feature_arch": "zoo network whose random bodies embed the images for --feature-weight",
     "rehearsal": "the recipe trains task t on the synthetic sets of tasks 0..t",
-    "time_budget": "seconds; replaces --steps and --refine-steps",
+    "time_budget": "seconds; replaces --steps",
     "inner_steps": "steps per task the meta-gradient unrolls",
     "recipe_step_scale": "the recipe's steps per task = inner steps x this",
-    "inner_optimizer": "the recipe's optimiser: sgd | adam",
     "inner_lr": "initial recipe lr, learned from there",
     "inner_momentum": "momentum of the recipe's SGD",
     "inits_per_step": "learner initialisations per outer step",
     "real_batch": "real images per outer step scoring the unrolled learners",
     "lr_jitter": "meta-train under inner lr x U_log(1/J, J); 1 = off",
-    "backprop_steps": "truncated back-propagation: last N inner steps per task; 0 = all",
-    "augment": "meta-train on rotated/scaled/shifted copies",
     "seed": "random seed",
     "device": "auto | cpu | cuda[:i]",
     "checkpoint_every": "outer steps between checkpoints; 0 = never",
@@ -100,10 +91,6 @@ def generate(
     console.print(f"time: {gen['wall_time_s']:.1f} s for {gen['outer_steps']} outer steps"
                   + (f" on {os.environ['WORLD_SIZE']} processes" if dist.wanted() else "")
                   + (f"; validation accuracy after the last task: {val:.3f}" if val is not None else ""), soft_wrap=True)
-    if kept := gen.get("refine_kept"):
-        console.print(f"kept the refine stage's best point: step {kept['step']} (validation {kept['val_acc']:.3f} "
-                      f"with the recipe's steps; candidates {', '.join(f'{v:.3f}' for v in kept['candidates'].values())})",
-                      soft_wrap=True)
 
 
 def with_progress(cfg: GenerateConfig, run):
@@ -111,7 +98,7 @@ def with_progress(cfg: GenerateConfig, run):
     the first outer step, so an error found while setting up stays one line."""
     num_tasks = len(cfg.tasks.split.split("/"))
     by_time = cfg.time_budget is not None
-    total = cfg.time_budget if by_time else sum(s["steps"] for s in plan_stages(cfg, num_tasks))
+    total = cfg.time_budget if by_time else sum(s.steps for s in plan_stages(cfg, num_tasks))
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn() if not by_time
                    else TextColumn("{task.completed:.0f}/{task.total:.0f}s"), TextColumn("{task.fields[info]}"),
                    TimeElapsedColumn(), console=console, transient=False)
@@ -124,8 +111,7 @@ def with_progress(cfg: GenerateConfig, run):
         if i.val_acc is not None:
             last_val[0] = f" val {i.val_acc:.3f}"
         loss = "skipped" if i.loss is None else f"{i.loss:.3f}"
-        bar.update(job, description=f"task {min(i.stage, num_tasks - 1) + 1}/{num_tasks}"
-                   + (" (refine)" if i.stage >= num_tasks else ""),
+        bar.update(job, description=f"task {i.stage + 1}/{num_tasks}",
                    completed=i.elapsed if by_time else i.global_step, info=f"meta-loss {loss}{last_val[0]}")
 
     try:

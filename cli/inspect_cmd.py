@@ -34,7 +34,7 @@ def metadata_table(meta: dict, sha256: str) -> Table:
         ("recipe", f"{optimiser_code(rec)}, lr/task {[round(v, 4) for v in rec['lr_per_task']]}, "
                    f"{rec['steps_per_task']} steps/task, batch {rec['batch_size']}"),
         ("targets", "soft labels (learned)" if rec.get("targets") == "soft_labels" else "hard labels"),
-        ("generated with", f"{gen.get('param')} ipc={gen.get('ipc')} archs={gen.get('archs')} "
+        ("generated with", f"ipc={gen.get('ipc')} archs={gen.get('archs')} "
                            f"steps={gen.get('outer_steps')} seed={gen.get('seed')} in {gen.get('wall_time_s')} s"),
         ("validation acc", gen.get("final_val_acc")),
         ("versions", json.dumps(meta.get("versions", {}))),

@@ -154,8 +154,6 @@ def build_metadata(result, cfg) -> dict:
     src = result.source
     sizes = [int((result.task_ids == i).sum()) for i in range(len(result.tasks))]
     val = [h["val_acc"] for h in result.history if "val_acc" in h]
-    scored = [h for h in result.history if "select_val" in h]  # the refine stage's candidates; the engine kept the
-    kept = max(scored, key=lambda h: h["select_val"]) if scored else None  # first best (ties: the earliest)
     gen_cfg = {k: v for k, v in cfg.to_dict().items() if k != "device"}
     gen_cfg["source"].pop("data_dir", None)
     return {
@@ -167,14 +165,11 @@ def build_metadata(result, cfg) -> dict:
         "task_split": format_split(result.tasks),
         "scenario": cfg.tasks.scenario,
         "recipe": make_recipe(result.lrs, cfg.inner_steps * cfg.recipe_step_scale, sizes, cfg.tasks.scenario,
-                              result.soft_labels is not None, Optimiser(cfg.inner_optimizer, cfg.inner_momentum),
+                              result.soft_labels is not None, Optimiser("sgd", cfg.inner_momentum),
                               cfg.rehearsal),
         "generation": {"config": gen_cfg, "run_hash": cfg.run_hash(), "archs": list(cfg.learners.archs),
-                       "seed": cfg.seed, "param": cfg.param, "ipc": cfg.ipc, "outer_steps": result.steps_done,
-                       "wall_time_s": round(result.wall_time, 2), "final_val_acc": val[-1] if val else None,
-                       **({"refine_kept": {"step": kept["step"], "val_acc": kept["select_val"],
-                                           "candidates": {str(h["step"]): h["select_val"] for h in scored}}}
-                          if kept else {})},
+                       "seed": cfg.seed, "ipc": cfg.ipc, "outer_steps": result.steps_done,
+                       "wall_time_s": round(result.wall_time, 2), "final_val_acc": val[-1] if val else None},
         "versions": versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "sha256": "",

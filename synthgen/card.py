@@ -167,7 +167,7 @@ training tensor), `image` (PNG preview, quantised: do not train on it), `label`,
 {pics}
 
 ## Provenance
-- generated with: {gen.get('param')} parameterisation, {gen.get('ipc')} images/class, learners {gen.get('archs')},
+- generated with: {gen.get('ipc')} images/class, learners {gen.get('archs')},
   {gen.get('outer_steps')} outer steps, seed {gen.get('seed')}, {gen.get('wall_time_s')} s
 - versions at generation: {json.dumps(meta.get('versions', {}))}; card written by {json.dumps(versions())}
 - tensor sha256: `{meta['sha256']}` (also in `synthgen.json`; `synthgen pull` checks it)

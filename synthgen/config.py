@@ -154,71 +154,33 @@ class GenerateConfig(_Config):
     source: SourceConfig = field(default_factory=SourceConfig)
     tasks: TaskConfig = field(default_factory=TaskConfig)
     learners: LearnerConfig = field(default_factory=LearnerConfig)
-    param: Literal["pixels", "generator"] = "pixels"  # what is learned per task
-    pixel_factor: Annotated[int, Field(ge=1, le=8)] = 1  # pixels are learned on a grid this many times coarser
-                                    # than the image (bilinear upsampling) over the initial image's fixed fine detail
-    ipc: Positive = 10              # synthetic images per class
-    soft_labels: bool = True        # learn a label distribution per image (essential against forgetting)
-    learn_lr: bool = True           # learn the inner learning rate of each task
-    rehearsal: bool = True          # the recipe trains task t on the synthetic sets of tasks 0..t (kept: a replay buffer
-                                    # no larger than the artifact), not on task t's alone; over 3 generation seeds
-                                    # ConvNet-3 0.82 -> 0.92 (its GDumb-100 0.91, forgetting 0.28 -> 0.05), the other
-                                    # learners -1.7 to +1.2 points (docs/research.md)
-    inner_steps: Positive = 20      # K: full-batch steps per task the meta-gradient unrolls; 20 beat 10 on every CNN
-                                    # family (+2-6 points) and lets BatchNorm's running statistics settle
+    ipc: Positive = 10  # synthetic images per class
+    init: Literal["real", "kmeans", "noise"] = "kmeans"  # where the images start: k-means centroids, real images, noise
+    soft_labels: bool = True  # learn a label distribution per image (off: one-hot labels)
+    learn_lr: bool = True  # learn the recipe's lr of each task
+    rehearsal: bool = True  # the recipe trains task t on the synthetic sets of tasks 0..t, not on task t's alone
+    inner_steps: Positive = 20  # K: full-batch SGD steps per task that the meta-gradient unrolls
     recipe_step_scale: Annotated[int, Field(ge=1, le=10)] = 2  # the recipe a consumer follows takes K x this steps
-                                    # per task: 8 of 10 zoo rows learned as well or better at 2K (LeNet 0.31 -> 0.69)
-    inner_optimizer: Literal["sgd", "adam"] = "sgd"  # the recipe's optimiser (torch.optim.SGD / Adam, fresh per task)
-    inner_lr: LearningRate = 0.06  # initial inner learning rate (learned if learn_lr)
-    inner_momentum: Fraction = 0.5  # heavy-ball momentum of the recipe's SGD; 0.5 beat 0, 0.3, 0.7, 0.9
-    outer_lr: LearningRate = 0.01  # Adam lr on pixels
-    generator_lr: LearningRate = 1e-3  # Adam lr on generator weights and latent codes (param=generator)
-    label_lr: LearningRate = 0.05  # Adam lr on soft-label logits
-    lr_lr: LearningRate = 0.01     # Adam lr on log inner lr
-    outer_schedule: Literal["constant", "cosine"] = "constant"  # Adam lrs over each stage: constant, or cosine to 0
-    inits_per_step: Positive = 1    # fresh learner initialisations per outer step (1 with 1.44x the steps matched
-                                    # 2 at 0.7x the time, docs/research.md)
-    lr_jitter: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0  # meta-train under inner lr x U_log(1/j, j) per step; 1 = off
-    augment: bool = False           # meta-train on randomly rotated / scaled / shifted copies (DSA-style)
-    replay_pool: NonNegative = 256  # >0: learners trained through the frozen earlier tasks come from a pool of this
-                                    # many per stage (seeded) instead of being replayed every step; 0 = exact method
-    grad_chunks: Positive = 1       # learners' gradients are summed per chunk (i % chunks), then in chunk order;
-                                    # torchrun uses max(grad_chunks, processes), so a run matches 1 process with the same value
-    backprop_steps: NonNegative = 0  # truncated back-propagation: differentiate only the last N inner steps per task
-    real_batch: Positive = 256      # real training images per outer step (from all tasks seen so far)
-    steps: NonNegative = 1000       # total outer steps over the task stages (later tasks get more); with the tail
-                                    # average 1000 matched 1500 on every learner over 3 seeds (within a point) at 0.4x
-                                    # the time (docs/research.md)
-    time_budget: PositiveFloat | None = None  # seconds; if set, replaces `steps` and `refine_steps` as the stopping rule
-    point_weight: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0  # joint refinement: weight of each earlier point of the
-                                    # sequence (loss after task i on tasks 0..i) beside the last one (weight 1); 1 removes
-                                    # the mid-sequence dip at no cost to the final accuracy (docs/research.md)
-    tail_average: Fraction = 0.8    # each task stage ends at the mean of its data (pixels, soft labels, lr) over the last
-                                    # this fraction of its steps, not at the last noisy Adam iterate (Polyak / SWA-style);
-                                    # 0 = off. Half the stage: every learner +1-3 points (seed 0); 0.8 beat 0.5 on 4 of
-                                    # 5 learners (seed 1; docs/research.md)
-    refine_steps: NonNegative = 0   # final outer steps refining all tasks' pixels and soft labels jointly; under rehearsal
-                                    # 300 of them bought nothing measurable on 3 seeds for 45% of the time (research.md)
-    refine_select_every: NonNegative = 100  # the refine stage is scored on validation (every task, the recipe's steps,
-                                    # every generation learner) at its start and every this many steps, and ends at
-                                    # its best point (0: where it ends); seed 0's refine lost 0.86 -> 0.81 (research.md)
-    moment_weight: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0  # outer objective + this x the distance of each
-                                    # class's 3x3 patch mean and second moment from the real images' (synthgen.moments):
-                                    # the statistics a consumer's first conv + BatchNorm take from the data then fit real
-                                    # images; at 1 it moved cnn_bn +0.4 points over 3 seeds, cnn -0.9: off (research.md)
-    feature_weight: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.3  # outer objective + this x each class's distance
-                                    # between the mean embeddings of its synthetic and real images under a random
-                                    # network drawn anew each step (distribution matching, synthgen.feature_matching);
-                                    # 0.3 lifted the held-out BatchNorm CNN 0.897 -> 0.915 over 3 seeds (docs/research.md)
-    feature_arch: Annotated[str, Field(min_length=1)] = "convnet"  # the zoo network whose random bodies embed the
-                                    # images; its family counts as used in generation (the verifier holds out others)
-    init: Literal["real", "kmeans", "noise"] = "kmeans"  # synthetic pixels start from k-means centroids of each
-                                    # class's training images, random real ones, or noise
-    seed: Seed = 0                  # everything random derives from this
+    inner_lr: LearningRate = 0.06  # the recipe's starting lr (learned when learn_lr)
+    inner_momentum: Fraction = 0.5  # heavy-ball momentum of the recipe's SGD
+    outer_lr: LearningRate = 0.01  # Adam lr on the pixels
+    label_lr: LearningRate = 0.05  # Adam lr on the soft-label logits
+    lr_lr: LearningRate = 0.01  # Adam lr on the log of each task's recipe lr
+    steps: NonNegative = 1000  # outer steps over the task stages (task t gets a share proportional to t + 1)
+    time_budget: PositiveFloat | None = None  # seconds; if set, replaces `steps` as the stopping rule
+    tail_average: Fraction = 0.8  # a task stage ends at its data's mean over this last fraction of its steps; 0 = off
+    inits_per_step: Positive = 1  # fresh learner initialisations per outer step
+    real_batch: Positive = 256  # real images per outer step that score the unrolled learners
+    lr_jitter: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0  # meta-train under lr x U_log(1/j, j); 1 = off
+    replay_pool: NonNegative = 256  # learners already trained through the frozen tasks, per stage; 0 = retrain each step
+    feature_weight: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.3  # weight of matching each class's mean
+    # embedding under a random network to the real images' (distribution matching); 0 = off
+    feature_arch: Annotated[str, Field(min_length=1)] = "convnet"  # the zoo network whose random bodies embed images
+    grad_chunks: Positive = 1  # learners' gradients are summed in this many chunks (torchrun: at least one per process)
+    seed: Seed = 0  # everything random derives from this
     device: Annotated[str, Field(pattern=r"^(auto|cpu|cuda(:\d+)?)$")] = "auto"  # auto | cpu | cuda[:i]
     checkpoint_every: NonNegative = 100  # outer steps between checkpoints (0: never)
-    eval_every: NonNegative = 100   # outer steps between validation accuracies (0: never)
-    max_bad_steps: Positive = 20    # consecutive non-finite steps before giving up
+    eval_every: NonNegative = 100  # outer steps between validation accuracies (0: never)
 
     @pydantic.field_validator("feature_arch")
     @classmethod
@@ -226,10 +188,6 @@ class GenerateConfig(_Config):
         if name not in _zoo_names():
             raise ValueError(f"not a zoo learner; known: {', '.join(_zoo_names())}")
         return name
-
-    def __post_init__(self) -> None:
-        if self.pixel_factor > 1 and self.param != "pixels":
-            raise ConfigError(f"pixel_factor {self.pixel_factor} applies to param 'pixels', not {self.param!r}")
 
     def run_hash(self) -> str:
         """Hash of the fields that change the result (not device, I/O schedules, budgets, or grad_chunks,

@@ -6,8 +6,7 @@ tasks 0..t with the recipe, scores them on REAL data of tasks 0..t and back-prop
 the whole unrolled training into the synthetic data; Adam takes the step. Later tasks get more
 steps (weight t+1): their data must teach the new classes *and* protect every old one. A task
 stage ends at the mean of its data over the last ``tail_average`` of its steps, not at the last
-noisy Adam iterate. An optional final stage refines all tasks jointly, scoring every point of
-the sequence (synthgen.stages).
+noisy Adam iterate (synthgen.stages).
 
 Every step's randomness comes from ``generator(seed, "step", stage, step)``, so a resumed run
 repeats the uninterrupted one exactly; :meth:`Engine.state_dict` is everything a checkpoint holds.
@@ -32,13 +31,15 @@ from .initial_images import initial_images
 from .inner_loop import rehearsed
 from .learners import check_archs
 from .meta_step import MetaGradient, draw
-from .moments import class_moments, moment_loss
 from .parametrize import SyntheticTask
 from .realdata import RealView
 from .seeding import derive_seed, generator
 from .sources import SourceData, load_source
-from .stages import outer_lr_factor, plan_stages, stage_done, stage_progress
+from .stages import Stage, plan_stages
 from .tasks import split_classes
+
+
+MAX_BAD_STEPS = 20  # consecutive non-finite outer steps before generation gives up
 
 
 class GenerationError(SynthgenError, RuntimeError):
@@ -103,19 +104,15 @@ class Engine:
         self.real = RealView.of(self.source, self.tasks, self.norm, config.tasks.scenario, self.device)
         task_incremental = config.tasks.scenario == "task-incremental"
         self.synth = torch.nn.ModuleList(
-            SyntheticTask(t.classes, config.ipc, self.source.image_shape, self.source.num_classes, config.param,
+            SyntheticTask(t.classes, config.ipc, self.source.image_shape, self.source.num_classes,
                           self._init_images(t), config.inner_lr, config.soft_labels, config.learn_lr,
-                          task_incremental, seed=derive_seed(config.seed, "task", t.index),
-                          pixel_factor=config.pixel_factor)
+                          task_incremental, seed=derive_seed(config.seed, "task", t.index))
             for t in self.tasks).to(self.device)
         self.stages = plan_stages(config, len(self.tasks))
-        self.moment_targets = class_moments(self.real.train_x, self.real.train_y, range(self.source.num_classes)) \
-            if config.moment_weight > 0 else None
         self.meta = MetaGradient(config, self.source.image_shape, self.source.num_classes, self.device)
         self.stage, self.stage_step, self.global_step = 0, 0, 0
         self.elapsed, self.stage_elapsed, self.bad_steps = 0.0, 0.0, 0
         self.history: list[dict] = []
-        self.best_state: dict[str, torch.Tensor] | None = None  # the data of the refine stage's best point so far
         self.tail_sum: dict[str, torch.Tensor] = {}  # this task stage's data summed over its tail (tail_average)
         self.tail_count = 0
         self.opt: torch.optim.Optimizer | None = None
@@ -132,35 +129,24 @@ class Engine:
         except SynthgenError as err:
             raise GenerationError(str(err)) from None
 
-    def _make_optimizer(self, stage: dict) -> torch.optim.Optimizer:
-        groups = []
-        for t in stage["trainable"]:
-            groups += self.synth[t].param_groups(self.cfg.outer_lr, self.cfg.label_lr, self.cfg.lr_lr, self.cfg.generator_lr,
-                                                 with_lr=not stage.get("keep_lr", False))
-        return torch.optim.Adam(groups)
-
-    def _apply_schedule(self) -> None:
-        """Scale the outer lrs by the schedule's factor at this stage's progress (``outer_schedule``)."""
-        factor = outer_lr_factor(self.cfg.outer_schedule,
-                                 stage_progress(self.stages[self.stage], self.stage_step, self.stage_elapsed))
-        for grp in self.opt.param_groups:
-            grp["lr"] = grp.setdefault("base_lr", grp["lr"]) * factor
+    def _make_optimizer(self, stage: Stage) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.synth[stage.task].param_groups(self.cfg.outer_lr, self.cfg.label_lr,
+                                                                    self.cfg.lr_lr))
 
     def step(self) -> float | None:
         """One outer step of the current stage; None (and no change) when its meta-loss is not finite."""
-        st = self.stages[self.stage]
+        task = self.stages[self.stage].task
         params = [p for grp in self.opt.param_groups for p in grp["params"]]
-        loss = self.meta(self.synth, st["trainable"], draw(self.cfg, self.stage, self.stage_step, st["trainable"],
-                                                           self.real), params, self.real)
-        extra = self._data_terms(st["trainable"])
-        if extra is not None:
+        loss = self.meta(self.synth, task, draw(self.cfg, self.stage, self.stage_step, task, self.real), params)
+        if self.cfg.feature_weight > 0:
+            extra = self._feature_term(task)
             for p, g in zip(params, torch.autograd.grad(extra, params, allow_unused=True)):
                 if g is not None:
                     p.grad = p.grad + g
         if not (math.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in params)):
             self.opt.zero_grad(set_to_none=True)
             self.bad_steps += 1
-            if self.bad_steps >= self.cfg.max_bad_steps:
+            if self.bad_steps >= MAX_BAD_STEPS:
                 raise GenerationError(f"meta-loss was non-finite for {self.bad_steps} consecutive steps "
                                       f"(stage {self.stage}); lower outer_lr / inner_lr")
             return None
@@ -168,23 +154,12 @@ class Engine:
         self.opt.step()
         return loss
 
-    def _data_terms(self, trainable: list[int]) -> torch.Tensor | None:
-        """The objective's terms on the trainable tasks' data alone, or None when both are off: ``moment_weight`` x
-        their patch-moment distance (synthgen.moments) + ``feature_weight`` x their distribution-matching distance
-        (one random ``feature_arch`` network per outer step, synthgen.feature_matching). They need no learner, so
-        every rank adds the same gradient."""
-        if self.moment_targets is None and self.cfg.feature_weight == 0:
-            return None
-        sets = [(self.synth[t].images(), self.synth[t].labels) for t in trainable]
-        terms = []
-        if self.moment_targets is not None:
-            terms.append(torch.stack([moment_loss(x, y, self.moment_targets) for x, y in sets]).mean()
-                         * self.cfg.moment_weight)
-        if self.cfg.feature_weight > 0:
-            terms.append(step_feature_loss(self.cfg.feature_arch, self.cfg.seed, self.global_step, sets,
-                                           self.real.train_x, self.real.train_y, self.source.num_classes)
-                         * self.cfg.feature_weight)
-        return sum(terms[1:], terms[0])
+    def _feature_term(self, task: int) -> torch.Tensor:
+        """``feature_weight`` x the task's distribution-matching distance (one random ``feature_arch`` network per
+        outer step, synthgen.feature_matching). It needs no learner, so every rank adds the same gradient."""
+        sets = [(self.synth[task].images(), self.synth[task].labels)]
+        return step_feature_loss(self.cfg.feature_arch, self.cfg.seed, self.global_step, sets, self.real.train_x,
+                                 self.real.train_y, self.source.num_classes) * self.cfg.feature_weight
 
     def validation_accuracy(self, upto: int, steps: int | None = None, learners: int = 2) -> float:
         """Real validation accuracy on tasks 0..upto of ``learners`` fresh learners trained on the synthetic tasks
@@ -199,40 +174,17 @@ class Engine:
                                    self.meta.optimiser, self.cfg.learners.archs, self.source.image_shape,
                                    self.source.num_classes, val, masks, self.cfg.seed, learners)
 
-    def _best_val(self) -> float | None:
-        """The refine stage's best validation score so far (the history records every candidate's)."""
-        return max((h["select_val"] for h in self.history if "select_val" in h), default=None)
-
-    def _selecting(self, st: dict) -> bool:
-        return bool(self.cfg.refine_select_every) and st.get("keep_lr", False)  # the refine stage, selection on
-
-    def _select(self) -> None:
-        """Score the data as the consumer trains on it (every task, the recipe's steps, every generation learner,
-        the validation split) and keep it if it is the refine stage's best so far. Every rank computes the same."""
-        cfg = self.cfg
-        score = self.validation_accuracy(len(self.tasks) - 1, cfg.inner_steps * cfg.recipe_step_scale,
-                                         len(cfg.learners.archs))
-        best = self._best_val()
-        if best is None or score > best:
-            self.best_state = {k: v.detach().clone() for k, v in self.synth.state_dict().items()}
-        if self.history and self.history[-1]["step"] == self.global_step:
-            self.history[-1]["select_val"] = score  # one history entry per outer step
-        else:
-            self.history.append({"step": self.global_step, "stage": self.stage, "loss": None, "select_val": score})
-
-    def _averaging(self, st: dict) -> bool:
-        """Does this step fall in the averaged tail of a task stage (``tail_average``)?"""
+    def _averaging(self, st: Stage) -> bool:
+        """Does this step fall in the averaged tail of the stage (``tail_average``)?"""
         frac = self.cfg.tail_average
-        return frac > 0 and not st.get("keep_lr", False) and \
-            stage_progress(st, self.stage_step, self.stage_elapsed) > 1 - frac
+        return frac > 0 and st.progress(self.stage_step, self.stage_elapsed) > 1 - frac
 
-    def _accumulate(self, st: dict) -> None:
-        """Add the stage's trained tensors (its tasks' parameters that require grad) to the tail sum; fixed
+    def _accumulate(self, st: Stage) -> None:
+        """Add the stage's trained tensors (its task's parameters that require grad) to the tail sum; fixed
         tensors (buffers, frozen parameters) are left out, so the mean never rewrites them with rounding."""
-        for t in st["trainable"]:
-            for k, v in self.synth[t].named_parameters(prefix=str(t)):
-                if v.requires_grad:
-                    self.tail_sum[k] = self.tail_sum[k] + v.detach() if k in self.tail_sum else v.detach().clone()
+        for k, v in self.synth[st.task].named_parameters(prefix=str(st.task)):
+            if v.requires_grad:
+                self.tail_sum[k] = self.tail_sum[k] + v.detach() if k in self.tail_sum else v.detach().clone()
         self.tail_count += 1
 
     def _end_at_tail_mean(self) -> None:
@@ -249,11 +201,8 @@ class Engine:
             st = self.stages[self.stage]
             if self.opt is None:
                 self.opt = self._make_optimizer(st)
-            if self._selecting(st) and self.stage_step == 0 and self._best_val() is None:
-                self._select()  # the refine stage's starting point is a candidate too
-            while not stage_done(st, self.stage_step, self.stage_elapsed):
+            while not st.done(self.stage_step, self.stage_elapsed):
                 t0 = time.perf_counter()
-                self._apply_schedule()
                 loss = self.step()
                 self.stage_step += 1
                 self.global_step += 1
@@ -264,27 +213,20 @@ class Engine:
                     self._accumulate(st)
                 val = None
                 if cfg.eval_every and dist.is_main() and (self.stage_step % cfg.eval_every == 0
-                                                          or stage_done(st, self.stage_step, self.stage_elapsed)):
-                    val = self.validation_accuracy(max(st["trainable"]))
+                                                          or st.done(self.stage_step, self.stage_elapsed)):
+                    val = self.validation_accuracy(st.task)
                 self.history.append({"step": self.global_step, "stage": self.stage,
                                      "loss": loss, **({"val_acc": val} if val is not None else {})})
-                if self._selecting(st) and (self.stage_step % self.cfg.refine_select_every == 0
-                                            or stage_done(st, self.stage_step, self.stage_elapsed)):
-                    self._select()
                 if on_step:
                     on_step(StepInfo(self.stage, len(self.stages), self.stage_step,
-                                     None if st["seconds"] is not None else st["steps"],
+                                     None if st.seconds is not None else st.steps,
                                      self.global_step, loss, val, self.elapsed))
                 if (self.checkpoint_path and cfg.checkpoint_every and dist.is_main()
                         and self.global_step % cfg.checkpoint_every == 0):
                     self.save(self.checkpoint_path)
-            if self._selecting(st) and self.best_state is not None:
-                self.synth.load_state_dict(self.best_state)  # end the refine stage at its best point
             self._end_at_tail_mean()  # a task stage ends at its tail's mean (no-op without tail_average)
             self.stage += 1
             self.stage_step, self.stage_elapsed, self.opt = 0, 0.0, None
-            if self.stage < len(self.stages) and min(self.stages[self.stage]["trainable"]) == 0:
-                self.meta.pool = None  # the refine stage replays nothing: free the pool before its larger graphs
         return self.result()
 
     def result(self) -> GenerationResult:
@@ -303,7 +245,6 @@ class Engine:
     def state_dict(self) -> tuple[dict[str, torch.Tensor], dict]:
         """(tensors, JSON state): the synthetic data, the outer optimiser and the loop's progress."""
         tensors = {f"synth.{k}": v for k, v in self.synth.state_dict().items()}
-        tensors.update({f"best.{k}": v for k, v in (self.best_state or {}).items()})
         tensors.update({f"tail.{k}": v for k, v in self.tail_sum.items()})
         groups: list[dict] = []
         if self.opt is not None:
@@ -325,8 +266,6 @@ class Engine:
             raise CheckpointError(f"{where}: tensors do not match this configuration ({err})") from None
         for key in PROGRESS_KEYS:
             setattr(self, key, state[key])
-        best = {k[len("best."):]: v.to(self.device) for k, v in tensors.items() if k.startswith("best.")}
-        self.best_state = best or None
         self.tail_sum = {k[len("tail."):]: v.to(self.device) for k, v in tensors.items() if k.startswith("tail.")}
         if state["opt_groups"] and self.stage < len(self.stages):
             self.opt = self._make_optimizer(self.stages[self.stage])

@@ -2,8 +2,7 @@
 
 A learner is a pure function of its state ``(params, buffers)`` through ``functional_call``. Each
 inner step takes ``torch.func.grad`` of the training loss and applies the recipe's optimiser
-(``torch.optim.SGD`` with heavy-ball momentum, or ``torch.optim.Adam``) written out as tensor
-algebra, so the outer ``backward()`` flows through every step into the synthetic images, their
+(``torch.optim.SGD`` with heavy-ball momentum) written out as tensor algebra, so the outer ``backward()`` flows through every step into the synthetic images, their
 soft labels and the learned lr. The same functions run vmapped over a stack of initialisations.
 
 BatchNorm works as in ``torch.nn``: batch statistics while training, with the running buffers
@@ -28,7 +27,6 @@ from torch.func import functional_call, grad
 Params = dict[str, torch.Tensor]
 State = tuple[Params, Params]  # (parameters, buffers); buffers: BatchNorm running statistics
 MASKED = -1e9  # logit given to classes outside the task (task-incremental scenario)
-ADAM_SQRT_FLOOR = 1e-30  # sqrt(v + floor): finite meta-gradients where a parameter never got a gradient
 
 
 @dataclass(frozen=True)
@@ -49,19 +47,10 @@ class SynthBatch:
     targets: torch.Tensor       # [n, classes] probabilities (soft or one-hot)
     lr: torch.Tensor            # scalar inner learning rate
     class_mask: torch.Tensor | None = None  # [classes] or [n, classes] bool: logits kept (task-incremental), None: all
-    views: torch.Tensor | None = None       # [steps, n, C, H, W]: step i trains on views[i] instead of images
-                                            # (augmented copies during meta-training, synthgen.augment)
-
-    def at_step(self, i: int) -> SynthBatch:
-        """The batch inner step ``i`` trains on (itself unless it carries augmented views)."""
-        if self.views is None:
-            return self
-        return replace(self, images=self.views[i % len(self.views)], views=None)
 
     def detached(self) -> SynthBatch:
-        """The same batch cut from the graph (images, targets, lr and views detached)."""
-        return replace(self, images=self.images.detach(), targets=self.targets.detach(), lr=self.lr.detach(),
-                       views=None if self.views is None else self.views.detach())
+        """The same batch cut from the graph (images, targets and lr detached)."""
+        return replace(self, images=self.images.detach(), targets=self.targets.detach(), lr=self.lr.detach())
 
 
 def rehearsed_tasks(tasks: Sequence[tuple]) -> list[tuple]:
@@ -157,47 +146,31 @@ def _train_loss(params: Params, buffers: Params, model: nn.Module, batch: SynthB
     return soft_cross_entropy(apply_mask(logits, batch.class_mask), batch.targets), new_buffers
 
 
-def _step(params: Params, g: Params, slots: dict, t: int, lr: torch.Tensor, opt: Optimiser) -> tuple[Params, dict]:
-    """One optimiser step (``t`` counts from 1) -> new params and optimiser slots."""
-    if opt.kind == "adam":
-        b1, b2 = opt.betas
-        m = {k: g[k] * (1 - b1) if t == 1 else b1 * slots["m"][k] + (1 - b1) * g[k] for k in g}
-        v = {k: g[k] * g[k] * (1 - b2) if t == 1 else b2 * slots["v"][k] + (1 - b2) * g[k] * g[k] for k in g}
-        c1, c2 = 1 - b1 ** t, (1 - b2 ** t) ** 0.5
-        new = {k: p - (lr / c1) * m[k] / (torch.sqrt(v[k] + ADAM_SQRT_FLOOR) / c2 + opt.eps) for k, p in params.items()}
-        return new, {"m": m, "v": v}
-    buf = g if t == 1 or opt.momentum == 0 else {k: opt.momentum * slots["buf"][k] + g[k] for k in g}
-    return {k: p - lr * buf[k] for k, p in params.items()}, {"buf": buf}
+def _sgd_step(params: Params, g: Params, buf: Params | None, momentum: float, lr: torch.Tensor) -> tuple[Params, Params]:
+    """One ``torch.optim.SGD`` step (heavy-ball ``momentum``; the first step of a task has no buffer yet)."""
+    buf = g if buf is None or momentum == 0 else {k: momentum * buf[k] + g[k] for k in g}
+    return {k: p - lr * buf[k] for k, p in params.items()}, buf
 
 
-def train_task(model: nn.Module, state: State, batch: SynthBatch, steps: int, opt: Optimiser = Optimiser(),
-               graph_from: int = 0) -> State:
-    """``steps`` full-batch optimiser steps on ``batch`` with a fresh optimiser, differentiable w.r.t. the
-    incoming state and the batch. Steps before ``graph_from`` see both detached (truncated back-propagation)."""
+def train_task(model: nn.Module, state: State, batch: SynthBatch, steps: int, opt: Optimiser = Optimiser()) -> State:
+    """``steps`` full-batch SGD steps on ``batch`` with a fresh optimiser, differentiable w.r.t. the incoming
+    state and the batch."""
+    if opt.kind != "sgd":
+        raise ValueError(f"the differentiable inner loop runs SGD, not {opt.kind!r}")
     step_grad = grad(_train_loss, has_aux=True)
-    cut = batch.detached() if graph_from > 0 else batch
     params, buffers = state
-    if graph_from > 0:
-        params, buffers = {k: v.detach() for k, v in params.items()}, {k: v.detach() for k, v in buffers.items()}
-    slots: dict = {}
-    for i in range(steps):
-        b = (cut if i < graph_from else batch).at_step(i)
-        g, new_buffers = step_grad(params, buffers, model, b)
-        params, slots = _step(params, g, slots, i + 1, b.lr, opt)
-        buffers = new_buffers
+    buf = None
+    for _ in range(steps):
+        g, buffers = step_grad(params, buffers, model, batch)
+        params, buf = _sgd_step(params, g, buf, opt.momentum, batch.lr)
     return params, buffers
 
 
 def train_sequence(model: nn.Module, state: State, batches: Sequence[SynthBatch], steps: int,
-                   opt: Optimiser = Optimiser(), backprop_steps: int = 0) -> State:
-    """Train through tasks in order, ``steps`` steps on each (see :func:`train_task`).
-
-    ``backprop_steps`` in 1..steps-1: only the last ``backprop_steps`` steps of each task carry a
-    graph to the batch (memory independent of ``steps``); 0 or >= ``steps`` is the full unroll.
-    """
-    cut = steps - backprop_steps if 0 < backprop_steps < steps else 0
+                   opt: Optimiser = Optimiser()) -> State:
+    """Train through tasks in order, ``steps`` steps on each (see :func:`train_task`)."""
     for batch in batches:
-        state = train_task(model, state, batch, steps, opt, cut)
+        state = train_task(model, state, batch, steps, opt)
     return state
 
 

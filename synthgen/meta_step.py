@@ -1,16 +1,12 @@
 """One outer step: draw learners -> unrolled training on the synthetic tasks -> real loss -> meta-gradient.
 
 Every draw of a step comes from ``generator(seed, "step", stage, step)``: which architecture and
-initialisation each learner gets (or which replay-pool entry), the real batch, the lr jitter and
-the augmentation, so a resumed run repeats the uninterrupted one exactly and every torchrun rank
-draws the same. Learner ``i`` belongs to gradient chunk ``i % C``; rank r computes the chunks
+initialisation each learner gets (or which replay-pool entry), the real batch and the lr jitter,
+so a resumed run repeats the uninterrupted one exactly and every torchrun rank draws the same. Learner ``i`` belongs to gradient chunk ``i % C``; rank r computes the chunks
 ``c % world == r``; chunk gradients are exchanged exactly and summed in chunk order, so the result
 does not depend on the number of processes (synthgen.distributed).
 
-The loss scores the trained learner on real data of every task seen so far. A stage that trains
-several tasks at once (the joint refinement) scores every point of the sequence, not only the
-end: after each trainable task i the learner is scored on the real data of tasks 0..i, with
-weight ``point_weight`` (the last point weighs 1), so a consumer is served at every step.
+The loss scores the learner, trained through tasks 0..t, on real data of every task seen so far.
 """
 from __future__ import annotations
 
@@ -21,7 +17,6 @@ from torch import nn
 from torch.func import vmap
 
 from . import distributed as dist
-from .augment import random_affine
 from .config import GenerateConfig
 from .inner_loop import Optimiser, SynthBatch, real_loss, rehearsed, stack_states, train_sequence, train_task
 from .learners import build_learner
@@ -41,23 +36,22 @@ class Draw:
     y: torch.Tensor
     mask: torch.Tensor             # per-image logit mask (task-incremental) or all True
     lr_factor: float               # lr jitter shared by all tasks and learners
-    g: torch.Generator             # continues the step's stream (augmentation draws)
 
 
-def draw(cfg: GenerateConfig, stage: int, step: int, trainable: list[int], real: RealView) -> Draw:
+def draw(cfg: GenerateConfig, stage: int, step: int, task: int, real: RealView) -> Draw:
     """The step's randomness, in a fixed order."""
     g = generator(cfg.seed, "step", stage, step)
     n = cfg.inits_per_step
     picks = torch.randint(len(cfg.learners.archs), (n,), generator=g).tolist()
     seeds = torch.randint(2**62, (n,), generator=g).tolist()
-    x, y, mask = real.batch(max(trainable), cfg.real_batch, g)
+    x, y, mask = real.batch(task, cfg.real_batch, g)
     pool_draws = None
-    if cfg.replay_pool > 0 and min(trainable) > 0:
+    if cfg.replay_pool > 0 and task > 0:
         pool_draws = torch.randint(cfg.replay_pool, (n,), generator=g).tolist()
     factor = 1.0
     if cfg.lr_jitter > 1.0:
         factor = cfg.lr_jitter ** (float(torch.rand((), generator=g)) * 2 - 1)
-    return Draw(picks, seeds, pool_draws, x, y, mask, factor, g)
+    return Draw(picks, seeds, pool_draws, x, y, mask, factor)
 
 
 class MetaGradient:
@@ -65,7 +59,7 @@ class MetaGradient:
 
     def __init__(self, cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: int, device: torch.device):
         self.cfg, self.shape, self.num_classes, self.device = cfg, shape, num_classes, device
-        self.optimiser = Optimiser(cfg.inner_optimizer, cfg.inner_momentum)
+        self.optimiser = Optimiser("sgd", cfg.inner_momentum)
         self._templates: dict[int, nn.Module] = {}
         self.pool: ReplayPool | None = None  # built at the first stage that replays, advanced per stage
 
@@ -83,39 +77,20 @@ class MetaGradient:
         self.pool.advance(frozen)
         return self.pool
 
-    def _points(self, d: Draw, first: int, last: int, real: RealView) -> list[tuple[int, float, tuple]]:
-        """(task, weight, (x, y, mask)) of each scored point: the last task, and with several trainable tasks
-        every earlier one too (on the real images of the tasks seen by then)."""
-        points = [(last, 1.0, (d.x, d.y, d.mask))]
-        if self.cfg.point_weight > 0:
-            for t in range(first, last):
-                keep = real.seen_mask(d.y, t)
-                if keep.any():
-                    points.append((t, self.cfg.point_weight, (d.x[keep], d.y[keep], d.mask[keep])))
-        return points
-
-    def __call__(self, synth: nn.ModuleList, trainable_ids: list[int], d: Draw, params: list[torch.Tensor],
-                 real: RealView) -> float:
+    def __call__(self, synth: nn.ModuleList, task: int, d: Draw, params: list[torch.Tensor]) -> float:
         """Meta-loss of the step (summed over ranks); gradients land in ``p.grad`` for every p in ``params``."""
         cfg = self.cfg
-        first, last = min(trainable_ids), max(trainable_ids)
-        frozen = [synth[t].materialize(detach=True) for t in range(first)]
-        trainable = [synth[t].materialize() for t in range(first, last + 1)]
+        frozen = [synth[t].materialize(detach=True) for t in range(task)]
+        current = synth[task].materialize()
         if cfg.rehearsal:  # task t trains on the synthetic sets of tasks 0..t
-            both = rehearsed(frozen + trainable)
-            frozen, trainable = both[:first], both[first:]
+            *frozen, current = rehearsed([*frozen, current])
         picks = d.picks
         if d.pool_draws is not None:
             pool = self.replay_pool(frozen)
             picks = [pool.arch_of[j] for j in d.pool_draws]
         if d.lr_factor != 1.0:
             frozen = [replace(b, lr=b.lr * d.lr_factor) for b in frozen]
-            trainable = [replace(b, lr=b.lr * d.lr_factor) for b in trainable]
-        if cfg.augment:  # every inner step of a trainable task sees its own transformed copy (DSA-style)
-            trainable = [replace(b, views=random_affine(b.images, cfg.inner_steps, d.g)) for b in trainable]
-        points = self._points(d, first, last, real)
-        total_weight = sum(w for _, w, _ in points)
-        cut = cfg.inner_steps - cfg.backprop_steps if 0 < cfg.backprop_steps < cfg.inner_steps else 0
+            current = replace(current, lr=current.lr * d.lr_factor)
         opt, n = self.optimiser, cfg.inits_per_step
         chunks = max(cfg.grad_chunks, dist.world())
         work = [(c, a) for c in dist.my_share(chunks) for a in sorted({picks[i] for i in range(c, n, chunks)})]
@@ -135,13 +110,8 @@ class MetaGradient:
             def per_learner(state):
                 if d.pool_draws is None:
                     state = train_sequence(base, state, frozen, cfg.inner_steps, opt)
-                loss = 0.0
-                for t, batch in zip(range(first, last + 1), trainable):
-                    state = train_task(base, state, batch, cfg.inner_steps, opt, cut)
-                    for point, w, (x, y, mask) in points:
-                        if point == t:
-                            loss = loss + w * real_loss(base, state, x, y, mask)
-                return loss / total_weight
+                state = train_task(base, state, current, cfg.inner_steps, opt)
+                return real_loss(base, state, d.x, d.y, d.mask)
 
             loss = vmap(per_learner)(stacked).sum() / n
             grads = torch.autograd.grad(loss, params, retain_graph=k < len(work) - 1, allow_unused=True)

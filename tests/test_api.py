@@ -9,7 +9,7 @@ from synthgen.artifact import load_artifact, siblings
 from synthgen.config import GenerateConfig
 
 TINY = {"tasks": {"split": "0,1/2,3"}, "learners": {"archs": ["mlp", "convnet_bn"]}, "ipc": 2, "inner_steps": 3,
-        "steps": 6, "refine_steps": 2, "point_weight": 1.0, "inits_per_step": 2, "eval_every": 0, "checkpoint_every": 2,
+        "steps": 6, "inits_per_step": 2, "eval_every": 0, "checkpoint_every": 2,
         "device": "cpu", "real_batch": 64}
 
 

@@ -7,7 +7,7 @@ from synthgen.cli.main import app
 
 runner = CliRunner()
 TINY = ["--tasks", "0,1/2,3", "--ipc", "2", "--inner-steps", "2", "--steps", "6", "--inits", "1", "--device", "cpu",
-        "--learners", "mlp", "--refine-steps", "2"]
+        "--learners", "mlp"]
 
 
 def test_help_lists_commands():
@@ -56,7 +56,7 @@ def test_generate_resume_continues_from_checkpoint(tmp_path):
     assert runner.invoke(app, ["generate", "--out", str(full), *TINY]).exit_code == 0
     # the same run as the CLI's, killed after step 4 with a checkpoint at step 3
     out = tmp_path / "r.safetensors"
-    cfg = GenerateConfig(tasks=TaskConfig(split="0,1/2,3"), ipc=2, inner_steps=2, steps=6, inits_per_step=1, refine_steps=2,
+    cfg = GenerateConfig(tasks=TaskConfig(split="0,1/2,3"), ipc=2, inner_steps=2, steps=6, inits_per_step=1,
                          device="cpu", learners=LearnerConfig(archs=("mlp",)), checkpoint_every=1)
 
     def kill(info):
@@ -77,7 +77,6 @@ BAD_INPUT = {  # arguments -> the one line that names the problem
     "--learners resnet": "unknown learner 'resnet'",
     "--source nope": "unknown source",
     "--ipc 0": "option --ipc: GenerateConfig: ipc: Input should be greater than or equal to 1 (got 0)",
-    "--param gan": "option --param: GenerateConfig: param: Input should be 'pixels' or 'generator'",
     "--inner-lr 0": "option --inner-lr: GenerateConfig: inner_lr: Input should be greater than or equal to 0.0000000001",
     "--inner-momentum 1": "option --inner-momentum: GenerateConfig: inner_momentum: Input should be less than 1",
     "--init centroids": "option --init: GenerateConfig: init: Input should be 'real', 'kmeans' or 'noise'",
@@ -85,7 +84,6 @@ BAD_INPUT = {  # arguments -> the one line that names the problem
     "--inits 0": "option --inits: GenerateConfig: inits_per_step: Input should be greater than or equal to 1",
     "--scenario domain": "option --scenario: GenerateConfig.tasks -> TaskConfig: scenario:",
     "--threads 0": "--threads must be between 1 and",
-    "--pixel-factor 2 --param generator": "error: GenerateConfig: pixel_factor 2 applies to param 'pixels', not 'generator'",
     "--feature-arch nope": "option --feature-arch: GenerateConfig: feature_arch: not a zoo learner; known: mlp, ",
     "--feature-weight -1": "option --feature-weight: GenerateConfig: feature_weight: Input should be greater than or equal to 0",
 }
@@ -94,7 +92,7 @@ BAD_INPUT = {  # arguments -> the one line that names the problem
 @pytest.mark.parametrize("args", sorted(BAD_INPUT))
 def test_bad_input_is_one_line_exit_2(tmp_path, args):
     msg = BAD_INPUT[args]
-    res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1", "--refine-steps", "0",
+    res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1",
                               *args.split()])
     assert res.exit_code == 2
     assert msg in res.output and len(res.output.strip().splitlines()) == 1
@@ -137,7 +135,7 @@ def test_cli_process_generates_without_loading_triton_unless_allowed(tmp_path, a
 def test_config_file_and_flags_merge_with_flags_winning(tmp_path):
     import json
 
-    cfg = {"tasks": {"split": "0,1/2,3"}, "ipc": 2, "inner_steps": 2, "steps": 4, "refine_steps": 0, "seed": 5,
+    cfg = {"tasks": {"split": "0,1/2,3"}, "ipc": 2, "inner_steps": 2, "steps": 4, "seed": 5,
            "learners": {"archs": ["mlp"]}, "device": "cpu", "inits_per_step": 1}
     (tmp_path / "g.json").write_text(json.dumps(cfg))
     out = tmp_path / "m.safetensors"

@@ -7,18 +7,17 @@ from synthgen.cli.main import app
 
 runner = CliRunner()
 # the smallest real run: the 8x8 digits, no outer steps, random real starting images, no checkpoints
-BASE = {"--source": "digits", "--init": "real", "--steps": "0", "--refine-steps": "0", "--checkpoint-every": "0",
+BASE = {"--source": "digits", "--init": "real", "--steps": "0", "--checkpoint-every": "0",
         "--learners": "mlp", "--device": "cpu"}
 numbers = st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=True, allow_infinity=True),
                     st.sampled_from(["abc", "", "1e309", "-0", "nan", "3.5", "0x10"]))
 GENERATE_OPTIONS = {
     "--ipc": numbers, "--inner-steps": numbers, "--inner-lr": numbers, "--inner-momentum": numbers,
-    "--inits": numbers, "--lr-jitter": numbers, "--seed": numbers, "--backprop-steps": numbers,
-    "--point-weight": numbers, "--recipe-step-scale": numbers, "--threads": numbers, "--pixel-factor": numbers,
+    "--inits": numbers, "--lr-jitter": numbers, "--seed": numbers,
+    "--recipe-step-scale": numbers, "--threads": numbers,
     "--real-batch": numbers,
     "--time-budget": st.one_of(st.floats(max_value=0.5), st.sampled_from(["abc", "-1", "0", "nan"])),  # a valid one runs that long
-    "--init": st.text(max_size=8), "--param": st.text(max_size=8), "--scenario": st.text(max_size=12),
-    "--inner-optimizer": st.text(max_size=6), "--device": st.text(max_size=8),
+    "--init": st.text(max_size=8), "--scenario": st.text(max_size=12), "--device": st.text(max_size=8),
 }
 
 

@@ -47,7 +47,7 @@ def test_dead_rank_stops_the_run_and_the_checkpoint_resumes(tmp_path):
 
 # ---- real launches: torchrun and --nproc, each in a subprocess -------------------------------------------------
 TINY_GEN = {"tasks": {"split": "0,1/2,3"}, "learners": {"archs": ["mlp", "convnet_bn"]}, "ipc": 3, "inner_steps": 3,
-            "steps": 6, "refine_steps": 2, "inits_per_step": 4, "grad_chunks": 2, "eval_every": 0, "checkpoint_every": 0,
+            "steps": 6, "inits_per_step": 4, "grad_chunks": 2, "eval_every": 0, "checkpoint_every": 0,
             "device": "cpu", "real_batch": 64}
 
 

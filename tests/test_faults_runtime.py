@@ -23,7 +23,7 @@ from .conftest import tiny_config
 
 runner = CliRunner()
 GEN = ["--tasks", "0,1/2,3", "--ipc", "3", "--inner-steps", "5", "--inits", "2", "--device", "cpu", "--learners", "mlp",
-       "--checkpoint-every", "5", "--refine-steps", "20"]
+       "--checkpoint-every", "5"]
 
 
 def _cli(args, cwd, **kw):

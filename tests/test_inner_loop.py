@@ -8,7 +8,7 @@ from synthgen.inner_loop import (Optimiser, SynthBatch, initial_state, real_loss
 from synthgen.learners import ZOO, build_learner
 from synthgen.recipe import train_on_tasks
 
-SGD, ADAM = Optimiser("sgd", momentum=0.6), Optimiser("adam")
+SGD = Optimiser("sgd", momentum=0.6)
 
 
 def _batch(n=6, classes=4, shape=(1, 5, 5), seed=0, dtype=torch.float32):
@@ -29,11 +29,10 @@ def _tasks(shape, nc, dtype, n=3):
     return [(*_batch(8, nc, shape, seed=s, dtype=dtype), None) for s in range(n)]
 
 
-@pytest.mark.parametrize("opt", [SGD, ADAM], ids=["sgd-momentum", "adam"])
 @pytest.mark.parametrize("name", sorted(ZOO))
-def test_functional_loop_equals_torch_optim_weights_and_buffers(name, opt):
+def test_functional_loop_equals_torch_optim_weights_and_buffers(name):
     """In float64 the differentiable loop and torch.optim agree to rounding, BatchNorm buffers included."""
-    shape, nc, lrs = (1, 8, 8), 10, [0.05, 0.02, 0.08] if opt.kind == "sgd" else [2e-3, 1e-3, 3e-3]
+    shape, nc, lrs, opt = (1, 8, 8), 10, [0.05, 0.02, 0.08], SGD
     tasks = _tasks(shape, nc, torch.float64)
     model = build_learner(name, shape, nc, seed=7).double()
     batches = [SynthBatch(x, t, torch.tensor(lr, dtype=torch.float64)) for (x, t, _), lr in zip(tasks, lrs)]
@@ -46,15 +45,14 @@ def test_functional_loop_equals_torch_optim_weights_and_buffers(name, opt):
     assert any(k.endswith("running_mean") for k in buffers) == any(k.endswith("running_mean") for k, _ in model.named_buffers())
 
 
-def test_momentum_and_adam_change_the_training():
+def test_momentum_changes_the_training():
     shape, nc = (1, 10, 10), 10
     tasks = _tasks(shape, nc, torch.float32)
     model = build_learner("mlp", shape, nc, seed=3)
     batches = [SynthBatch(x, t, torch.tensor(0.05)) for x, t, _ in tasks]
     plain = train_sequence(model, initial_state(model), batches, 5)[0]
-    for opt in (SGD, ADAM):
-        other = train_sequence(model, initial_state(model), batches, 5, opt)[0]
-        assert all(not torch.allclose(plain[k], other[k], atol=1e-4) for k in plain)
+    other = train_sequence(model, initial_state(model), batches, 5, SGD)[0]
+    assert all(not torch.allclose(plain[k], other[k], atol=1e-4) for k in plain)
 
 
 def test_batchnorm_learner_keeps_running_statistics_and_scores_with_them():
@@ -72,16 +70,6 @@ def test_batchnorm_learner_keeps_running_statistics_and_scores_with_them():
     assert torch.allclose(real_loss(model, (params, buffers), rx, ry), want, atol=1e-5)  # eval mode: running stats
 
 
-def test_truncation_keeps_the_forward_pass():
-    shape, nc = (1, 5, 5), 4
-    model, s0, x, t = _mlp_and_leaf_batch(shape, nc, seed=4)
-    b = SynthBatch(x, t, torch.tensor(0.1))
-    full = train_sequence(model, s0, [b, b], 6, SGD)[0]
-    trunc = train_sequence(model, s0, [b, b], 6, SGD, backprop_steps=2)[0]
-    for k in full:
-        assert torch.allclose(full[k], trunc[k], atol=1e-6)
-
-
 def test_task_mask_matches_torch_with_masked_logits():
     shape, nc = (1, 5, 5), 4
     x, _ = _batch(6, nc, shape)
@@ -94,8 +82,8 @@ def test_task_mask_matches_torch_with_masked_logits():
         assert torch.allclose(p[k], v, atol=1e-6)
 
 
-@pytest.mark.parametrize("arch,opt", [("mlp", SGD), ("convnet_bn", SGD), ("convnet_bn", ADAM)])
-def test_meta_gradient_gradcheck_float64(arch, opt):
+@pytest.mark.parametrize("arch", ["mlp", "convnet_bn"])
+def test_meta_gradient_gradcheck_float64(arch):
     """d(real loss after 2 tasks x 3 steps)/d(synthetic images, soft-label logits, log lr), vmapped over two
     learners; with BatchNorm the gradient also flows through the running statistics the loss is scored with."""
     torch.manual_seed(0)
@@ -103,16 +91,16 @@ def test_meta_gradient_gradcheck_float64(arch, opt):
     model = build_learner(arch, shape, nc, seed=2).double()
     states = stack_states([build_learner(arch, shape, nc, seed=s).double() for s in (3, 4)])
     x0, t0 = _batch(3, nc, shape, seed=1, dtype=torch.float64)
-    frozen = SynthBatch(x0, t0, torch.tensor(0.3 if opt.kind == "sgd" else 0.01, dtype=torch.float64))
+    frozen = SynthBatch(x0, t0, torch.tensor(0.3, dtype=torch.float64))
     x = torch.randn(4, *shape, dtype=torch.float64, requires_grad=True)
     logits = torch.randn(4, nc, dtype=torch.float64, requires_grad=True)
-    log_lr = torch.tensor(-1.0 if opt.kind == "sgd" else -4.0, dtype=torch.float64, requires_grad=True)
+    log_lr = torch.tensor(-1.0, dtype=torch.float64, requires_grad=True)
     rx = torch.randn(8, *shape, dtype=torch.float64)
     ry = torch.randint(nc, (8,))
 
     def meta_loss(x, logits, log_lr):
         batch = SynthBatch(x, torch.softmax(logits, -1), log_lr.exp())
-        return vmap(lambda s: real_loss(model, train_sequence(model, s, [frozen, batch], 3, opt), rx, ry))(states).sum()
+        return vmap(lambda s: real_loss(model, train_sequence(model, s, [frozen, batch], 3, SGD), rx, ry))(states).sum()
 
     assert torch.autograd.gradcheck(meta_loss, (x, logits, log_lr), eps=1e-6, atol=1e-5)
 
@@ -135,60 +123,3 @@ def test_vmap_over_inits_equals_a_loop(arch):
     (g_loop,) = torch.autograd.grad(sum(looped), x)
     assert torch.allclose(batched, torch.stack(looped), atol=1e-5)
     assert torch.allclose(g_vmap, g_loop, atol=1e-5)
-
-
-def test_truncated_backprop_same_forward_and_gradient_from_last_steps_only():
-    shape, nc = (1, 5, 5), 4
-    model, s0, x, t = _mlp_and_leaf_batch(shape, nc, seed=3)
-    b = SynthBatch(x, t, torch.tensor(0.1))
-    rx, ry = torch.randn(10, *shape), torch.randint(nc, (10,))
-    full = train_sequence(model, s0, [b], 6)
-    trunc = train_sequence(model, s0, [b], 6, backprop_steps=2)
-    for k in full[0]:
-        assert torch.allclose(full[0][k], trunc[0][k], atol=1e-6)  # same training, only the graph differs
-    (g_full,) = torch.autograd.grad(real_loss(model, full, rx, ry), x)
-    (g_trunc,) = torch.autograd.grad(real_loss(model, trunc, rx, ry), x)
-    assert not torch.allclose(g_full, g_trunc)
-    # the truncated gradient is exactly the gradient through the last 2 steps from the detached state. (A fresh
-    # optimiser there: with plain SGD the last 2 steps do not depend on earlier ones' optimiser state.)
-    mid = train_sequence(model, s0, [SynthBatch(x.detach(), t, torch.tensor(0.1))], 4)
-    (g_manual,) = torch.autograd.grad(real_loss(model, train_task(model, mid, b, 2), rx, ry), x)
-    assert torch.allclose(g_trunc, g_manual, atol=1e-6)
-
-
-def test_augmented_views_step_by_step_and_truncation_keeps_them_in_place():
-    from synthgen.augment import random_affine
-
-    shape, nc = (1, 8, 8), 4
-    model, s0, x, t = _mlp_and_leaf_batch(shape, nc, seed=5)
-    views = random_affine(x, 4, torch.Generator().manual_seed(0))
-    assert views.shape == (4, *x.shape)
-    assert not torch.allclose(views[0], x) and not torch.allclose(views[0], views[1])  # fresh draw per step
-    b = SynthBatch(x, t, torch.tensor(0.1), views=views)
-    manual = s0  # step i trains on views[i]: the same as 4 one-step batches built from those views (plain SGD)
-    for v in views:
-        manual = train_task(model, manual, SynthBatch(v, t, torch.tensor(0.1)), 1)
-    got = train_sequence(model, s0, [b], 4)
-    plain = train_sequence(model, s0, [SynthBatch(x, t, torch.tensor(0.1))], 4)
-    for k in got[0]:
-        assert torch.allclose(got[0][k], manual[0][k], atol=1e-6)
-        assert not torch.allclose(got[0][k], plain[0][k], atol=1e-4)
-    trunc = train_sequence(model, s0, [b], 4, backprop_steps=2)
-    for k in got[0]:
-        assert torch.allclose(got[0][k], trunc[0][k], atol=1e-6)  # truncation keeps views[2:] on steps 2 and 3
-    rx, ry = torch.randn(10, *shape), torch.randint(nc, (10,))
-    (gx,) = torch.autograd.grad(real_loss(model, got, rx, ry), x)
-    assert gx.abs().sum() > 0  # the meta-gradient reaches the pixels through the transform
-
-
-def test_random_affine_is_a_function_of_its_generator():
-    from synthgen.augment import random_affine
-
-    x = torch.rand(5, 1, 28, 28)
-    a = random_affine(x, 3, torch.Generator().manual_seed(1))
-    b = random_affine(x, 3, torch.Generator().manual_seed(1))
-    c = random_affine(x, 3, torch.Generator().manual_seed(2))
-    assert torch.equal(a, b) and not torch.allclose(a, c)
-    # a constant image stays constant (border padding: no black frame drawn into a background)
-    flat = random_affine(torch.full((2, 1, 28, 28), -0.4), 2, torch.Generator().manual_seed(0))
-    assert torch.allclose(flat, torch.full_like(flat, -0.4), atol=1e-5)
