@@ -10,6 +10,7 @@
 
     python benchmarks/probes.py --only stages    # one probe
 """
+
 from __future__ import annotations
 
 import argparse
@@ -85,8 +86,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", choices=("rss", "step", "joint", "stages"), help="run this probe alone")
     args = ap.parse_args()
-    probes = (("rss", "KEEP_TRITON_OUT = False\n" + RSS), ("rss", "KEEP_TRITON_OUT = True\n" + RSS),
-              ("step", STEP), ("joint", JOINT), ("stages", STAGES))
+    probes = (
+        ("rss", "KEEP_TRITON_OUT = False\n" + RSS),
+        ("rss", "KEEP_TRITON_OUT = True\n" + RSS),
+        ("step", STEP),
+        ("joint", JOINT),
+        ("stages", STAGES),
+    )
     for name, code in probes:
         if args.only and name != args.only:
             continue

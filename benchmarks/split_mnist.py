@@ -5,16 +5,17 @@
     python benchmarks/split_mnist.py --phase time          # only the timed part (run it alone on the machine)
     python benchmarks/split_mnist.py --phase certify       # then: is every seed's default data certified?
 
-Phase "time": ``synthgen generate --seed S`` for each generation seed and the default ``synthgen
-verify`` of seed 0's artifact twice, first with an empty cache, then reusing the peer cells the
-first one computed (every command uses the benchmark's own cache, ``<work>/verify-cache``), each
-in its own process with the CLI's defaults, timed from outside (wall time, peak RSS from os.wait4).
-Phase "certify": the default ``synthgen verify`` of the other seeds' artifacts (peer cells cached).
-Phase "zoo": ``synthgen verify --config`` of each artifact on its generation learners and one
-learner of every zoo family, with the stress scenarios, over ``--nproc`` processes. The same-memory peers and the joint bound do not depend on the artifact's
-images (the verifier's own learners, seeds and real data): they come from the default verify of
-seed 0, and one peers run for the rows that it did not hold.
+Phase "time": ``synthgen generate --seed S`` for each generation seed and the default ``synthgen verify`` of
+seed 0's artifact twice, first with an empty cache, then reusing the peer cells the first one computed (every
+command uses the benchmark's own cache, ``<work>/verify-cache``), each in its own process with the CLI's
+defaults, timed from outside (wall time, peak RSS from os.wait4). Phase "certify": the default ``synthgen
+verify`` of the other seeds' artifacts (peer cells cached). Phase "zoo": ``synthgen verify --config`` of each
+artifact on its generation learners and one learner of every zoo family, with the stress scenarios, over
+``--nproc`` processes. The same-memory peers and the joint bound do not depend on the artifact's images (the
+verifier's own learners, seeds and real data): they come from the default verify of seed 0, and one peers run
+for the rows that it did not hold.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,8 @@ from pathlib import Path
 
 import torch
 
-from synthgen.artifact import load_artifact
-from synthgen.verify_jobs import JOINT, STRESS, SYNTHETIC, judged_peers
+from synthgen.format.artifact import load_artifact
+from synthgen.verification.methods import JOINT, STRESS, SYNTHETIC, judged_peers
 
 # the held-out rows: the zoo's families at a consumer's sizes (ConvNet-3 at width 32: at 128 its joint bound and
 # peers alone take hours on 2 cores; research.md has the width-128 figures)
@@ -59,8 +60,10 @@ def phase_time(work: Path, seeds: int) -> None:
     cli = [sys.executable, "-m", "synthgen"]
     for s in range(seeds):
         out = work / f"seed{s}.safetensors"
-        wall, rss = timed(cli + ["generate", "--seed", str(s), "--out", str(out), "--checkpoint-every", "0"],
-                          work / f"generate{s}.log")
+        wall, rss = timed(
+            cli + ["generate", "--seed", str(s), "--out", str(out), "--checkpoint-every", "0"],
+            work / f"generate{s}.log",
+        )
         (work / f"seed{s}.generate.json").write_text(json.dumps({"wall_s": wall, "rss_mb": rss}))
         print(f"generate seed {s}: {wall:.1f} s, {rss:.0f} MB", flush=True)
     shutil.rmtree(work / CACHE, ignore_errors=True)  # the first verify computes every peer cell, the second reuses them
@@ -90,14 +93,21 @@ def default_certs(work: Path, seeds: int) -> dict[int, dict]:
 
 def peer_gaps(cert: dict, n: int) -> list[tuple[float, str, str]]:
     """(synthetic final ACC - peer's, learner, peer) for every learner and judged peer of a certificate."""
-    return [(r["methods"][SYNTHETIC]["acc_mean"] - r["methods"][p]["acc_mean"], a, p)
-            for a, r in cert["results"].items() for p in judged_peers(n) if p in r["methods"]]
+    return [
+        (r["methods"][SYNTHETIC]["acc_mean"] - r["methods"][p]["acc_mean"], a, p)
+        for a, r in cert["results"].items()
+        for p in judged_peers(n)
+        if p in r["methods"]
+    ]
 
 
 def certified_rows(work: Path, seeds: int, certs: dict[int, dict], n: int) -> list[str]:
     """One row per generation seed: the default verify's verdict, the smallest lead over a judged peer."""
-    lines = ["| generation seed | verdict | wall s (peers cached) | smallest lead over Replay/GDumb (learner, peer) | "
-             "max forgetting (worst learner) | failed reasons |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| generation seed | verdict | wall s (peers cached) | smallest lead over Replay/GDumb (learner, peer) | "
+        "max forgetting (worst learner) | failed reasons |",
+        "|---|---|---|---|---|---|",
+    ]
     for s in range(seeds):
         if s not in certs:
             lines.append(f"| {s} | not run | | | | |")
@@ -106,9 +116,11 @@ def certified_rows(work: Path, seeds: int, certs: dict[int, dict], n: int) -> li
         lead = min(peer_gaps(cert, n), default=None)
         forg = max((r["methods"][SYNTHETIC]["max_forgetting_mean"], a) for a, r in cert["results"].items())
         failed = [r for r in cert["reasons"] if "FAILS" in r]
-        lines.append(f"| {s} | **{cert['verdict']}** | {ver['warm']['wall_s']:.0f} | "
-                     f"{'-' if lead is None else f'{lead[0]:+.3f} ({lead[1]}, {lead[2]})'} | {forg[0]:.3f} ({forg[1]}) | "
-                     f"{'; '.join(failed) or 'none'} |")
+        lines.append(
+            f"| {s} | **{cert['verdict']}** | {ver['warm']['wall_s']:.0f} | "
+            f"{'-' if lead is None else f'{lead[0]:+.3f} ({lead[1]}, {lead[2]})'} | {forg[0]:.3f} ({forg[1]}) | "
+            f"{'; '.join(failed) or 'none'} |"
+        )
     return lines
 
 
@@ -116,18 +128,33 @@ def default_means(certs: list[dict], n: int) -> tuple[list[str], dict]:
     """One row per learner of the default verify: the synthetic data's figures, mean over the generation seeds,
     next to its same-memory peers (the same in every certificate: they do not depend on the data)."""
     replay, gdumb = judged_peers(n)
-    head = ["learner", "group", "final ACC", "min seen", "avg incr.", "max forg.", replay, gdumb, "lead over the better peer"]
+    head = [
+        "learner",
+        "group",
+        "final ACC",
+        "min seen",
+        "avg incr.",
+        "max forg.",
+        replay,
+        gdumb,
+        "lead over the better peer",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     found = {}
     for arch, r in sorted(certs[0]["results"].items(), key=lambda kv: (kv[1]["group"] != "generation", kv[0])):
         syn = [c["results"][arch]["methods"][SYNTHETIC] for c in certs]
         f = {k: mean(x[f"{k}_mean"] for x in syn) for k in ("acc", "min_seen_acc", "avg_incremental_acc")}
-        f.update(group=r["group"], forg=max(x["max_forgetting_mean"] for x in syn),
-                 peers=[r["methods"][p]["acc_mean"] for p in (replay, gdumb)])
+        f.update(
+            group=r["group"],
+            forg=max(x["max_forgetting_mean"] for x in syn),
+            peers=[r["methods"][p]["acc_mean"] for p in (replay, gdumb)],
+        )
         found[arch] = f
-        lines.append(f"| {arch} | {r['group']} | **{f['acc']:.3f}** | {f['min_seen_acc']:.3f} | "
-                     f"{f['avg_incremental_acc']:.3f} | {f['forg']:.3f} | {f['peers'][0]:.3f} | {f['peers'][1]:.3f} | "
-                     f"{f['acc'] - max(f['peers']):+.3f} |")
+        lines.append(
+            f"| {arch} | {r['group']} | **{f['acc']:.3f}** | {f['min_seen_acc']:.3f} | "
+            f"{f['avg_incremental_acc']:.3f} | {f['forg']:.3f} | {f['peers'][0]:.3f} | {f['peers'][1]:.3f} | "
+            f"{f['acc'] - max(f['peers']):+.3f} |"
+        )
     return lines, found
 
 
@@ -143,23 +170,54 @@ def phase_zoo(work: Path, seeds: int, ver_seeds: int, nproc: int) -> None:
     arts = [load_artifact(work / f"seed{s}.safetensors") for s in range(seeds)]
     for s, art in enumerate(arts):
         gen = art.metadata["generation"]["archs"]
-        cfg = {"seeds": list(range(ver_seeds)), "heldout": zoo_rows(gen), "stress": True, "peers": False,
-               "joint": False, "baselines": False}
+        cfg = {
+            "seeds": list(range(ver_seeds)),
+            "heldout": zoo_rows(gen),
+            "stress": True,
+            "peers": False,
+            "joint": False,
+            "baselines": False,
+        }
         (work / f"seed{s}.zoo.config.json").write_text(json.dumps(cfg))
-        wall, _ = timed(cli + [str(work / f"seed{s}.safetensors"), "--config", str(work / f"seed{s}.zoo.config.json"),
-                               "--certificate", str(work / f"seed{s}.zoo.json"), "--out-dir", str(work / f"seed{s}.zoo")],
-                        work / f"zoo{s}.log")
+        wall, _ = timed(
+            cli
+            + [
+                str(work / f"seed{s}.safetensors"),
+                "--config",
+                str(work / f"seed{s}.zoo.config.json"),
+                "--certificate",
+                str(work / f"seed{s}.zoo.json"),
+                "--out-dir",
+                str(work / f"seed{s}.zoo"),
+            ],
+            work / f"zoo{s}.log",
+        )
         print(f"zoo verification of seed {s}: {wall:.0f} s", flush=True)
     done = peer_results(work, len(arts[0].labels))  # peers and joint do not depend on the data
     gen = arts[0].metadata["generation"]["archs"]
     missing = [a for a in [*gen, *zoo_rows(gen)] if a not in done]
     if missing:
-        cfg = {"seeds": list(range(ver_seeds)), "archs": missing[:1], "heldout": missing[1:], "stress": False,
-               "baselines": False}
+        cfg = {
+            "seeds": list(range(ver_seeds)),
+            "archs": missing[:1],
+            "heldout": missing[1:],
+            "stress": False,
+            "baselines": False,
+        }
         (work / "peers.config.json").write_text(json.dumps(cfg))
-        wall, _ = timed(cli + [str(work / "seed0.safetensors"), "--config", str(work / "peers.config.json"),
-                               "--certificate", str(work / "seed0.peers.json"), "--out-dir", str(work / "seed0.peers")],
-                        work / "peers.log")
+        wall, _ = timed(
+            cli
+            + [
+                str(work / "seed0.safetensors"),
+                "--config",
+                str(work / "peers.config.json"),
+                "--certificate",
+                str(work / "seed0.peers.json"),
+                "--out-dir",
+                str(work / "seed0.peers"),
+            ],
+            work / "peers.log",
+        )
         print(f"peers and joint of {', '.join(missing)}: {wall:.0f} s", flush=True)
 
 
@@ -169,7 +227,9 @@ def peer_results(work: Path, n: int) -> dict[str, dict]:
     for name in ("seed0.certificate.json", "seed0.peers.json"):
         if (work / name).exists():
             for arch, r in json.loads((work / name).read_text())["results"].items():
-                out.setdefault(arch, {}).update({k: v for k, v in r["methods"].items() if k in (*judged_peers(n), JOINT)})
+                out.setdefault(arch, {}).update(
+                    {k: v for k, v in r["methods"].items() if k in (*judged_peers(n), JOINT)}
+                )
     return out
 
 
@@ -181,24 +241,47 @@ def zoo_table(certs: list[dict], peers: dict[str, dict], n: int) -> tuple[list[s
     """One row per learner: the synthetic data over every generation seed next to that family's peers and joint."""
     first = certs[0]["results"]
     replay, gdumb = judged_peers(n)
-    head = ["learner", "family", "group", "final ACC", "min seen", "avg incr.", "max forg.", "/ joint",
-            "worst stress drop", replay, gdumb, f"vs {gdumb}"]
+    head = [
+        "learner",
+        "family",
+        "group",
+        "final ACC",
+        "min seen",
+        "avg incr.",
+        "max forg.",
+        "/ joint",
+        "worst stress drop",
+        replay,
+        gdumb,
+        f"vs {gdumb}",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     found = {}
     for arch, r in sorted(first.items(), key=lambda kv: (kv[1]["group"] != "generation", kv[0])):
         syn = [c["results"][arch]["methods"][SYNTHETIC] for c in certs]
         acc = mean(s["acc_mean"] for s in syn)
-        drops = [c["results"][arch]["methods"][SYNTHETIC]["acc_mean"] - c["results"][arch]["methods"][k]["acc_mean"]
-                 for c in certs for k in STRESS]
+        drops = [
+            c["results"][arch]["methods"][SYNTHETIC]["acc_mean"] - c["results"][arch]["methods"][k]["acc_mean"]
+            for c in certs
+            for k in STRESS
+        ]
         m = peers.get(arch, {})
         joint, rp, gd = (m[k]["acc_mean"] if k in m else None for k in (JOINT, replay, gdumb))
         min_seen, avg_incr = mean(s["min_seen_acc_mean"] for s in syn), mean(s["avg_incremental_acc_mean"] for s in syn)
-        found[arch] = {"acc": acc, "group": r["group"], "drop": max(drops), "gdumb": gd,
-                       "min_seen": min_seen, "avg_incr": avg_incr}
+        found[arch] = {
+            "acc": acc,
+            "group": r["group"],
+            "drop": max(drops),
+            "gdumb": gd,
+            "min_seen": min_seen,
+            "avg_incr": avg_incr,
+        }
         fmt = lambda v, spec=".3f": "not run" if v is None else format(v, spec)  # noqa: E731
-        lines.append(f"| {arch} | {r['family']} | {r['group']} | **{acc:.3f}** | {min_seen:.3f} | {avg_incr:.3f} | "
-                     f"{max(s['max_forgetting_mean'] for s in syn):.3f} | {fmt(joint and acc / joint, '.2f')} | "
-                     f"{max(drops):.3f} | {fmt(rp)} | {fmt(gd)} | {fmt(None if gd is None else acc - gd, '+.3f')} |")
+        lines.append(
+            f"| {arch} | {r['family']} | {r['group']} | **{acc:.3f}** | {min_seen:.3f} | {avg_incr:.3f} | "
+            f"{max(s['max_forgetting_mean'] for s in syn):.3f} | {fmt(joint and acc / joint, '.2f')} | "
+            f"{max(drops):.3f} | {fmt(rp)} | {fmt(gd)} | {fmt(None if gd is None else acc - gd, '+.3f')} |"
+        )
     return lines, found
 
 
@@ -208,8 +291,11 @@ def row(what: str, ok: bool, figure: str) -> str:
 
 def generate_target(gen_s: float, gen_rss: float) -> str:
     """Issue 16's cost target of the default ``generate`` (median over the seeds)."""
-    return row("default `generate` <= 300 s, <= 1.5 GB", gen_s <= 300 and gen_rss <= 1536,
-               f"{gen_s:.0f} s, {gen_rss:.0f} MB (median)")
+    return row(
+        "default `generate` <= 300 s, <= 1.5 GB",
+        gen_s <= 300 and gen_rss <= 1536,
+        f"{gen_s:.0f} s, {gen_rss:.0f} MB (median)",
+    )
 
 
 def zoo_targets(found: dict, gen_s: float, gen_rss: float) -> list[str]:
@@ -218,18 +304,29 @@ def zoo_targets(found: dict, gen_s: float, gen_rss: float) -> list[str]:
     gen = {a: f for a, f in found.items() if f["group"] == "generation"}
     peered = {a: f for a, f in found.items() if f["gdumb"] is not None}
     worst = min(found, key=lambda a: found[a]["acc"])
-    return ["| target | | measured |", "|---|---|---|",
-            row(f"every family >= {TARGET_ALL}", min(accs) >= TARGET_ALL, f"lowest: {worst} {min(accs):.3f}"),
-            row(f"generation learners >= {TARGET_GEN}", min(f["acc"] for f in gen.values()) >= TARGET_GEN,
-                ", ".join(f"{a} {f['acc']:.3f}" for a, f in gen.items())),
-            row(f"best - worst <= {TARGET_GAP}", max(accs) - min(accs) <= TARGET_GAP, f"{max(accs) - min(accs):.3f}"),
-            row(f"every family beats its GDumb by >= {TARGET_PEER}",
-                len(peered) == len(found) and all(f["acc"] - f["gdumb"] >= TARGET_PEER for f in peered.values()),
-                ", ".join(f"{a} {f['acc'] - f['gdumb']:+.3f}" for a, f in peered.items())
-                + "".join(f", {a} not run" for a in found if a not in peered)),
-            row(f"stress drops <= {TARGET_STRESS}", max(f["drop"] for f in found.values()) <= TARGET_STRESS,
-                f"worst {max(f['drop'] for f in found.values()):.3f} ({max(found, key=lambda a: found[a]['drop'])})"),
-            generate_target(gen_s, gen_rss)]
+    return [
+        "| target | | measured |",
+        "|---|---|---|",
+        row(f"every family >= {TARGET_ALL}", min(accs) >= TARGET_ALL, f"lowest: {worst} {min(accs):.3f}"),
+        row(
+            f"generation learners >= {TARGET_GEN}",
+            min(f["acc"] for f in gen.values()) >= TARGET_GEN,
+            ", ".join(f"{a} {f['acc']:.3f}" for a, f in gen.items()),
+        ),
+        row(f"best - worst <= {TARGET_GAP}", max(accs) - min(accs) <= TARGET_GAP, f"{max(accs) - min(accs):.3f}"),
+        row(
+            f"every family beats its GDumb by >= {TARGET_PEER}",
+            len(peered) == len(found) and all(f["acc"] - f["gdumb"] >= TARGET_PEER for f in peered.values()),
+            ", ".join(f"{a} {f['acc'] - f['gdumb']:+.3f}" for a, f in peered.items())
+            + "".join(f", {a} not run" for a in found if a not in peered),
+        ),
+        row(
+            f"stress drops <= {TARGET_STRESS}",
+            max(f["drop"] for f in found.values()) <= TARGET_STRESS,
+            f"worst {max(f['drop'] for f in found.values()):.3f} ({max(found, key=lambda a: found[a]['drop'])})",
+        ),
+        generate_target(gen_s, gen_rss),
+    ]
 
 
 def verify_targets(means: dict, certs: dict[int, dict], ver: dict, n: int) -> list[str]:
@@ -237,23 +334,36 @@ def verify_targets(means: dict, certs: dict[int, dict], ver: dict, n: int) -> li
     over the seeds)."""
     gen = {a: f for a, f in means.items() if f["group"] == "generation"}
     judged = [(s, a, p, g) for s, c in certs.items() for g, a, p in peer_gaps(c, n)]
-    return ["| target (issue 17) | | measured |", "|---|---|---|",
-            row(f"generation learners: min seen >= {TARGET_MIN_SEEN}",
-                min(f["min_seen_acc"] for f in gen.values()) >= TARGET_MIN_SEEN,
-                ", ".join(f"{a} {f['min_seen_acc']:.3f}" for a, f in gen.items())),
-            row(f"generation learners: avg incremental >= {TARGET_AVG_INCR}",
-                min(f["avg_incremental_acc"] for f in gen.values()) >= TARGET_AVG_INCR,
-                ", ".join(f"{a} {f['avg_incremental_acc']:.3f}" for a, f in gen.items())),
-            row("final ACC no lower than when the issue was filed: " + ", ".join(f"{a} {v}" for a, v in TARGET_FINAL.items()),
-                all(a in means and means[a]["acc"] >= v for a, v in TARGET_FINAL.items()),
-                ", ".join(f"{a} {means[a]['acc']:.3f}" if a in means else f"{a}: not in the default verify"
-                          for a in TARGET_FINAL)),
-            row(f"the default verify of each of the {len(certs)} seeds: beats Replay-N and GDumb-N on every learner",
-                all(g > 0 for *_, g in judged),
-                ", ".join(f"seed {s} {a} vs {p} {g:+.3f}" for s, a, p, g in judged if g <= 0) or
-                f"every gap > 0 (smallest {min(g for *_, g in judged):+.3f})"),
-            row("default `verify` <= 180 s (empty cache)", ver["cold"]["wall_s"] <= 180, f"{ver['cold']['wall_s']:.0f} s"),
-            row("default `verify` <= 180 s (peers cached)", ver["warm"]["wall_s"] <= 180, f"{ver['warm']['wall_s']:.0f} s")]
+    return [
+        "| target (issue 17) | | measured |",
+        "|---|---|---|",
+        row(
+            f"generation learners: min seen >= {TARGET_MIN_SEEN}",
+            min(f["min_seen_acc"] for f in gen.values()) >= TARGET_MIN_SEEN,
+            ", ".join(f"{a} {f['min_seen_acc']:.3f}" for a, f in gen.items()),
+        ),
+        row(
+            f"generation learners: avg incremental >= {TARGET_AVG_INCR}",
+            min(f["avg_incremental_acc"] for f in gen.values()) >= TARGET_AVG_INCR,
+            ", ".join(f"{a} {f['avg_incremental_acc']:.3f}" for a, f in gen.items()),
+        ),
+        row(
+            "final ACC no lower than when the issue was filed: "
+            + ", ".join(f"{a} {v}" for a, v in TARGET_FINAL.items()),
+            all(a in means and means[a]["acc"] >= v for a, v in TARGET_FINAL.items()),
+            ", ".join(
+                f"{a} {means[a]['acc']:.3f}" if a in means else f"{a}: not in the default verify" for a in TARGET_FINAL
+            ),
+        ),
+        row(
+            f"the default verify of each of the {len(certs)} seeds: beats Replay-N and GDumb-N on every learner",
+            all(g > 0 for *_, g in judged),
+            ", ".join(f"seed {s} {a} vs {p} {g:+.3f}" for s, a, p, g in judged if g <= 0)
+            or f"every gap > 0 (smallest {min(g for *_, g in judged):+.3f})",
+        ),
+        row("default `verify` <= 180 s (empty cache)", ver["cold"]["wall_s"] <= 180, f"{ver['cold']['wall_s']:.0f} s"),
+        row("default `verify` <= 180 s (peers cached)", ver["warm"]["wall_s"] <= 180, f"{ver['warm']['wall_s']:.0f} s"),
+    ]
 
 
 def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
@@ -268,56 +378,86 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     g = arts[0].metadata["generation"]["config"]
     gen_s, gen_rss = statistics.median(x["wall_s"] for x in gens), statistics.median(x["rss_mb"] for x in gens)
     means_table, means = default_means(dflt, n)
-    lines = ["# Benchmarks: Split-MNIST on the embedded mnist-5k digits", "",
-             f"Command: `python benchmarks/split_mnist.py --work {work}` (phase `time` alone on the machine, then "
-             f"{'phases `certify` and `zoo`' if certs is not None else 'phase `certify`'})  ",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
-             f"({torch.get_num_threads()} threads, the CLI default), python {platform.python_version()}.  ",
-             f"Default generation: learners {g['learners']['archs']}, {g['ipc']} images/class, meta-trained through "
-             f"{g['inner_steps']} full-batch steps per task; the recipe: {arts[0].recipe['optimizer']} x "
-             f"{arts[0].recipe['steps_per_task']} full-batch steps per task (momentum {g['inner_momentum']}; "
-             f"{arts[0].recipe['order'].split('; ')[-1]}), "
-             f"{g['inits_per_step']} learner init(s)/step, {g['steps']} outer steps over the task stages, each stage "
-             f"ending at its data's mean over its last {g.get('tail_average', 0):.0%} of steps, "
-             f"{g['refine_steps']} refinement steps (point weight {g['point_weight']}), distribution matching against "
-             f"random `{g.get('feature_arch', '-')}` bodies at weight {g.get('feature_weight', 0)}.", "",
-             "## The two commands, timed", "",
-             "| generation seed | `synthgen generate` wall s | peak RSS MB |", "|---|---|---|"]
+    lines = [
+        "# Benchmarks: Split-MNIST on the embedded mnist-5k digits",
+        "",
+        f"Command: `python benchmarks/split_mnist.py --work {work}` (phase `time` alone on the machine, then "
+        f"{'phases `certify` and `zoo`' if certs is not None else 'phase `certify`'})  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads, the CLI default), python {platform.python_version()}.  ",
+        f"Default generation: learners {g['learners']['archs']}, {g['ipc']} images/class, meta-trained through "
+        f"{g['inner_steps']} full-batch steps per task; the recipe: {arts[0].recipe['optimizer']} x "
+        f"{arts[0].recipe['steps_per_task']} full-batch steps per task (momentum {g['inner_momentum']}; "
+        f"{arts[0].recipe['order'].split('; ')[-1]}), "
+        f"{g['inits_per_step']} learner init(s)/step, {g['steps']} outer steps over the task stages, each stage "
+        f"ending at its data's mean over its last {g.get('tail_average', 0):.0%} of steps, "
+        f"{g['refine_steps']} refinement steps (point weight {g['point_weight']}), distribution matching against "
+        f"random `{g.get('feature_arch', '-')}` bodies at weight {g.get('feature_weight', 0)}.",
+        "",
+        "## The two commands, timed",
+        "",
+        "| generation seed | `synthgen generate` wall s | peak RSS MB |",
+        "|---|---|---|",
+    ]
     lines += [f"| {s} | {x['wall_s']:.1f} | {x['rss_mb']:.0f} |" for s, x in enumerate(gens)]
-    lines += [f"| **median** | **{gen_s:.1f}** | **{gen_rss:.0f}** |", *(["", note, ""] if note else [""]),
-              f"`synthgen verify seed0.safetensors` (defaults: {len(default_cert['protocol']['seeds'])} seeds, "
-              f"{len(default_cert['results'])} learners, peers and joint): **{ver['cold']['wall_s']:.1f} s**, "
-              f"{ver['cold']['rss_mb']:.0f} MB with an empty cache; the same command again, reusing the peers, the joint "
-              f"bound and the baselines from the cache (synthgen.verify_cache): **{ver['warm']['wall_s']:.1f} s**, "
-              f"{ver['warm']['rss_mb']:.0f} MB; verdict **{default_cert['verdict']}**.", "", "Its reasons:", ""]
+    lines += [
+        f"| **median** | **{gen_s:.1f}** | **{gen_rss:.0f}** |",
+        *(["", note, ""] if note else [""]),
+        f"`synthgen verify seed0.safetensors` (defaults: {len(default_cert['protocol']['seeds'])} seeds, "
+        f"{len(default_cert['results'])} learners, peers and joint): **{ver['cold']['wall_s']:.1f} s**, "
+        f"{ver['cold']['rss_mb']:.0f} MB with an empty cache; the same command again, reusing the peers, the joint "
+        f"bound and the baselines from the cache (synthgen.verify_cache): **{ver['warm']['wall_s']:.1f} s**, "
+        f"{ver['warm']['rss_mb']:.0f} MB; verdict **{default_cert['verdict']}**.",
+        "",
+        "Its reasons:",
+        "",
+    ]
     lines += [f"- {r}" for r in default_cert["reasons"]]
-    lines += ["", "## The default verify of every generation seed", "",
-              f"Seeds 1-{seeds - 1}: `synthgen verify seedS.safetensors`, reusing seed 0's peer cells from the cache "
-              "(phase `certify`).", "", *certified_rows(work, seeds, by_seed, n), "",
-              f"Its learners, mean over the {len(dflt)} generation seeds x {len(default_cert['protocol']['seeds'])} "
-              "verification seeds (final ACC on the real test split; min seen / avg incr.: the lowest and the mean "
-              "accuracy on the tasks seen so far over the 5 steps; max forg.: the worst seed's):", "", *means_table]
+    lines += [
+        "",
+        "## The default verify of every generation seed",
+        "",
+        f"Seeds 1-{seeds - 1}: `synthgen verify seedS.safetensors`, reusing seed 0's peer cells from the cache "
+        "(phase `certify`).",
+        "",
+        *certified_rows(work, seeds, by_seed, n),
+        "",
+        f"Its learners, mean over the {len(dflt)} generation seeds x {len(default_cert['protocol']['seeds'])} "
+        "verification seeds (final ACC on the real test split; min seen / avg incr.: the lowest and the mean "
+        "accuracy on the tasks seen so far over the 5 steps; max forg.: the worst seed's):",
+        "",
+        *means_table,
+    ]
     lines += ["", "## Every zoo family", ""]
     if certs is None:
         lines += ["Phase `zoo` was not run in this work folder."]
     else:
         table, found = zoo_table(certs, peer_results(work, n), n)
-        lines += [f"Final class-incremental accuracy on the real test split, mean over {seeds} generation seeds x "
-                  f"{len(certs[0]['protocol']['seeds'])} verification seeds; min seen / avg incr.: the lowest and the mean "
-                  "accuracy on the tasks seen so far over the 5 steps; / joint: against that learner's own joint "
-                  "training (Adam, lr chosen on validation); worst stress drop: over the 5 stress scenarios and the "
-                  f"generation seeds; {judged_peers(n)[0]} / {judged_peers(n)[1]}: the same learner keeping {n} real "
-                  "images (generation seed 0's run; they do not depend on the artifact).", "", *table]
+        lines += [
+            f"Final class-incremental accuracy on the real test split, mean over {seeds} generation seeds x "
+            f"{len(certs[0]['protocol']['seeds'])} verification seeds; min seen / avg incr.: the lowest and the mean "
+            "accuracy on the tasks seen so far over the 5 steps; / joint: against that learner's own joint "
+            "training (Adam, lr chosen on validation); worst stress drop: over the 5 stress scenarios and the "
+            f"generation seeds; {judged_peers(n)[0]} / {judged_peers(n)[1]}: the same learner keeping {n} real "
+            "images (generation seed 0's run; they do not depend on the artifact).",
+            "",
+            *table,
+        ]
     lines += ["", "## Targets", "", *verify_targets(means, by_seed, ver, n)]
     if certs is not None:
         lines += ["", *zoo_targets(found, gen_s, gen_rss)]
     else:
-        lines += ["", "| target (issue 16) | | measured |", "|---|---|---|",
-                  generate_target(gen_s, gen_rss)]
-    lines += ["", "## Elsewhere", "",
-              "- the ablations behind the defaults: [research.md](research.md) (`python benchmarks/zoo_ablation.py --table`);",
-              "- the cost of one outer step and of the replay pool: [step_cost.md](step_cost.md) (`benchmarks/step_cost.py`);",
-              "- 1 vs 2 processes: [scaling_bench.md](scaling_bench.md) (`benchmarks/scaling.py`)."]
+        lines += ["", "| target (issue 16) | | measured |", "|---|---|---|", generate_target(gen_s, gen_rss)]
+    lines += [
+        "",
+        "## Elsewhere",
+        "",
+        "- the ablations behind the defaults: [research.md](research.md)"
+        " (`python benchmarks/zoo_ablation.py --table`);",
+        "- the cost of one outer step and of the replay pool: [step_cost.md](step_cost.md)"
+        " (`benchmarks/step_cost.py`);",
+        "- 1 vs 2 processes: [scaling_bench.md](scaling_bench.md) (`benchmarks/scaling.py`).",
+    ]
     text = "\n".join(lines) + "\n"
     out.write_text(text)
     return text

@@ -7,6 +7,7 @@ mnist-5k, jumps to the stage of task t (tasks < t replayed without a graph, as i
 times 12 outer steps after 3 warm-up steps and reports the median, and the growth of peak RSS
 over the set-up (what the meta-step itself needs).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,11 +27,19 @@ def child(arch: str, K: int, stage: int, backprop: int, inits: int, pool: int = 
     import torch
 
     torch.set_num_threads(1)
-    from synthgen.config import GenerateConfig, LearnerConfig
-    from synthgen.engine import Engine
+    from synthgen.generation.config import GenerateConfig, LearnerConfig
+    from synthgen.generation.engine import Engine
 
-    cfg = GenerateConfig(learners=LearnerConfig(archs=(arch,)), inner_steps=K, backprop_steps=backprop, replay_pool=pool,
-                         inits_per_step=inits, device="cpu", eval_every=0, steps=10_000)
+    cfg = GenerateConfig(
+        learners=LearnerConfig(archs=(arch,)),
+        inner_steps=K,
+        backprop_steps=backprop,
+        replay_pool=pool,
+        inits_per_step=inits,
+        device="cpu",
+        eval_every=0,
+        steps=10_000,
+    )
     eng = Engine(cfg)
     eng.stage = stage
     eng.opt = eng._make_optimizer(eng.stages[stage])
@@ -54,14 +63,23 @@ def pool_upkeep(size: int = 256) -> list[float]:
     import torch
 
     torch.set_num_threads(1)
-    from synthgen.config import GenerateConfig
-    from synthgen.engine import Engine
-    from synthgen.replay_pool import ReplayPool
+    from synthgen.generation.config import GenerateConfig
+    from synthgen.generation.engine import Engine
+    from synthgen.generation.replay_pool import ReplayPool
 
     eng = Engine(GenerateConfig(device="cpu", eval_every=0))
     frozen = [eng.synth[t].materialize(detach=True) for t in range(len(eng.tasks) - 1)]
-    pool = ReplayPool(eng.cfg.learners.archs, eng.source.image_shape, eng.source.num_classes, 0, size,
-                      eng.cfg.inner_steps, eng.device, eng.meta.template, eng.meta.optimiser)
+    pool = ReplayPool(
+        eng.cfg.learners.archs,
+        eng.source.image_shape,
+        eng.source.num_classes,
+        0,
+        size,
+        eng.cfg.inner_steps,
+        eng.device,
+        eng.meta.template,
+        eng.meta.optimiser,
+    )
     out = []
     for t in range(1, len(frozen) + 1):
         t0 = time.perf_counter()
@@ -71,8 +89,12 @@ def pool_upkeep(size: int = 256) -> list[float]:
 
 
 def measure(arch: str, K: int, stage: int, backprop: int = 0, inits: int = 4, pool: int = 0) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", json.dumps([arch, K, stage, backprop, inits, pool])],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps([arch, K, stage, backprop, inits, pool])],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -84,40 +106,63 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(*json.loads(args.child))))
         return
-    from synthgen.config import GenerateConfig
+    from synthgen.generation.config import GenerateConfig
 
-    lines = ["# Cost of one outer step", "", f"Command: `python {' '.join(sys.argv)}`  ",
-             f"Machine: {platform.machine()}, 1 torch thread, python {platform.python_version()}; 4 learner inits "
-             f"per step (vmapped), mnist-5k, 10 images/class, recipe momentum {GenerateConfig().inner_momentum}, "
-             "the default GenerateConfig otherwise (rehearsal: the unroll of task t trains on the images of tasks "
-             "0..t); median of 12 steps after 3 warm-up steps.", "",
-             "## Time (ms per outer step) vs inner steps K and tasks unrolled", "",
-             "| arch | K | 1 task | 3 tasks | 5 tasks |", "|---|---|---|---|---|"]
+    lines = [
+        "# Cost of one outer step",
+        "",
+        f"Command: `python {' '.join(sys.argv)}`  ",
+        f"Machine: {platform.machine()}, 1 torch thread, python {platform.python_version()}; 4 learner inits "
+        f"per step (vmapped), mnist-5k, 10 images/class, recipe momentum {GenerateConfig().inner_momentum}, "
+        "the default GenerateConfig otherwise (rehearsal: the unroll of task t trains on the images of tasks "
+        "0..t); median of 12 steps after 3 warm-up steps.",
+        "",
+        "## Time (ms per outer step) vs inner steps K and tasks unrolled",
+        "",
+        "| arch | K | 1 task | 3 tasks | 5 tasks |",
+        "|---|---|---|---|---|",
+    ]
     for arch in ARCHS:
         for K in (5, 10, 20):
             cells = [f"{measure(arch, K, stage)['ms']:.0f}" for stage in (0, 2, 4)]
             lines.append(f"| {arch} | {K} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)
-    lines += ["", "## Memory vs K: full unroll vs truncated back-propagation (last 5 steps)", "",
-              "Growth of peak RSS during the steps (MB), task 5 of 5 (the largest unroll), each learner.", "",
-              "| arch | K | full unroll: ms, +MB | truncated (5): ms, +MB |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "## Memory vs K: full unroll vs truncated back-propagation (last 5 steps)",
+        "",
+        "Growth of peak RSS during the steps (MB), task 5 of 5 (the largest unroll), each learner.",
+        "",
+        "| arch | K | full unroll: ms, +MB | truncated (5): ms, +MB |",
+        "|---|---|---|---|",
+    ]
     for arch in ARCHS:
         for K in (10, 20, 40):
             full, trunc = measure(arch, K, 4, 0), measure(arch, K, 4, 5)
-            lines.append(f"| {arch} | {K} | {full['ms']:.0f} ms, +{full['delta_mb']:.0f} | "
-                         f"{trunc['ms']:.0f} ms, +{trunc['delta_mb']:.0f} |")
+            lines.append(
+                f"| {arch} | {K} | {full['ms']:.0f} ms, +{full['delta_mb']:.0f} | "
+                f"{trunc['ms']:.0f} ms, +{trunc['delta_mb']:.0f} |"
+            )
             print(lines[-1], flush=True)
-    lines += ["", "## Replay pool (task 5 of 5, K=10): fresh learners replayed every step vs a pool of 64", "",
-              "| arch | fresh: ms | pool 64 (warm): ms |", "|---|---|---|"]
+    lines += [
+        "",
+        "## Replay pool (task 5 of 5, K=10): fresh learners replayed every step vs a pool of 64",
+        "",
+        "| arch | fresh: ms | pool 64 (warm): ms |",
+        "|---|---|---|",
+    ]
     for arch in ARCHS:
         fresh, pooled = measure(arch, 10, 4), measure(arch, 10, 4, pool=64)
         lines.append(f"| {arch} | {fresh['ms']:.0f} | {pooled['ms']:.0f} |")
         print(lines[-1], flush=True)
     secs = pool_upkeep()
-    lines += ["", "Keeping the default pool (256 learners, the default learners) current: advancing it by one task at the "
-              "start of stages 2..5 takes " + ", ".join(f"{v:.1f}" for v in secs) + f" s ({sum(secs):.1f} s per run). "
-              "Each entry continues from the previous stage (trained in vmapped blocks), so no learner is "
-              "trained through a task twice."]
+    lines += [
+        "",
+        "Keeping the default pool (256 learners, the default learners) current: advancing it by one task at the "
+        "start of stages 2..5 takes " + ", ".join(f"{v:.1f}" for v in secs) + f" s ({sum(secs):.1f} s per run). "
+        "Each entry continues from the previous stage (trained in vmapped blocks), so no learner is "
+        "trained through a task twice.",
+    ]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).write_text(text)

@@ -9,6 +9,7 @@ protocol (synthgen.evaluation.evaluate_artifact: fresh learner per seed, eval() 
 split after every task), seeds 0..2; a row holds final ACC, max forgetting and the accuracy on the
 tasks seen so far after each task. Rows go to docs/zoo_ablation.jsonl.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,10 +18,10 @@ from pathlib import Path
 
 from _rows import table_or_append
 
-from synthgen.artifact import load_artifact
-from synthgen.evaluation import evaluate_artifact
-from synthgen.metrics import average_accuracy, max_forgetting, seen_accuracy
-from synthgen.verify import source_for
+from synthgen.format.artifact import load_artifact
+from synthgen.verification.lineup import source_for
+from synthgen.verification.metrics import average_accuracy, max_forgetting, seen_accuracy
+from synthgen.verification.runs import evaluate_artifact
 
 FAMILIES = ("mlp", "mlp2", "convnet", "cnn", "cnn_bn", "lenet", "convnet3", "resnet8")
 
@@ -32,23 +33,37 @@ def score(path: str, archs: tuple[str, ...] = FAMILIES, seeds: int = 3) -> dict:
     out = {}
     for arch in archs:
         runs = [evaluate_artifact(art, source, arch, s).R for s in range(seeds)]
-        out[arch] = {"acc": round(statistics.mean(average_accuracy(R) for R in runs), 3),
-                     "max_forgetting": round(statistics.mean(max_forgetting(R) for R in runs), 3),
-                     "seen": [round(statistics.mean(v), 3) for v in zip(*(seen_accuracy(R) for R in runs))]}
+        out[arch] = {
+            "acc": round(statistics.mean(average_accuracy(R) for R in runs), 3),
+            "max_forgetting": round(statistics.mean(max_forgetting(R) for R in runs), 3),
+            "seen": [round(statistics.mean(v), 3) for v in zip(*(seen_accuracy(R) for R in runs))],
+        }
     gen = art.metadata["generation"]
-    return {"learners": gen["archs"], "recipe": {k: art.recipe.get(k) for k in ("optimizer", "steps_per_task")},
-            "outer_steps": gen["outer_steps"], "engine_s": gen["wall_time_s"], "results": out}
+    return {
+        "learners": gen["archs"],
+        "recipe": {k: art.recipe.get(k) for k in ("optimizer", "steps_per_task")},
+        "outer_steps": gen["outer_steps"],
+        "engine_s": gen["wall_time_s"],
+        "results": out,
+    }
 
 
 def table(rows: list[dict]) -> str:
-    head = "| variant | generation learners | K | engine s | peak RSS MB | " + " | ".join(FAMILIES) + " | min seen (mlp) |"
+    head = (
+        "| variant | generation learners | K | engine s | peak RSS MB | " + " | ".join(FAMILIES) + " | min seen (mlp) |"
+    )
     lines = [head, "|---" * (6 + len(FAMILIES)) + "|"]
     for r in rows:
         res = r["results"]
         cells = [f"{res[a]['acc']:.3f}" + ("*" if a in r["learners"] else "") if a in res else "-" for a in FAMILIES]
-        lines.append(f"| {r['name']} | {', '.join(r['learners'])} | {r['recipe']['steps_per_task']} | {r['engine_s']:.0f} | "
-                     f"{r.get('rss_mb', '-')} | " + " | ".join(cells) + f" | {min(res['mlp']['seen']):.3f} |")
-    return "\n".join(lines) + "\n\n`*` = in the generation pool. Final class-incremental ACC, mean of 3 verification seeds."
+        lines.append(
+            f"| {r['name']} | {', '.join(r['learners'])} | {r['recipe']['steps_per_task']} | {r['engine_s']:.0f} | "
+            f"{r.get('rss_mb', '-')} | " + " | ".join(cells) + f" | {min(res['mlp']['seen']):.3f} |"
+        )
+    return (
+        "\n".join(lines)
+        + "\n\n`*` = in the generation pool. Final class-incremental ACC, mean of 3 verification seeds."
+    )
 
 
 def main() -> None:
@@ -61,9 +76,18 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--table", action="store_true", help="print the table of logged rows and exit")
     args = ap.parse_args()
-    table_or_append(Path(args.log), args.table, table, lambda: {
-        "name": args.name, "command": args.command, **({"rss_mb": args.rss_mb} if args.rss_mb else {}),
-        **score(args.artifact)}, args.threads)
+    table_or_append(
+        Path(args.log),
+        args.table,
+        table,
+        lambda: {
+            "name": args.name,
+            "command": args.command,
+            **({"rss_mb": args.rss_mb} if args.rss_mb else {}),
+            **score(args.artifact),
+        },
+        args.threads,
+    )
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 ``generate(config, out=...) -> Artifact``, ``load(ref) -> Artifact``, ``verify(artifact) -> certificate``,
 ``write_verification(cert, path)``, ``check(certificate, artifact)``; export / publish / pull are
-re-exported from synthgen.hf_export and synthgen.hub.
+re-exported from synthgen.share.export and synthgen.share.hub.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -16,17 +17,23 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import distributed as dist
-from ._io import exclusive, read_json
-from .artifact import Artifact, artifact_from_result, load_artifact, save_artifact, siblings
-from .certificate import check_certificate, load_certificate, make_certificate, write_certificate
-from .config import ConfigError, GenerateConfig, VerifyConfig
-from .engine import Engine, GenerationError, StepInfo
-from .resolve import resolve_artifact
-from .seeding import seed_everything
-from .verify_cache import CellCache
-from .verify import Job, arch_groups, describe, gather, judge, run_grid, source_for
-from .verify_jobs import peer_methods
+from synthgen.core import distributed as dist
+from synthgen.core.config import ConfigError
+from synthgen.core.io import exclusive, read_json
+from synthgen.core.seeding import seed_everything
+from synthgen.format.artifact import Artifact, load_artifact, save_artifact, siblings
+from synthgen.format.certificate import check_certificate, load_certificate, write_certificate
+from synthgen.generation.config import GenerateConfig
+from synthgen.generation.engine import Engine
+from synthgen.generation.result import GenerationError, StepInfo, artifact_from_result
+from synthgen.share.resolve import resolve_artifact
+from synthgen.verification.cache import CellCache
+from synthgen.verification.config import VerifyConfig
+from synthgen.verification.grid import run_grid
+from synthgen.verification.lineup import arch_groups, describe, source_for
+from synthgen.verification.methods import Job, peer_methods
+from synthgen.verification.summary import gather
+from synthgen.verification.verdict import judge, make_certificate
 
 QUICK = {"seeds": (0, 1), "peer_lrs": (1e-3,), "baselines": False}  # `verify --quick`: for iteration only
 
@@ -37,15 +44,25 @@ def read_config(path: str | os.PathLike | None, cls: type, overrides: dict | Non
     return base.merged(overrides) if overrides else base
 
 
-def verify_config(path: str | os.PathLike | None = None, overrides: dict | None = None, quick: bool = False) -> VerifyConfig:
+def verify_config(
+    path: str | os.PathLike | None = None, overrides: dict | None = None, quick: bool = False
+) -> VerifyConfig:
     """The VerifyConfig of a JSON file, the ``--quick`` preset, then explicit ``overrides``, in that order."""
     return read_config(path, VerifyConfig, {**(QUICK if quick else {}), **(overrides or {})})
 
 
 def launch(nproc: int, args: list[str]) -> int:
     """Run ``python -m synthgen ARGS`` under torchrun on this machine with ``nproc`` processes; its exit code."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-           "-m", "synthgen", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={nproc}",
+        "-m",
+        "synthgen",
+        *args,
+    ]
     return subprocess.call(cmd)
 
 
@@ -58,8 +75,15 @@ def _maybe_lock(out: Path | None) -> Iterator[None]:
             yield
 
 
-def generate(config: GenerateConfig | None = None, *, out: str | os.PathLike | None = None, resume: bool = False,
-             on_step: Callable[[StepInfo], None] | None = None, nproc: int = 1, preview: bool = True) -> Artifact:
+def generate(
+    config: GenerateConfig | None = None,
+    *,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    on_step: Callable[[StepInfo], None] | None = None,
+    nproc: int = 1,
+    preview: bool = True,
+) -> Artifact:
     """Learn synthetic task data for ``config`` (defaults: Split-MNIST on mnist-5k).
 
     Seeds every RNG and determinism knob from ``config.seed``. With ``out``: one writer at a time
@@ -75,7 +99,9 @@ def generate(config: GenerateConfig | None = None, *, out: str | os.PathLike | N
         with tempfile.TemporaryDirectory() as tmp:
             cfg_file = Path(tmp) / "config.json"
             cfg_file.write_text(json.dumps(cfg.to_dict()))
-            code = launch(nproc, ["generate", "--config", str(cfg_file), "--out", str(out), *(["--resume"] if resume else [])])
+            code = launch(
+                nproc, ["generate", "--config", str(cfg_file), "--out", str(out), *(["--resume"] if resume else [])]
+            )
         if code != 0:
             raise GenerationError(f"generate under torchrun with {nproc} processes failed (exit {code})")
         return load_artifact(out)
@@ -94,11 +120,17 @@ def generate(config: GenerateConfig | None = None, *, out: str | os.PathLike | N
             if out_path is not None:
                 save_artifact(art, out_path)
                 if preview:
-                    from .plots import sample_grid
+                    from synthgen.share.plots import sample_grid
 
                     meta = art.metadata["source"]
-                    sample_grid(art.images, art.task_ids, art.labels, meta["normalisation"], meta["class_names"],
-                                siblings(out_path).preview)
+                    sample_grid(
+                        art.images,
+                        art.task_ids,
+                        art.labels,
+                        meta["normalisation"],
+                        meta["class_names"],
+                        siblings(out_path).preview,
+                    )
                 ckpt.unlink(missing_ok=True)
         return art
     finally:
@@ -116,13 +148,18 @@ def learners_for(art: Artifact, cfg: VerifyConfig) -> dict[str, dict]:
     return {a: describe(a, g, art) for a, g in arch_groups(art, cfg).items()}
 
 
-def verify(artifact: Artifact | str | os.PathLike, config: VerifyConfig | None = None, *,
-           data_dir: str | None = None, on_job: Callable[[int, int, Job], None] | None = None,
-           cache: str | os.PathLike | bool = True) -> dict:
+def verify(
+    artifact: Artifact | str | os.PathLike,
+    config: VerifyConfig | None = None,
+    *,
+    data_dir: str | None = None,
+    on_job: Callable[[int, int, Job], None] | None = None,
+    cache: str | os.PathLike | bool = True,
+) -> dict:
     """Retrain fresh learners in sequence on ``artifact`` next to its peers and return its certificate (a dict).
 
     The cells that do not depend on the artifact's images (peers, joint bound, real baselines, the lr grid)
-    are kept in and reused from ``cache`` (synthgen.verify_cache): True for the default folder, a folder, or
+    are kept in and reused from ``cache`` (synthgen.verification.cache): True for the default folder, a folder, or
     False to compute everything. Under torchrun the grid is spread over the processes and every rank returns
     the same certificate."""
     art = artifact if isinstance(artifact, Artifact) else resolve_artifact(artifact)
@@ -134,16 +171,21 @@ def verify(artifact: Artifact | str | os.PathLike, config: VerifyConfig | None =
     jobs, cells, lr_grid, spread = run_grid(art, cfg, source, on_job, cells_cache)
     results = gather(jobs, cells, info, tuple(peer_methods(len(art.labels))))
     ok, reasons = judge(results, cfg, len(art.labels))
-    return make_certificate(art, cfg, results, lr_grid, ok, reasons, spread=spread,
-                            wall_time_s=round(time.perf_counter() - t0, 2))
+    return make_certificate(
+        art, cfg, results, lr_grid, ok, reasons, spread=spread, wall_time_s=round(time.perf_counter() - t0, 2)
+    )
 
 
-def write_verification(cert: dict, path: str | os.PathLike, embed_into: Artifact | None = None,
-                       certificate: str | os.PathLike | None = None,
-                       pictures: str | os.PathLike | None = None) -> tuple[Path, list[Path]]:
+def write_verification(
+    cert: dict,
+    path: str | os.PathLike,
+    embed_into: Artifact | None = None,
+    certificate: str | os.PathLike | None = None,
+    pictures: str | os.PathLike | None = None,
+) -> tuple[Path, list[Path]]:
     """Write the certificate beside the artifact ``path`` (or to ``certificate``) and its PNG pictures into
     ``<stem>.verify/`` (or ``pictures``); with ``embed_into`` also embed it in that artifact's file."""
-    from .plots import verification_pictures
+    from synthgen.share.plots import verification_pictures
 
     sib = siblings(path)
     cpath = write_certificate(cert, certificate or sib.certificate)
@@ -160,12 +202,16 @@ def check(certificate: str | os.PathLike, artifact: Artifact) -> dict:
     return cert
 
 
-def export(source: Artifact | str | os.PathLike, to: str | os.PathLike, certificate: dict | str | os.PathLike | None = None,
-           overwrite: bool = False) -> Path:
+def export(
+    source: Artifact | str | os.PathLike,
+    to: str | os.PathLike,
+    certificate: dict | str | os.PathLike | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Artifact (object or file) -> Hugging Face dataset folder ``to``, with its certificate and verify pictures
     (by default the ones beside the file, checked against it); an export folder -> an artifact file ``to``."""
-    from .certificate import CertificateError
-    from .hf_export import ExportError, artifact_from_parquet, export_folder
+    from synthgen.format.certificate import CertificateError
+    from synthgen.share.export import ExportError, artifact_from_parquet, export_folder
 
     if not isinstance(source, Artifact) and Path(source).is_dir():
         if Path(to).exists() and not overwrite:

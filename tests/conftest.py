@@ -1,5 +1,6 @@
 """Shared fixtures: one thread per process (the suite runs on 2 processes, and a loaded 2-core box is 50x
 slower with 2 threads each; subprocesses inherit OMP_NUM_THREADS), tiny seeded configs."""
+
 from __future__ import annotations
 
 import os
@@ -10,8 +11,9 @@ import torch
 os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
 
-from synthgen.config import GenerateConfig, LearnerConfig, TaskConfig  # noqa: E402
-from synthgen.sources import load_source  # noqa: E402
+from synthgen.data.config import TaskConfig
+from synthgen.data.sources import load_source
+from synthgen.generation.config import GenerateConfig, LearnerConfig
 
 
 @pytest.fixture(scope="session")
@@ -23,10 +25,23 @@ def tiny_config(**overrides) -> GenerateConfig:
     """2 tasks of Split-MNIST, 5 images/class, 5 inner steps (and a recipe of as many), no rehearsal, no feature
     matching and no tail average (the margins of the tests built on it were measured so; tests/test_rehearsal.py and
     tests/test_engine.py cover them): seconds, yet a real effect."""
-    base = dict(tasks=TaskConfig(split="0,1/2,3"), learners=LearnerConfig(archs=("mlp",)), ipc=5,
-                inner_steps=5, inits_per_step=2, real_batch=128, steps=120, eval_every=0,
-                checkpoint_every=0, device="cpu", outer_lr=0.03, recipe_step_scale=1,
-                rehearsal=False, tail_average=0.0, feature_weight=0.0)
+    base = dict(
+        tasks=TaskConfig(split="0,1/2,3"),
+        learners=LearnerConfig(archs=("mlp",)),
+        ipc=5,
+        inner_steps=5,
+        inits_per_step=2,
+        real_batch=128,
+        steps=120,
+        eval_every=0,
+        checkpoint_every=0,
+        device="cpu",
+        outer_lr=0.03,
+        recipe_step_scale=1,
+        rehearsal=False,
+        tail_average=0.0,
+        feature_weight=0.0,
+    )
     base.update(overrides)
     return GenerateConfig(**base)
 
@@ -36,8 +51,9 @@ def _made_once(name: str, cfg: GenerateConfig, source, tmp_path_factory):
     processes of the session (pytest-xdist workers) load it; every process gets the loaded file."""
     from filelock import FileLock
 
-    from synthgen.artifact import artifact_from_result, load_artifact, save_artifact
-    from synthgen.engine import Engine
+    from synthgen.format.artifact import load_artifact, save_artifact
+    from synthgen.generation.engine import Engine
+    from synthgen.generation.result import artifact_from_result
 
     base = tmp_path_factory.getbasetemp()  # under xdist each worker's; its parent is this session's
     path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / f"shared-{name}.safetensors"
@@ -121,7 +137,7 @@ def consumer_nets(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def exported(tiny_artifact, tmp_path_factory):
     """(folder, path): the tiny artifact saved into a fresh folder, for the hub tests."""
-    from synthgen.artifact import save_artifact
+    from synthgen.format.artifact import save_artifact
 
     tmp = tmp_path_factory.mktemp("pub")
     return tmp, save_artifact(tiny_artifact, tmp / "tiny.safetensors")

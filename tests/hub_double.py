@@ -10,6 +10,7 @@ upload code path of huggingface_hub runs end to end. Binds to 127.0.0.1 only.
 
 Commits to repos whose name starts with ``fail-`` always fail with 500 (forced failures).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,21 @@ ROUTE = re.compile(r"^/api/datasets/([^/]+)/([^/]+)/(revision|preupload|commit|b
 
 
 def git(repo: Path, *args: str, data: bytes | None = None, env: dict | None = None) -> str:
-    out = subprocess.run(["git", *args], cwd=repo, input=data, capture_output=True, check=True,
-                         env={**os.environ, "GIT_AUTHOR_NAME": "hub-double", "GIT_AUTHOR_EMAIL": "double@localhost",
-                              "GIT_COMMITTER_NAME": "hub-double", "GIT_COMMITTER_EMAIL": "double@localhost",
-                              **(env or {})})
+    out = subprocess.run(
+        ["git", *args],
+        cwd=repo,
+        input=data,
+        capture_output=True,
+        check=True,
+        env={
+            **os.environ,
+            "GIT_AUTHOR_NAME": "hub-double",
+            "GIT_AUTHOR_EMAIL": "double@localhost",
+            "GIT_COMMITTER_NAME": "hub-double",
+            "GIT_COMMITTER_EMAIL": "double@localhost",
+            **(env or {}),
+        },
+    )
     return out.stdout.decode().strip()
 
 
@@ -44,8 +56,9 @@ def head(repo: Path, branch: str) -> str | None:
         return None
 
 
-def commit(repo: Path, branch: str, files: dict[str, bytes], deleted: list[str], message: str,
-           parent: str | None) -> str:
+def commit(
+    repo: Path, branch: str, files: dict[str, bytes], deleted: list[str], message: str, parent: str | None
+) -> str:
     """Write one commit on ``branch`` (compare-and-swap on the expected head)."""
     old = head(repo, branch)
     if parent is not None and parent != old:
@@ -107,8 +120,17 @@ class Handler(BaseHTTPRequestHandler):
         if sha is None:
             return self._send(404, {"error": "Revision Not Found"})
         files = git(repo, "ls-tree", "-r", "--name-only", sha).splitlines()
-        self._send(200, {"id": f"{org}/{name}", "sha": sha, "private": False, "siblings": [{"rfilename": f} for f in files],
-                         "lastModified": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "tags": []})
+        self._send(
+            200,
+            {
+                "id": f"{org}/{name}",
+                "sha": sha,
+                "private": False,
+                "siblings": [{"rfilename": f} for f in files],
+                "lastModified": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "tags": [],
+            },
+        )
 
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
@@ -126,8 +148,14 @@ class Handler(BaseHTTPRequestHandler):
                     return self._send(409, {"error": "You already created this dataset repo", "url": url})
                 repo.mkdir(parents=True)
                 git(repo, "init", "-q", "--bare", "-b", "main")
-                commit(repo, "main", {".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"}, [],
-                       "initial commit", None)
+                commit(
+                    repo,
+                    "main",
+                    {".gitattributes": b"*.parquet filter=lfs diff=lfs merge=lfs -text\n"},
+                    [],
+                    "initial commit",
+                    None,
+                )
             return self._send(200, {"url": url})
         m = ROUTE.match(path)
         if not m:
@@ -139,8 +167,9 @@ class Handler(BaseHTTPRequestHandler):
         body = self._body()
         if action == "preupload":
             files = json.loads(body)["files"]
-            return self._send(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
-                                              for f in files]})
+            return self._send(
+                200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]}
+            )
         if action == "branch":
             with LOCK:
                 if head(repo, rev):

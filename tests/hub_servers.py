@@ -4,6 +4,7 @@
   ``<root>/mirrors/datasets/<org>/<name>``;
 - writes: tests/hub_double.py, committing into the same repos.
 """
+
 from __future__ import annotations
 
 import socket
@@ -61,14 +62,42 @@ def running_hub(root: Path, double_args: tuple[str, ...] = ()):
     olah_port, write_port = free_port(), free_port()
     (root / "olah.toml").write_text(
         f'[basic]\nhost = "127.0.0.1"\nport = {olah_port}\nrepos-path = "{root / "olah-repos"}"\n'
-        f'mirrors-path = ["{mirrors}"]\nmetadata-cache-ttl = 0\n[accessibility]\noffline = true\n')
+        f'mirrors-path = ["{mirrors}"]\nmetadata-cache-ttl = 0\n[accessibility]\noffline = true\n'
+    )
     logs = open(root / "servers.log", "ab")
     procs = []
     try:
-        procs.append(subprocess.Popen([sys.executable, "-c", "from olah.server import cli; cli()", "-c", str(root / "olah.toml"),
-                                       "--log-path", str(root / "olah-logs")], cwd=root, stdout=logs, stderr=logs))
-        procs.append(subprocess.Popen([sys.executable, str(HERE / "hub_double.py"), "--port", str(write_port),
-                                       "--mirrors", str(mirrors), *double_args], stdout=logs, stderr=logs))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    "from olah.server import cli; cli()",
+                    "-c",
+                    str(root / "olah.toml"),
+                    "--log-path",
+                    str(root / "olah-logs"),
+                ],
+                cwd=root,
+                stdout=logs,
+                stderr=logs,
+            )
+        )
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(HERE / "hub_double.py"),
+                    "--port",
+                    str(write_port),
+                    "--mirrors",
+                    str(mirrors),
+                    *double_args,
+                ],
+                stdout=logs,
+                stderr=logs,
+            )
+        )
         wait_port(olah_port, procs[0])
         wait_port(write_port, procs[1])
         yield Hub(f"http://127.0.0.1:{olah_port}", f"http://127.0.0.1:{write_port}", mirrors, root)
@@ -89,10 +118,17 @@ def run_cli(args, tmp, endpoint, token="hf_validtoken", check=True, extra_env=No
     import sys
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
-    env.update(HF_HOME=str(tmp / "hf_home"), HF_HUB_DISABLE_XET="1", HF_ENDPOINT=endpoint,
-               HF_HUB_DISABLE_PROGRESS_BARS="1", **({"HF_TOKEN": token} if token else {}), **(extra_env or {}))
-    res = subprocess.run([sys.executable, "-m", "synthgen", *args], capture_output=True, text=True, env=env,
-                         cwd=tmp, timeout=300)
+    env.update(
+        HF_HOME=str(tmp / "hf_home"),
+        HF_HUB_DISABLE_XET="1",
+        HF_ENDPOINT=endpoint,
+        HF_HUB_DISABLE_PROGRESS_BARS="1",
+        **({"HF_TOKEN": token} if token else {}),
+        **(extra_env or {}),
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "synthgen", *args], capture_output=True, text=True, env=env, cwd=tmp, timeout=300
+    )
     if check:
         assert res.returncode == 0, res.stdout + res.stderr
     return res

@@ -1,23 +1,50 @@
 """The Python API does everything the CLI does (but print): the same bytes from the same config."""
+
 import json
 import os
 import subprocess
 import sys
 
 import synthgen
-from synthgen.artifact import load_artifact, siblings
-from synthgen.config import GenerateConfig
+from synthgen.format.artifact import load_artifact, siblings
+from synthgen.generation.config import GenerateConfig
 
-TINY = {"tasks": {"split": "0,1/2,3"}, "learners": {"archs": ["mlp", "convnet_bn"]}, "ipc": 2, "inner_steps": 3,
-        "steps": 6, "inits_per_step": 2, "eval_every": 0, "checkpoint_every": 2,
-        "device": "cpu", "real_batch": 64}
+TINY = {
+    "tasks": {"split": "0,1/2,3"},
+    "learners": {"archs": ["mlp", "convnet_bn"]},
+    "ipc": 2,
+    "inner_steps": 3,
+    "steps": 6,
+    "inits_per_step": 2,
+    "eval_every": 0,
+    "checkpoint_every": 2,
+    "device": "cpu",
+    "real_batch": 64,
+}
 
 
 def test_api_and_cli_give_bit_identical_artifacts(tmp_path):
     (tmp_path / "c.json").write_text(json.dumps(TINY))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cli = subprocess.run([sys.executable, "-m", "synthgen", "generate", "--config", "c.json", "--out", "cli.safetensors",
-                          "--threads", "1"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "synthgen",
+            "generate",
+            "--config",
+            "c.json",
+            "--out",
+            "cli.safetensors",
+            "--threads",
+            "1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert cli.returncode == 0, cli.stderr
     art = synthgen.generate(GenerateConfig.from_dict(TINY), out=tmp_path / "api.safetensors")
     from_cli = load_artifact(tmp_path / "cli.safetensors")

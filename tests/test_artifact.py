@@ -1,4 +1,5 @@
 """The format: round trip, and each bad input gives one ArtifactError naming the problem."""
+
 import copy
 import json
 import struct
@@ -7,12 +8,18 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from synthgen.artifact import Artifact, ArtifactError, load_artifact, save_artifact, tensor_sha256
+from synthgen.core.io import tensor_sha256
+from synthgen.format.artifact import Artifact, ArtifactError, load_artifact, save_artifact
 
 
 def _clone(art: Artifact) -> Artifact:
-    return Artifact(art.images.clone(), art.labels.clone(), art.task_ids.clone(), copy.deepcopy(art.metadata),
-                    None if art.soft_labels is None else art.soft_labels.clone())
+    return Artifact(
+        art.images.clone(),
+        art.labels.clone(),
+        art.task_ids.clone(),
+        copy.deepcopy(art.metadata),
+        None if art.soft_labels is None else art.soft_labels.clone(),
+    )
 
 
 def _raw_write(path, tensors, meta):
@@ -55,7 +62,10 @@ def _write_variant(tiny_artifact, tmp_path, mutate):
 BAD = {
     "missing tensor": (lambda t, m: t.pop("task_ids"), "missing tensor"),
     "extra tensor": (lambda t, m: t.update(extra=torch.zeros(1)), "unexpected tensor"),
-    "wrong image size": (lambda t, m: t.update(images=t["images"][:, :, :20, :20].contiguous()), "expected \\[N, 1, 28, 28\\]"),
+    "wrong image size": (
+        lambda t, m: t.update(images=t["images"][:, :, :20, :20].contiguous()),
+        "expected \\[N, 1, 28, 28\\]",
+    ),
     "count mismatch": (lambda t, m: t.update(labels=t["labels"][:-1].contiguous()), "expected \\[20\\]"),
     "float64 images": (lambda t, m: t.update(images=t["images"].double()), "dtype float64, expected float32"),
     "float labels": (lambda t, m: t.update(labels=t["labels"].float()), "dtype float32, expected int64"),
@@ -128,8 +138,10 @@ def test_header_attacks(tmp_path):
     path.write_bytes(struct.pack("<Q", len(raw)) + raw)
     with pytest.raises(ArtifactError, match="UTF-8"):
         load_artifact(path)
-    header = {"images": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
-              "labels": {"dtype": "I64", "shape": [1], "data_offsets": [4, 12]}}
+    header = {
+        "images": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+        "labels": {"dtype": "I64", "shape": [1], "data_offsets": [4, 12]},
+    }
     raw = json.dumps(header).encode()
     path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"\0" * 12)
     with pytest.raises(ArtifactError, match="overlap or leave a gap"):

@@ -1,10 +1,11 @@
 """`synthgen export` through typer's CliRunner: the folder with its certificate and pictures, and the way back."""
+
 import json
 
 from typer.testing import CliRunner
 
-from synthgen.artifact import load_artifact, save_artifact
 from synthgen.cli.main import app
+from synthgen.format.artifact import load_artifact, save_artifact
 
 runner = CliRunner()
 
@@ -34,7 +35,7 @@ def test_cli_export_includes_matching_certificate_and_pictures(tiny_artifact, tm
     # a certificate of other data is refused
     other = dict(cert, artifact_sha256="0" * 64)
     (tmp_path / "other.json").write_text(json.dumps(other))
-    res = runner.invoke(app, ["export", str(path), "--to", str(tmp_path / "ds2"), "--certificate", str(tmp_path / "other.json")])
+    res = runner.invoke(
+        app, ["export", str(path), "--to", str(tmp_path / "ds2"), "--certificate", str(tmp_path / "other.json")]
+    )
     assert res.exit_code == 2 and "edited after it was issued" in res.output
-
-

@@ -1,13 +1,28 @@
 """`synthgen generate` through typer's CliRunner: writes artifact + preview, errors are one line."""
+
 import pytest
 from typer.testing import CliRunner
 
-from synthgen.artifact import load_artifact
 from synthgen.cli.main import app
+from synthgen.format.artifact import load_artifact
 
 runner = CliRunner()
-TINY = ["--tasks", "0,1/2,3", "--ipc", "2", "--inner-steps", "2", "--steps", "6", "--inits", "1", "--device", "cpu",
-        "--learners", "mlp"]
+TINY = [
+    "--tasks",
+    "0,1/2,3",
+    "--ipc",
+    "2",
+    "--inner-steps",
+    "2",
+    "--steps",
+    "6",
+    "--inits",
+    "1",
+    "--device",
+    "cpu",
+    "--learners",
+    "mlp",
+]
 
 
 def test_help_lists_commands():
@@ -33,14 +48,19 @@ def test_inner_lr_momentum_and_init_options_reach_the_artifact(tmp_path):
     outs = {}
     for lr, momentum, init in (("0.01", "0", "real"), ("0.2", "0.3", "kmeans")):
         outs[lr] = tmp_path / f"lr{lr}.safetensors"
-        res = runner.invoke(app, ["generate", "--out", str(outs[lr]), *TINY, "--inner-lr", lr, "--inner-momentum", momentum,
-                                  "--init", init])
+        res = runner.invoke(
+            app,
+            ["generate", "--out", str(outs[lr]), *TINY, "--inner-lr", lr, "--inner-momentum", momentum, "--init", init],
+        )
         assert res.exit_code == 0, res.output
     low, high = (load_artifact(outs[lr]) for lr in ("0.01", "0.2"))
     assert low.metadata["generation"]["config"]["inner_lr"] == 0.01
     assert (low.recipe["momentum"], high.recipe["momentum"]) == (0.0, 0.3)
     assert high.metadata["generation"]["config"]["inner_momentum"] == 0.3
-    assert (low.metadata["generation"]["config"]["init"], high.metadata["generation"]["config"]["init"]) == ("real", "kmeans")
+    assert (low.metadata["generation"]["config"]["init"], high.metadata["generation"]["config"]["init"]) == (
+        "real",
+        "kmeans",
+    )
     # 8 outer steps move a log-lr by at most ~8 x lr_lr: the learned lrs stay near where they started
     assert max(low.recipe["lr_per_task"]) < 0.02 < 0.1 < min(high.recipe["lr_per_task"])
 
@@ -48,16 +68,25 @@ def test_inner_lr_momentum_and_init_options_reach_the_artifact(tmp_path):
 def test_generate_resume_continues_from_checkpoint(tmp_path):
     import torch
 
-    from synthgen.artifact import siblings
-    from synthgen.config import GenerateConfig, LearnerConfig, TaskConfig
-    from synthgen.engine import Engine
+    from synthgen.data.config import TaskConfig
+    from synthgen.format.artifact import siblings
+    from synthgen.generation.config import GenerateConfig, LearnerConfig
+    from synthgen.generation.engine import Engine
 
     full = tmp_path / "full.safetensors"
     assert runner.invoke(app, ["generate", "--out", str(full), *TINY]).exit_code == 0
     # the same run as the CLI's, killed after step 4 with a checkpoint at step 3
     out = tmp_path / "r.safetensors"
-    cfg = GenerateConfig(tasks=TaskConfig(split="0,1/2,3"), ipc=2, inner_steps=2, steps=6, inits_per_step=1,
-                         device="cpu", learners=LearnerConfig(archs=("mlp",)), checkpoint_every=1)
+    cfg = GenerateConfig(
+        tasks=TaskConfig(split="0,1/2,3"),
+        ipc=2,
+        inner_steps=2,
+        steps=6,
+        inits_per_step=1,
+        device="cpu",
+        learners=LearnerConfig(archs=("mlp",)),
+        checkpoint_every=1,
+    )
 
     def kill(info):
         if info.global_step == 4:
@@ -77,7 +106,7 @@ BAD_INPUT = {  # arguments -> the one line that names the problem
     "--learners resnet": "unknown learner 'resnet'",
     "--source nope": "unknown source",
     "--ipc 0": "option --ipc: GenerateConfig: ipc: Input should be greater than or equal to 1 (got 0)",
-    "--inner-lr 0": "option --inner-lr: GenerateConfig: inner_lr: Input should be greater than or equal to 0.0000000001",
+    "--inner-lr 0": "option --inner-lr: GenerateConfig: inner_lr: Input should be greater than or equal to 0.00000",
     "--inner-momentum 1": "option --inner-momentum: GenerateConfig: inner_momentum: Input should be less than 1",
     "--init centroids": "option --init: GenerateConfig: init: Input should be 'real', 'kmeans' or 'noise'",
     "--seed -1": "option --seed: GenerateConfig: seed: Input should be greater than or equal to 0 (got -1)",
@@ -85,15 +114,14 @@ BAD_INPUT = {  # arguments -> the one line that names the problem
     "--scenario domain": "option --scenario: GenerateConfig.tasks -> TaskConfig: scenario:",
     "--threads 0": "--threads must be between 1 and",
     "--feature-arch nope": "option --feature-arch: GenerateConfig: feature_arch: not a zoo learner; known: mlp, ",
-    "--feature-weight -1": "option --feature-weight: GenerateConfig: feature_weight: Input should be greater than or equal to 0",
+    "--feature-weight -1": "option --feature-weight: GenerateConfig: feature_weight: Input should be greater than",
 }
 
 
 @pytest.mark.parametrize("args", sorted(BAD_INPUT))
 def test_bad_input_is_one_line_exit_2(tmp_path, args):
     msg = BAD_INPUT[args]
-    res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1",
-                              *args.split()])
+    res = runner.invoke(app, ["generate", "--out", str(tmp_path / "x.safetensors"), "--steps", "1", *args.split()])
     assert res.exit_code == 2
     assert msg in res.output and len(res.output.strip().splitlines()) == 1
     assert "Traceback" not in res.output
@@ -105,8 +133,10 @@ def test_cli_import_leaves_heavy_optional_modules_unloaded():
     import subprocess
     import sys
 
-    code = ("import sys, synthgen, synthgen.cli.main; "
-            "print(sorted(m for m in ('torchvision', 'matplotlib', 'datasets') if m in sys.modules))")
+    code = (
+        "import sys, synthgen, synthgen.cli.main; "
+        "print(sorted(m for m in ('torchvision', 'matplotlib', 'datasets') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
@@ -118,13 +148,18 @@ def test_cli_process_generates_without_loading_triton_unless_allowed(tmp_path, a
     import subprocess
     import sys
 
-    code = ("import sys, json\nfrom synthgen.cli.main import main\nsys.argv = ['synthgen', *json.loads(sys.argv[1])]\n"
-            "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-            "t = sys.modules.get('triton', 'absent')\n"
-            "print('TRITON', 'blocked' if t is None else 'absent' if t == 'absent' else 'loaded', 'torch._dynamo' in sys.modules)")
+    code = (
+        "import sys, json\nfrom synthgen.cli.main import main\nsys.argv = ['synthgen', *json.loads(sys.argv[1])]\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "t = sys.modules.get('triton', 'absent')\n"
+        "state = 'blocked' if t is None else 'absent' if t == 'absent' else 'loaded'\n"
+        "print('TRITON', state, 'torch._dynamo' in sys.modules)"
+    )
     args = ["generate", "--out", str(tmp_path / "a.safetensors"), *TINY]
     env = {**os.environ, "SYNTHGEN_ALLOW_TRITON": allow}
-    out = subprocess.run([sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(args)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     line = [ln for ln in out.stdout.splitlines() if ln.startswith("TRITON")][-1]
     # torch.func.grad did import torch._dynamo; triton stayed out of the process unless allowed
@@ -135,15 +170,37 @@ def test_cli_process_generates_without_loading_triton_unless_allowed(tmp_path, a
 def test_config_file_and_flags_merge_with_flags_winning(tmp_path):
     import json
 
-    cfg = {"tasks": {"split": "0,1/2,3"}, "ipc": 2, "inner_steps": 2, "steps": 4, "seed": 5,
-           "learners": {"archs": ["mlp"]}, "device": "cpu", "inits_per_step": 1}
+    cfg = {
+        "tasks": {"split": "0,1/2,3"},
+        "ipc": 2,
+        "inner_steps": 2,
+        "steps": 4,
+        "seed": 5,
+        "learners": {"archs": ["mlp"]},
+        "device": "cpu",
+        "inits_per_step": 1,
+    }
     (tmp_path / "g.json").write_text(json.dumps(cfg))
     out = tmp_path / "m.safetensors"
-    res = runner.invoke(app, ["generate", "--config", str(tmp_path / "g.json"), "--out", str(out), "--seed", "7",
-                              "--scenario", "task-incremental"])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            "--config",
+            str(tmp_path / "g.json"),
+            "--out",
+            str(out),
+            "--seed",
+            "7",
+            "--scenario",
+            "task-incremental",
+        ],
+    )
     assert res.exit_code == 0, res.output
     got = load_artifact(out).metadata["generation"]["config"]
     assert (got["seed"], got["ipc"], got["tasks"]) == (7, 2, {"split": "0,1/2,3", "scenario": "task-incremental"})
     (tmp_path / "bad.json").write_text(json.dumps({**cfg, "ipc": "2"}))
-    bad = runner.invoke(app, ["generate", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "b.safetensors")])
+    bad = runner.invoke(
+        app, ["generate", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "b.safetensors")]
+    )
     assert bad.exit_code == 2 and "ipc: Input should be a valid integer" in bad.output

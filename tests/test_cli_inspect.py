@@ -2,8 +2,8 @@ import json
 
 from typer.testing import CliRunner
 
-from synthgen.artifact import save_artifact
 from synthgen.cli.main import app
+from synthgen.format.artifact import save_artifact
 
 runner = CliRunner()
 

@@ -1,4 +1,5 @@
 """`synthgen publish` in a subprocess against the hub on 127.0.0.1: one commit lands, tokens never show."""
+
 import json
 import os
 import subprocess
@@ -6,7 +7,7 @@ import sys
 
 import pytest
 
-from synthgen.hf_export import export_folder
+from synthgen.share.export import export_folder
 
 from .hub_servers import REJECTED, SECRET, run_cli
 
@@ -17,17 +18,20 @@ def test_verify_export_publish_then_load_dataset_pull_and_check(hub, exported, t
     # Replay-20 is hard to beat there, so the margin is waived; the verdict itself is tested in test_verify.py
     from synthgen.api import verify, verify_config, write_verification
 
-    write_verification(verify(path, verify_config(None, {"seeds": (0,), "heldout": (), "peer_margin": -1.0}, quick=True)),
-                       path)
+    write_verification(
+        verify(path, verify_config(None, {"seeds": (0,), "heldout": (), "peer_margin": -1.0}, quick=True)), path
+    )
     run_cli(["export", str(path), "--to", str(tmp / "ds")], tmp, hub.read_url)
     res = run_cli(["publish", str(tmp / "ds"), "--repo", "org/tiny"], tmp, hub.write_url)
     commit_sha = res.stdout.split("commit:")[1].split()[0]
     assert len(commit_sha) == 40
     # a fresh HF cache, reads through olah: load_dataset by repo id, per task and all
-    script = ("import datasets, json, sys; "
-              "d = datasets.load_dataset('org/tiny', 'task_1', split='train').with_format('numpy')[:]; "
-              "a = datasets.load_dataset('org/tiny', split='train'); "
-              "print(json.dumps({'labels': d['label'].tolist(), 'n_all': len(a), 'first': float(d['pixels'][0, 0, 14, 14])}))")
+    script = (
+        "import datasets, json, sys; "
+        "d = datasets.load_dataset('org/tiny', 'task_1', split='train').with_format('numpy')[:]; "
+        "a = datasets.load_dataset('org/tiny', split='train'); "
+        "print(json.dumps({'labels': d['label'].tolist(), 'n_all': len(a), 'first': float(d['pixels'][0, 0, 14, 14])}))"
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
     env.update(HF_HOME=str(tmp_path / "fresh"), HF_ENDPOINT=hub.read_url, HF_HUB_DISABLE_PROGRESS_BARS="1")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
@@ -46,21 +50,26 @@ def test_verify_export_publish_then_load_dataset_pull_and_check(hub, exported, t
     assert "belongs to this artifact" in res.stdout
 
 
-
 def test_token_never_in_output(hub, exported, tmp_path):
     tmp, path = exported
     if not (tmp / "ds").exists():
         export_folder(__import__("synthgen").load(path), tmp / "ds")
     # a rejected token (401) and a forced server failure (500), the token in HF_TOKEN
-    for token, repo, expect in ((REJECTED, "org/tiny2", "refused the credentials"), (SECRET, "org/fail-repo", "hub error")):
+    for token, repo, expect in (
+        (REJECTED, "org/tiny2", "refused the credentials"),
+        (SECRET, "org/fail-repo", "hub error"),
+    ):
         res = run_cli(["publish", str(tmp / "ds"), "--repo", repo], tmp_path, hub.write_url, token=token, check=False)
         assert res.returncode == 2, res.stdout + res.stderr
         assert expect in res.stdout + res.stderr
         assert SECRET not in res.stdout + res.stderr  # (a prefix of REJECTED too)
         assert "Traceback" not in res.stderr
     # passing it with --token instead: same
-    res = run_cli(["publish", str(tmp / "ds"), "--repo", "org/tiny3", "--token", REJECTED], tmp_path, hub.write_url,
-                  token=None, check=False)
+    res = run_cli(
+        ["publish", str(tmp / "ds"), "--repo", "org/tiny3", "--token", REJECTED],
+        tmp_path,
+        hub.write_url,
+        token=None,
+        check=False,
+    )
     assert res.returncode == 2 and SECRET not in res.stdout + res.stderr
-
-

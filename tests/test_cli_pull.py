@@ -1,7 +1,8 @@
 """`synthgen pull` in a subprocess against the hub on 127.0.0.1: pinned, checked, one-line errors."""
-from synthgen.artifact import load_artifact
-from synthgen.hf_export import export_folder
-from synthgen.hub import publish
+
+from synthgen.format.artifact import load_artifact
+from synthgen.share.export import export_folder
+from synthgen.share.hub import publish
 
 from .hub_servers import free_port, run_cli
 
@@ -11,15 +12,18 @@ def test_pull_pins_the_commit_checks_the_hash_and_writes_the_folder(hub, tiny_ar
     res = run_cli(["pull", "org/pullme", "--to", str(tmp_path / "got")], tmp_path, hub.read_url, token=None)
     assert f"commit: {done.commit}" in res.stdout and tiny_artifact.sha256[:16] in res.stdout
     assert load_artifact(tmp_path / "got" / "synthgen.safetensors").sha256 == tiny_artifact.sha256
-    pinned = run_cli(["pull", f"org/pullme@{done.commit}", "--to", str(tmp_path / "pinned")], tmp_path, hub.read_url,
-                     token=None)
+    pinned = run_cli(
+        ["pull", f"org/pullme@{done.commit}", "--to", str(tmp_path / "pinned")], tmp_path, hub.read_url, token=None
+    )
     assert done.commit in pinned.stdout
 
 
 def test_pull_errors_are_one_line_and_exit_2(hub, tmp_path):
-    for args, endpoint, msg in ((["pull", "org/nothing-here"], hub.read_url, "not found"),
-                                (["pull", "../etc"], hub.read_url, "invalid repo id"),
-                                (["pull", "org/x"], f"http://127.0.0.1:{free_port()}", "unreachable")):
+    for args, endpoint, msg in (
+        (["pull", "org/nothing-here"], hub.read_url, "not found"),
+        (["pull", "../etc"], hub.read_url, "invalid repo id"),
+        (["pull", "org/x"], f"http://127.0.0.1:{free_port()}", "unreachable"),
+    ):
         res = run_cli(args, tmp_path, endpoint, token=None, check=False)
         assert res.returncode == 2 and msg in res.stderr and "Traceback" not in res.stderr, res.stderr
         assert len(res.stderr.strip().splitlines()) == 1

@@ -1,12 +1,13 @@
 """`synthgen verify` through typer's CliRunner: exit codes, certificate, pictures, --model, --config."""
+
 import json
 import re
 
 import pytest
 from typer.testing import CliRunner
 
-from synthgen.artifact import load_artifact, save_artifact
 from synthgen.cli.main import app
+from synthgen.format.artifact import load_artifact, save_artifact
 
 runner = CliRunner()
 FAST = ["--quick", "--heldout", ""]  # the MLP alone, 2 seeds, peers and joint at lr 1e-3 only, no informative baselines
@@ -31,7 +32,9 @@ def test_verify_certifies_writes_certificate_and_pictures(saved, tmp_path):
     assert ok.exit_code == 0 and "belongs to this artifact" in ok.output
     art.images[0, 0, 10, 10] += 0.01  # a one-pixel change, re-saved, so the file itself is valid
     save_artifact(art, tmp_path / "b.safetensors")
-    bad = runner.invoke(app, ["verify", "--check", str(tmp_path / "a.certificate.json"), str(tmp_path / "b.safetensors")])
+    bad = runner.invoke(
+        app, ["verify", "--check", str(tmp_path / "a.certificate.json"), str(tmp_path / "b.safetensors")]
+    )
     assert bad.exit_code == 1 and "check failed" in bad.output and cert["artifact_sha256"] in bad.output
 
 
@@ -51,11 +54,14 @@ def test_your_own_model_is_verified_and_recorded(saved, tmp_path, consumer_nets)
     assert any(r.startswith(f"{consumer_nets}:wide (user): final ACC") for r in cert["reasons"])  # it counts
 
 
-@pytest.mark.parametrize("spec,msg", [
-    ("nowhere_xyz:build", "cannot import module 'nowhere_xyz'"),
-    ("consumer_nets:missing", "has no attribute 'missing'"),
-    ("consumer_nets:not_a_module", "returned str, not a torch.nn.Module"),
-])
+@pytest.mark.parametrize(
+    "spec,msg",
+    [
+        ("nowhere_xyz:build", "cannot import module 'nowhere_xyz'"),
+        ("consumer_nets:missing", "has no attribute 'missing'"),
+        ("consumer_nets:not_a_module", "returned str, not a torch.nn.Module"),
+    ],
+)
 def test_a_bad_model_is_one_line_and_exit_2(saved, consumer_nets, spec, msg):
     res = runner.invoke(app, ["verify", str(saved), *FAST, "--model", spec])
     assert res.exit_code == 2 and msg in res.output and "Traceback" not in res.output
@@ -71,8 +77,9 @@ def test_too_many_seeds_is_one_short_line_and_exit_2(saved):
 
 def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
     cfg = tmp_path / "v.json"
-    cfg.write_text(json.dumps({"seeds": [0, 1, 2], "heldout": [], "peer_lrs": [0.001], "baselines": False,
-                               "peer_margin": 0.5}))
+    cfg.write_text(
+        json.dumps({"seeds": [0, 1, 2], "heldout": [], "peer_lrs": [0.001], "baselines": False, "peer_margin": 0.5})
+    )
     res = runner.invoke(app, ["verify", str(saved), "--config", str(cfg), "--seeds", "1"])
     cert = json.loads((tmp_path / "a.certificate.json").read_text())
     assert cert["protocol"]["seeds"] == [0]  # the flag won
@@ -112,17 +119,23 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
     assert "seeds [0, 1]; the joint bound and baselines on seeds [0]," in card
 
 
-@pytest.mark.parametrize("make,msg", [
-    (lambda p: p / "missing.safetensors", "no such file"),
-    (lambda p: (p / "w.safetensors").write_bytes(b"garbage!") and p / "w.safetensors", "truncated|too short|cap|not valid"),
-])
+@pytest.mark.parametrize(
+    "make,msg",
+    [
+        (lambda p: p / "missing.safetensors", "no such file"),
+        (
+            lambda p: (p / "w.safetensors").write_bytes(b"garbage!") and p / "w.safetensors",
+            "truncated|too short|cap|not valid",
+        ),
+    ],
+)
 def test_bad_inputs_exit_2(tmp_path, make, msg):
     res = runner.invoke(app, ["verify", str(make(tmp_path))])
     assert res.exit_code == 2 and re.search(msg, res.output) and "Traceback" not in res.output
 
 
 def test_tampered_hash_and_unknown_arch_exit_2(saved, tmp_path):
-    from synthgen._safetensors import read_header
+    from synthgen.format.safetensors import read_header
 
     header, _ = read_header(saved, lambda p, m: ValueError(m))
     data = bytearray(saved.read_bytes())

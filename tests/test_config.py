@@ -1,6 +1,8 @@
 import pytest
 
-from synthgen.config import ConfigError, GenerateConfig, SourceConfig, TaskConfig
+from synthgen.core.config import ConfigError
+from synthgen.data.config import SourceConfig, TaskConfig
+from synthgen.generation.config import GenerateConfig
 
 
 def test_round_trip_and_hash_stable():
@@ -20,8 +22,18 @@ def test_unknown_keys_rejected_at_every_level():
     assert err.value.fields == ("source.nam",)
 
 
-@pytest.mark.parametrize("kwargs", [{"ipc": 0}, {"param": "gan"}, {"inner_lr": -1.0}, {"inner_lr": 7e-186}, {"steps": -1},
-                                    {"time_budget": 0.0}, {"init": "zeros"}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"ipc": 0},
+        {"param": "gan"},
+        {"inner_lr": -1.0},
+        {"inner_lr": 7e-186},
+        {"steps": -1},
+        {"time_budget": 0.0},
+        {"init": "zeros"},
+    ],
+)
 def test_invalid_values(kwargs):
     with pytest.raises(ConfigError):
         GenerateConfig(**kwargs)
@@ -43,8 +55,11 @@ def test_run_hash_ignores_device_and_io_schedule():
 
 def test_wrong_types_are_refused_in_from_dict_and_the_constructor():
     """Strict types: no string for an int, no string for a bool, no float for an int; every field is named."""
-    with pytest.raises(ConfigError, match="ipc: Input should be a valid integer.*soft_labels: Input should be a valid "
-                                          "boolean.*seed: Input should be a valid integer") as err:
+    with pytest.raises(
+        ConfigError,
+        match="ipc: Input should be a valid integer.*soft_labels: Input should be a valid "
+        "boolean.*seed: Input should be a valid integer",
+    ) as err:
         GenerateConfig.from_dict({"ipc": "3", "soft_labels": "no", "seed": 1.5})
     assert err.value.fields == ("ipc", "soft_labels", "seed")
     with pytest.raises(ConfigError, match="ipc"):
@@ -55,7 +70,7 @@ def test_wrong_types_are_refused_in_from_dict_and_the_constructor():
 
 
 def test_merged_applies_overrides_on_top():
-    from synthgen.config import VerifyConfig
+    from synthgen.verification.config import VerifyConfig
 
     cfg = GenerateConfig(ipc=3).merged({"seed": 7, "source": {"name": "digits"}})
     assert (cfg.ipc, cfg.seed, cfg.source.name, cfg.source.val_fraction) == (3, 7, "digits", 0.1)

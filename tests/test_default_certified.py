@@ -7,6 +7,7 @@ The second form verifies an artifact already made with the defaults (the test ch
 SYNTHGEN_DEFAULT_CACHE_DIR, if set, is the verify cache to reuse peer cells from (the suite's fixtures point
 SYNTHGEN_CACHE_DIR at a fresh folder for every test).
 """
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,8 @@ import os
 import pytest
 
 from synthgen import api
-from synthgen.config import GenerateConfig
-from synthgen.verify_jobs import SYNTHETIC, judged_peers
+from synthgen.generation.config import GenerateConfig
+from synthgen.verification.methods import SYNTHETIC, judged_peers
 
 pytestmark = pytest.mark.slow
 

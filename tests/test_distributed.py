@@ -1,5 +1,6 @@
 """torch.distributed on 127.0.0.1: real torchrun and --nproc launches of generate and verify give the one-process
 results; a dead rank stops the run and its last checkpoint resumes."""
+
 import json
 import os
 
@@ -7,8 +8,8 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from synthgen import distributed as dist
-from synthgen.engine import Engine
+from synthgen.core import distributed as dist
+from synthgen.generation.engine import Engine
 
 from .conftest import tiny_config
 from .hub_servers import free_port
@@ -17,8 +18,9 @@ CFG = dict(steps=12, inits_per_step=4, checkpoint_every=2, grad_chunks=2)
 
 
 def _worker(rank: int, world: int, port: int, out: str, die_at: int | None, ckpt: str | None) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     dist.init_from_env("cpu", timeout_s=60)
     assert dist.world() == world and dist.rank() == rank
@@ -36,8 +38,13 @@ def _worker(rank: int, world: int, port: int, out: str, die_at: int | None, ckpt
 def test_dead_rank_stops_the_run_and_the_checkpoint_resumes(tmp_path):
     ckpt = tmp_path / "run.ckpt.safetensors"
     with pytest.raises(mp.ProcessExitedException, match="exit code 3|process 1"):
-        mp.start_processes(_worker, args=(2, free_port(), str(tmp_path / "x.pt"), 7, str(ckpt)), nprocs=2,
-                           join=True, start_method="spawn")
+        mp.start_processes(
+            _worker,
+            args=(2, free_port(), str(tmp_path / "x.pt"), 7, str(ckpt)),
+            nprocs=2,
+            join=True,
+            start_method="spawn",
+        )
     assert not (tmp_path / "x.pt").exists()
     resumed = Engine(tiny_config(**CFG), checkpoint_path=ckpt, resume=True)  # in ONE process now
     assert resumed.global_step == 6  # the last checkpoint before the failure, written by rank 0
@@ -46,9 +53,19 @@ def test_dead_rank_stops_the_run_and_the_checkpoint_resumes(tmp_path):
 
 
 # ---- real launches: torchrun and --nproc, each in a subprocess -------------------------------------------------
-TINY_GEN = {"tasks": {"split": "0,1/2,3"}, "learners": {"archs": ["mlp", "convnet_bn"]}, "ipc": 3, "inner_steps": 3,
-            "steps": 6, "inits_per_step": 4, "grad_chunks": 2, "eval_every": 0, "checkpoint_every": 0,
-            "device": "cpu", "real_batch": 64}
+TINY_GEN = {
+    "tasks": {"split": "0,1/2,3"},
+    "learners": {"archs": ["mlp", "convnet_bn"]},
+    "ipc": 3,
+    "inner_steps": 3,
+    "steps": 6,
+    "inits_per_step": 4,
+    "grad_chunks": 2,
+    "eval_every": 0,
+    "checkpoint_every": 0,
+    "device": "cpu",
+    "real_batch": 64,
+}
 
 
 def _run(args, cwd, torchrun=0):
@@ -56,8 +73,11 @@ def _run(args, cwd, torchrun=0):
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    head = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}", "-m"] \
-        if torchrun else [sys.executable, "-m"]
+    head = (
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}", "-m"]
+        if torchrun
+        else [sys.executable, "-m"]
+    )
     res = subprocess.run([*head, "synthgen", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode in (0, 1), res.stdout[-3000:] + res.stderr[-3000:]
     return res
@@ -68,8 +88,8 @@ def test_generate_with_nproc_and_under_torchrun_equals_one_process(tmp_path):
     the artifact of `--nproc 2` (the same command re-run under torchrun; a direct torchrun launch of verify is the
     next test) is bit-identical to one process's (this one, 1 thread)."""
     from synthgen.api import generate
-    from synthgen.artifact import load_artifact
-    from synthgen.config import GenerateConfig
+    from synthgen.format.artifact import load_artifact
+    from synthgen.generation.config import GenerateConfig
 
     (tmp_path / "c.json").write_text(json.dumps(TINY_GEN))
     one = generate(GenerateConfig.from_dict(TINY_GEN), out=tmp_path / "one.safetensors")
@@ -79,14 +99,18 @@ def test_generate_with_nproc_and_under_torchrun_equals_one_process(tmp_path):
 
 
 def test_torchrun_verify_spreads_the_grid_and_rank0_alone_writes(tmp_path, tiny_artifact):
-    from synthgen.artifact import save_artifact
-
     from synthgen.api import verify, verify_config
+    from synthgen.format.artifact import save_artifact
 
     save_artifact(tiny_artifact, tmp_path / "a.safetensors")
-    one = json.loads(json.dumps(verify(tmp_path / "a.safetensors", verify_config(None, {"heldout": ("mlp256",)}, quick=True))))
-    two = _run(["verify", "a.safetensors", "--quick", "--heldout", "mlp256", "--certificate", "two.json", "--no-cache"], tmp_path,
-               torchrun=2)
+    one = json.loads(
+        json.dumps(verify(tmp_path / "a.safetensors", verify_config(None, {"heldout": ("mlp256",)}, quick=True)))
+    )
+    two = _run(
+        ["verify", "a.safetensors", "--quick", "--heldout", "mlp256", "--certificate", "two.json", "--no-cache"],
+        tmp_path,
+        torchrun=2,
+    )
     spread = json.loads((tmp_path / "two.json").read_text())
     for key in ("results", "verdict", "reasons", "artifact_sha256", "thresholds"):
         assert one[key] == spread[key], key  # every matrix of every (arch, method, seed), exactly

@@ -1,17 +1,17 @@
 """The engine: it learns data that beats real sequential training, resumes exactly, guards NaNs."""
+
 import math
 
 import pytest
 import torch
 
-from synthgen.api import artifact_from_result
-from synthgen.engine import Engine, GenerationError
-from synthgen.evaluation import evaluate_artifact, real_sequence_matrix
-from synthgen.feature_matching import feature_loss, random_embedder
-from synthgen.metrics import average_accuracy
-from synthgen.sources import normalise
-
-from synthgen.config import TaskConfig
+from synthgen.data.config import TaskConfig
+from synthgen.data.sources import normalise
+from synthgen.generation.engine import Engine, GenerationError
+from synthgen.generation.feature_matching import feature_loss, random_embedder
+from synthgen.generation.result import artifact_from_result
+from synthgen.verification.metrics import average_accuracy
+from synthgen.verification.runs import evaluate_artifact, real_sequence_matrix
 
 from .conftest import tiny_config
 
@@ -22,8 +22,9 @@ def test_synthetic_sequence_beats_real_sequence_by_a_clear_margin(tiny_artifact,
     art = tiny_artifact
     synth = [average_accuracy(evaluate_artifact(art, mnist5k, "mlp", s).R) for s in SEEDS]
     norm = art.metadata["source"]["normalisation"]
-    real = [average_accuracy(real_sequence_matrix(mnist5k, art.tasks, norm, "mlp", s, lr=0.05, steps=None).R)
-            for s in SEEDS]
+    real = [
+        average_accuracy(real_sequence_matrix(mnist5k, art.tasks, norm, "mlp", s, lr=0.05, steps=None).R) for s in SEEDS
+    ]
     # Measured (docs/benchmarks.md): synthetic ~0.9, real-sequence ~0.5 (it forgets task 0).
     assert min(synth) > max(real) + 0.25, (synth, real)
     assert min(synth) > 0.8
@@ -45,7 +46,7 @@ def test_the_recipe_declares_the_unrolled_steps_times_the_scale(mnist5k):
     and the verifier trains that many steps."""
     from dataclasses import replace
 
-    from synthgen.config import GenerateConfig
+    from synthgen.generation.config import GenerateConfig
 
     cfg = tiny_config(steps=4, recipe_step_scale=3)
     art = artifact_from_result(Engine(cfg, source=mnist5k).run(), cfg)
@@ -68,12 +69,17 @@ class Interrupt(Exception):
     pass
 
 
-@pytest.mark.parametrize("stop_at,pool,split,extra", [
-    (7, 0, "0,1/2,3", {}), (8, 0, "0,1/2,3", {}), (13, 0, "0,1/2,3", {}),  # mid stage 0, boundary, mid stage 1
-    (13, 6, "0,1/2,3", {}),
-    (16, 40, "0,1/2,3/4,5", {}),  # 3 tasks: the pool advanced stage by stage == the pool rebuilt on resume
-    (20, 6, "0,1/2,3", {"tail_average": 0.5}),  # in stage 1's averaged tail: the running sum is in the checkpoint
-])
+@pytest.mark.parametrize(
+    "stop_at,pool,split,extra",
+    [
+        (7, 0, "0,1/2,3", {}),
+        (8, 0, "0,1/2,3", {}),
+        (13, 0, "0,1/2,3", {}),  # mid stage 0, boundary, mid stage 1
+        (13, 6, "0,1/2,3", {}),
+        (16, 40, "0,1/2,3/4,5", {}),  # 3 tasks: the pool advanced stage by stage == the pool rebuilt on resume
+        (20, 6, "0,1/2,3", {"tail_average": 0.5}),  # in stage 1's averaged tail: the running sum is in the checkpoint
+    ],
+)
 def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split, extra):
     # 2 tasks: stages of 8 and 16 steps; 3 tasks: 4, 8, 12
     cfg = tiny_config(steps=24, checkpoint_every=1, replay_pool=pool, tasks=TaskConfig(split=split), **extra)
@@ -101,7 +107,7 @@ def test_too_few_real_images_for_ipc_is_a_clear_error(mnist5k):
 
 
 def test_resume_refuses_a_checkpoint_of_another_config(mnist5k, tmp_path):
-    from synthgen.checkpoint import CheckpointError
+    from synthgen.generation.checkpoint import CheckpointError
 
     ckpt = tmp_path / "c.safetensors"
     e = Engine(tiny_config(steps=4), source=mnist5k, checkpoint_path=ckpt)
@@ -111,8 +117,8 @@ def test_resume_refuses_a_checkpoint_of_another_config(mnist5k, tmp_path):
 
 
 def test_non_finite_steps_are_skipped_then_fail(mnist5k, tmp_path, monkeypatch):
-    import synthgen.engine as engine_module
-    import synthgen.meta_step as meta_step
+    import synthgen.generation.engine as engine_module
+    import synthgen.generation.meta_step as meta_step
 
     monkeypatch.setattr(engine_module, "MAX_BAD_STEPS", 3)
     real = meta_step.real_loss
@@ -126,14 +132,18 @@ def test_non_finite_steps_are_skipped_then_fail(mnist5k, tmp_path, monkeypatch):
         engine.run(lambda i: losses.append(i.loss))
     assert losses == [None, None]  # the third bad step raises
     assert torch.equal(engine.synth[0].pixels, before), "a skipped step must not change the data"
-    from synthgen.checkpoint import load_checkpoint
+    from synthgen.generation.checkpoint import load_checkpoint
+
     tensors, _ = load_checkpoint(ckpt)
     assert all(torch.isfinite(t).all() for t in tensors.values())
 
 
 def test_task_incremental_and_several_archs(mnist5k):
-    cfg = tiny_config(steps=6, learners=tiny_config().learners.__class__(archs=("mlp", "convnet")),
-                      tasks=tiny_config().tasks.__class__(split="0,1/2,3", scenario="task-incremental"))
+    cfg = tiny_config(
+        steps=6,
+        learners=tiny_config().learners.__class__(archs=("mlp", "convnet")),
+        tasks=tiny_config().tasks.__class__(split="0,1/2,3", scenario="task-incremental"),
+    )
     engine = Engine(cfg, source=mnist5k)
     start = [s.images().detach().clone() for s in engine.synth]
     res = engine.run()
@@ -164,14 +174,15 @@ def test_lr_jitter_is_seeded_and_changes_the_data(mnist5k):
 def test_a_mixed_family_pool_transfers_to_held_out_families_far_better_than_the_mlp_alone(mnist5k):
     """Data made with MLP + strided-ConvNet learners teaches max- and average-pool CNNs (families not in the pool);
     data made with the MLP alone leaves them near chance after the sequence. Measured: 0.77-0.91 vs 0.42-0.47."""
-    from synthgen.config import LearnerConfig
+    from synthgen.generation.config import LearnerConfig
 
     scores = {}
     for pool in (("mlp",), ("mlp", "convnet")):
         cfg = tiny_config(steps=160, inner_steps=10, real_batch=64, learners=LearnerConfig(archs=pool))
         art = artifact_from_result(Engine(cfg, source=mnist5k).run(), cfg)
-        scores[pool] = {a: [average_accuracy(evaluate_artifact(art, mnist5k, a, s).R) for s in SEEDS]
-                        for a in ("cnn", "convpool")}
+        scores[pool] = {
+            a: [average_accuracy(evaluate_artifact(art, mnist5k, a, s).R) for s in SEEDS] for a in ("cnn", "convpool")
+        }
     for arch in ("cnn", "convpool"):
         mixed, alone = scores[("mlp", "convnet")][arch], scores[("mlp",)][arch]
         assert min(mixed) > max(alone) + 0.2, (arch, mixed, alone)
@@ -184,18 +195,22 @@ def test_a_task_stage_ends_at_the_mean_of_its_tail(mnist5k):
     cfg = tiny_config(steps=12, tail_average=0.5)
     seen: dict[tuple[int, int], dict] = {}
     engine = Engine(cfg, source=mnist5k)
-    engine.run(lambda i: seen.update({(i.stage, i.stage_step): {k: v.clone() for k, v in engine.synth.state_dict().items()}}))
+    engine.run(
+        lambda i: seen.update({(i.stage, i.stage_step): {k: v.clone() for k, v in engine.synth.state_dict().items()}})
+    )
     final = engine.synth.state_dict()
     for task, tail in ((0, (3, 4)), (1, (5, 6, 7, 8))):
         for key in ("pixels", "label_logits", "log_lr"):
             k = f"{task}.{key}"
             mean = torch.stack([seen[(task, s)][k] for s in tail]).mean(0)
             assert torch.allclose(final[k], mean, atol=1e-6), k
-        assert not torch.equal(final[f"{task}.pixels"], seen[(task, tail[-1])][f"{task}.pixels"])  # not the last iterate
+        assert not torch.equal(
+            final[f"{task}.pixels"], seen[(task, tail[-1])][f"{task}.pixels"]
+        )  # not the last iterate
     assert torch.equal(seen[(1, 1)]["0.pixels"], final["0.pixels"])  # task 1's stage trained on task 0's mean
     for key in ["0.labels", "1.class_mask"]:
         assert torch.equal(final[key], seen[(0, 1)][key]), key
-    assert len(engine.history) == 12 and engine.tail_count == 0 and not engine.tail_sum  # done: nothing left over
+    assert len(engine.history) == 12 and engine.tail.count == 0 and not engine.tail.total  # done: nothing left over
 
 
 def test_feature_weight_pulls_each_class_mean_embedding_towards_the_real_images(mnist5k):
@@ -206,7 +221,18 @@ def test_feature_weight_pulls_each_class_mean_embedding_towards_the_real_images(
     dist = {}
     for w in (0.0, 3.0):
         res = Engine(tiny_config(steps=12, feature_weight=w), source=mnist5k).run()
-        dist[w] = sum(float(feature_loss(random_embedder("convnet", (1, 28, 28), 10, 10_000 + k), res.images,
-                                         res.labels, x, y, torch.Generator().manual_seed(k), per_class=256))
-                      for k in range(4))
+        dist[w] = sum(
+            float(
+                feature_loss(
+                    random_embedder("convnet", (1, 28, 28), 10, 10_000 + k),
+                    res.images,
+                    res.labels,
+                    x,
+                    y,
+                    torch.Generator().manual_seed(k),
+                    per_class=256,
+                )
+            )
+            for k in range(4)
+        )
     assert dist[3.0] < 0.8 * dist[0.0], dist

@@ -1,6 +1,7 @@
 """Issue 7, rows 1-10, 17, 20: hostile or broken files. Each gets one ArtifactError naming the
 file, nothing half-loaded, nothing unpickled, no huge allocation. (Rows 1, 5-8 have more cases
 in test_artifact.py.)"""
+
 import json
 import struct
 from pathlib import Path
@@ -11,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from safetensors import safe_open
 
-from synthgen.artifact import METADATA_KEY, Artifact, ArtifactError, load_artifact, save_artifact
-from synthgen.hf_export import export_folder, load_folder
+from synthgen.format.artifact import METADATA_KEY, Artifact, ArtifactError, load_artifact, save_artifact
+from synthgen.share.export import export_folder, load_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,8 +26,16 @@ def _header_file(path: Path, header: dict | bytes, data: bytes = b"") -> Path:
 
 @pytest.fixture()
 def good(tiny_artifact, tmp_path):
-    return save_artifact(Artifact(tiny_artifact.images, tiny_artifact.labels, tiny_artifact.task_ids,
-                                  dict(tiny_artifact.metadata), tiny_artifact.soft_labels), tmp_path / "good.safetensors")
+    return save_artifact(
+        Artifact(
+            tiny_artifact.images,
+            tiny_artifact.labels,
+            tiny_artifact.task_ids,
+            dict(tiny_artifact.metadata),
+            tiny_artifact.soft_labels,
+        ),
+        tmp_path / "good.safetensors",
+    )
 
 
 def test_row3_header_not_json(tmp_path):
@@ -45,8 +54,10 @@ def test_row3_metadata_reserialised_canonically(good, tmp_path):
 
 
 def test_row4_gapped_offsets(tmp_path):
-    header = {"images": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
-              "labels": {"dtype": "I64", "shape": [1], "data_offsets": [8, 16]}}
+    header = {
+        "images": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]},
+        "labels": {"dtype": "I64", "shape": [1], "data_offsets": [8, 16]},
+    }
     with pytest.raises(ArtifactError, match="gap"):
         load_artifact(_header_file(tmp_path / "g.safetensors", header, b"\0" * 16))
 
@@ -70,10 +81,15 @@ def test_row7_label_beyond_classes(tiny_artifact, tmp_path):
     meta = json.loads(json.dumps(tiny_artifact.metadata))
     labels = tiny_artifact.labels.clone()
     labels[0] = 10
-    from synthgen.artifact import tensor_sha256, validate
+    from synthgen.core.io import tensor_sha256
+    from synthgen.format.artifact import validate
 
-    tensors = {"images": tiny_artifact.images, "labels": labels, "task_ids": tiny_artifact.task_ids,
-               "soft_labels": tiny_artifact.soft_labels}
+    tensors = {
+        "images": tiny_artifact.images,
+        "labels": labels,
+        "task_ids": tiny_artifact.task_ids,
+        "soft_labels": tiny_artifact.soft_labels,
+    }
     meta["sha256"] = tensor_sha256(tensors)
     with pytest.raises(ArtifactError, match="outside its classes"):
         validate(tensors, meta)
@@ -133,7 +149,7 @@ def test_row17_resource_caps(tiny_artifact, tmp_path):
     with pytest.raises(ArtifactError, match="over the cap"):
         load_artifact(_header_file(tmp_path / "many.safetensors", header))
     # absurd task count in otherwise valid metadata
-    from synthgen.artifact import validate
+    from synthgen.format.artifact import validate
 
     meta = json.loads(json.dumps(tiny_artifact.metadata))
     meta["tasks"] = [[i] for i in range(2_000_000)]
@@ -151,8 +167,10 @@ def test_row20_fuzz_random_bytes(data, tmp_path):
 
 
 @settings(max_examples=80, deadline=3000, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(edits=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8),
-       cut=st.one_of(st.none(), st.integers(min_value=0)))
+@given(
+    edits=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 255)), min_size=1, max_size=8),
+    cut=st.one_of(st.none(), st.integers(min_value=0)),
+)
 def test_row20_fuzz_mutated_valid_file(edits, cut, good, tmp_path):
     data = bytearray(good.read_bytes())
     for pos, value in edits:

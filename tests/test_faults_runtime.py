@@ -1,5 +1,6 @@
 """Issue 7, rows 11-13: a killed generation resumes exactly; a full disk loses nothing; two
 writers never interleave."""
+
 import errno
 import os
 import signal
@@ -11,25 +12,46 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from synthgen._io import BusyError, exclusive
-from synthgen.artifact import load_artifact, save_artifact
-from synthgen.certificate import write_certificate
-from synthgen.checkpoint import load_checkpoint
 from synthgen.cli.main import app
-from synthgen.engine import Engine
-from synthgen.hf_export import export_folder, load_folder
+from synthgen.core.io import BusyError, exclusive
+from synthgen.format.artifact import load_artifact, save_artifact
+from synthgen.format.certificate import write_certificate
+from synthgen.generation.checkpoint import load_checkpoint
+from synthgen.generation.engine import Engine
+from synthgen.share.export import export_folder, load_folder
 
 from .conftest import tiny_config
 
 runner = CliRunner()
-GEN = ["--tasks", "0,1/2,3", "--ipc", "3", "--inner-steps", "5", "--inits", "2", "--device", "cpu", "--learners", "mlp",
-       "--checkpoint-every", "5"]
+GEN = [
+    "--tasks",
+    "0,1/2,3",
+    "--ipc",
+    "3",
+    "--inner-steps",
+    "5",
+    "--inits",
+    "2",
+    "--device",
+    "cpu",
+    "--learners",
+    "mlp",
+    "--checkpoint-every",
+    "5",
+]
 
 
 def _cli(args, cwd, **kw):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "synthgen", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "synthgen", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 def _step_of(ckpt):
@@ -64,10 +86,13 @@ def test_row11_sigkill_then_resume_equals_uninterrupted(tmp_path):
 @pytest.fixture()
 def disk_full(monkeypatch):
     """Every fsync fails with ENOSPC while active (the write happened, the flush to disk did not)."""
+
     def arm():
         def boom(fd):
             raise OSError(errno.ENOSPC, "No space left on device")
-        monkeypatch.setattr("synthgen._io.os.fsync", boom)
+
+        monkeypatch.setattr("synthgen.core.io.os.fsync", boom)
+
     return arm
 
 
@@ -83,9 +108,11 @@ def test_row12_disk_full_artifact_checkpoint_certificate(tiny_artifact, tmp_path
     ckpt = engine.save(tmp_path / "c.ckpt.safetensors")
     before = ckpt.read_bytes()
     disk_full()
-    for write in (lambda: save_artifact(tiny_artifact, art_path),
-                  lambda: write_certificate({"certificate_version": 1, "x": 2}, cert_path),
-                  lambda: engine.save(ckpt)):
+    for write in (
+        lambda: save_artifact(tiny_artifact, art_path),
+        lambda: write_certificate({"certificate_version": 1, "x": 2}, cert_path),
+        lambda: engine.save(ckpt),
+    ):
         with pytest.raises(OSError, match="No space left"):
             write()
     assert load_artifact(art_path).sha256 == tiny_artifact.sha256
@@ -100,7 +127,9 @@ def test_row12_disk_full_export_keeps_previous_folder(tiny_artifact, tmp_path, d
     with pytest.raises(OSError, match="No space left"):
         export_folder(tiny_artifact, folder, overwrite=True)
     assert load_folder(folder).sha256 == tiny_artifact.sha256
-    assert _no_temps(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == ["ds"]
+    assert _no_temps(tmp_path) == [] and sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [
+        "ds"
+    ]
 
 
 def test_row12_disk_full_is_one_line_in_the_cli(tiny_artifact, tmp_path, disk_full):

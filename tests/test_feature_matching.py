@@ -1,10 +1,11 @@
 """Distribution matching: a random network's mean embedding tells a class's real images from other images, and
 the loss pulls synthetic images onto the real ones' embedding."""
+
 import pytest
 import torch
 
-from synthgen.feature_matching import feature_loss, random_embedder, step_feature_loss
-from synthgen.sources import normalise
+from synthgen.data.sources import normalise
+from synthgen.generation.feature_matching import feature_loss, random_embedder, step_feature_loss
 
 
 def test_a_random_body_is_the_learner_without_its_head_frozen_and_seeded():

@@ -1,4 +1,5 @@
 """Export to a Hugging Face dataset folder: load_dataset reads it, exactly, and it round-trips."""
+
 import json
 
 import pytest
@@ -6,14 +7,14 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
-from synthgen.artifact import ArtifactError
 from synthgen.cli.main import app
-from synthgen.artifact import optimiser_of
-from synthgen.evaluation import Scorer, evaluate_artifact, real_test_sets
-from synthgen.recipe import train_on_tasks
-from synthgen.hf_export import ExportError, artifact_from_parquet, export_folder, load_folder
-from synthgen.learners import build_learner
-from synthgen.seeding import derive_seed
+from synthgen.core.seeding import derive_seed
+from synthgen.format.artifact import ArtifactError
+from synthgen.format.recipe import optimiser_of
+from synthgen.nn.consumer import train_on_tasks
+from synthgen.nn.learners import build_learner
+from synthgen.share.export import ExportError, artifact_from_parquet, export_folder, load_folder
+from synthgen.verification.runs import Scorer, evaluate_artifact, real_test_sets
 
 runner = CliRunner()
 
@@ -30,8 +31,14 @@ def _card_yaml(folder):
 
 def test_layout_and_card(folder, tiny_artifact):
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    assert files == ["README.md", "data/task_0/train-00000-of-00001.parquet", "data/task_1/train-00000-of-00001.parquet",
-                     "images/preview.png", "synthgen.json", "synthgen.safetensors"]
+    assert files == [
+        "README.md",
+        "data/task_0/train-00000-of-00001.parquet",
+        "data/task_1/train-00000-of-00001.parquet",
+        "images/preview.png",
+        "synthgen.json",
+        "synthgen.safetensors",
+    ]
     card = _card_yaml(folder)
     assert {"synthetic", "continual-learning"} <= set(card["tags"])
     assert card["task_categories"] == ["image-classification"] and card["size_categories"] == ["n<1K"]
@@ -69,15 +76,18 @@ def test_training_on_load_dataset_equals_training_on_the_artifact(folder, tiny_a
     art = tiny_artifact
     tasks = []
     for k in range(2):
-        ds = datasets.load_dataset(str(folder), f"task_{k}", split="train", cache_dir=str(tmp_path)).with_format("torch")[:]
+        ds = datasets.load_dataset(str(folder), f"task_{k}", split="train", cache_dir=str(tmp_path)).with_format(
+            "torch"
+        )[:]
         tasks.append((ds["pixels"], ds["soft_label"], None))
     recipe = json.loads((folder / "synthgen.json").read_text())["recipe"]  # the consumer reads the folder's recipe
     assert recipe["momentum"] > 0  # the default recipe uses momentum: a consumer that drops it trains differently
     model = build_learner("mlp", (1, 28, 28), 10, derive_seed(0, "learner", "mlp"))
     tests = real_test_sets(mnist5k, art.tasks, art.metadata["source"]["normalisation"])
     score = Scorer(tests, art.tasks, 10, recipe["scenario"])
-    train_on_tasks(model, tasks, recipe["lr_per_task"], recipe["steps_per_task"], after_task=score,
-                   optimiser=optimiser_of(recipe))
+    train_on_tasks(
+        model, tasks, recipe["lr_per_task"], recipe["steps_per_task"], after_task=score, optimiser=optimiser_of(recipe)
+    )
     assert score.run.R == evaluate_artifact(art, mnist5k, "mlp", 0).R
 
 
@@ -115,7 +125,7 @@ def test_existing_folder_needs_overwrite_and_write_is_atomic(tiny_artifact, tmp_
 
 
 def test_export_failure_leaves_no_partial_folder(tiny_artifact, tmp_path, monkeypatch):
-    import synthgen.hf_export as hx
+    import synthgen.share.export as hx
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")
@@ -144,10 +154,13 @@ def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, 
     (each image's logits masked to its own task's classes)."""
     import dataclasses
 
-    from synthgen.evaluation import artifact_tasks
+    from synthgen.verification.runs import artifact_tasks
 
-    meta = {**tiny_artifact.metadata, "scenario": scenario,
-            "recipe": {**tiny_artifact.recipe, "rehearsal": rehearsal, "scenario": scenario}}
+    meta = {
+        **tiny_artifact.metadata,
+        "scenario": scenario,
+        "recipe": {**tiny_artifact.recipe, "rehearsal": rehearsal, "scenario": scenario},
+    }
     art = dataclasses.replace(tiny_artifact, metadata=meta)
     folder = export_folder(art, tmp_path / "ds")
     code = (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
@@ -155,9 +168,17 @@ def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, 
     assert ("masked_fill" in code) == (scenario == "task-incremental")
     build = lambda: build_learner("mlp", (1, 28, 28), 10, 5)  # noqa: E731
     ns = {}
-    exec(code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"),
-         {"build": build, "__name__": "card"}, ns)
-    want = train_on_tasks(build(), artifact_tasks(art), art.recipe["lr_per_task"], art.recipe["steps_per_task"],
-                          optimiser=optimiser_of(art.recipe))
+    exec(
+        code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"),
+        {"build": build, "__name__": "card"},
+        ns,
+    )
+    want = train_on_tasks(
+        build(),
+        artifact_tasks(art),
+        art.recipe["lr_per_task"],
+        art.recipe["steps_per_task"],
+        optimiser=optimiser_of(art.recipe),
+    )
     for (k, v), (_, w) in zip(ns["model"].named_parameters(), want.named_parameters()):
         assert torch.equal(v, w), k

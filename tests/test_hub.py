@@ -2,17 +2,19 @@
 
 The CLI's publish and pull are tested in test_cli_publish.py / test_cli_pull.py.
 """
+
 import json
 import os
 import subprocess
 
 import pytest
 
-from synthgen.hf_export import export_folder
-from synthgen.hub import HubError, publish, pull
+from synthgen.share.export import export_folder
+from synthgen.share.hub import HubError, publish, pull
 
 from .hub_double import commit
 from .hub_servers import SECRET, free_port, run_cli
+
 
 def test_one_commit_and_parent_commit_conflict(hub, exported, tmp_path, tiny_artifact):
     folder = export_folder(tiny_artifact, tmp_path / "ds")
@@ -20,11 +22,14 @@ def test_one_commit_and_parent_commit_conflict(hub, exported, tmp_path, tiny_art
     repo = hub.mirrors / "datasets/org/conflict"
     log = subprocess.run(["git", "log", "--format=%H %s", "main"], cwd=repo, capture_output=True, text=True).stdout
     assert log.splitlines()[0].startswith(first.commit) and len(log.splitlines()) == 2  # initial + ONE publish
-    files = subprocess.run(["git", "ls-tree", "-r", "--name-only", "main"], cwd=repo, capture_output=True, text=True).stdout
+    files = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", "main"], cwd=repo, capture_output=True, text=True
+    ).stdout
     assert "synthgen.safetensors" in files and "data/task_1/train-00000-of-00001.parquet" in files
     # someone else commits between our read of the head and our commit -> loud failure
-    import synthgen.hub as hubmod
     from huggingface_hub import HfApi
+
+    import synthgen.share.hub as hubmod
 
     real_info = HfApi.dataset_info
 
@@ -70,8 +75,9 @@ def test_unsafe_filenames_rejected_before_download(monkeypatch, tmp_path):
 
     calls = []
     for bad in ("../evil.py", "/etc/passwd", "C:/x", "\\\\server\\share\\x", "data/../../x"):
-        info = SimpleNamespace(sha="a" * 40, siblings=[SimpleNamespace(rfilename="synthgen.json"),
-                                                          SimpleNamespace(rfilename=bad)])
+        info = SimpleNamespace(
+            sha="a" * 40, siblings=[SimpleNamespace(rfilename="synthgen.json"), SimpleNamespace(rfilename=bad)]
+        )
         monkeypatch.setattr(huggingface_hub.HfApi, "dataset_info", lambda self, *a, **k: info)
         monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: calls.append(a))
         with pytest.raises(HubError, match="unsafe filename"):
@@ -84,8 +90,9 @@ def test_tampered_download_is_refetched_once_then_refused(hub, tmp_path, tiny_ar
     publish(folder, "org/tampered", token="hf_ok", endpoint=hub.write_url)
     meta = json.loads((folder / "synthgen.json").read_text())
     meta["sha256"] = "f" * 64  # the repo's metadata no longer matches its artifact
-    commit(hub.mirrors / "datasets/org/tampered", "main", {"synthgen.json": json.dumps(meta).encode()}, [],
-           "tamper", None)
+    commit(
+        hub.mirrors / "datasets/org/tampered", "main", {"synthgen.json": json.dumps(meta).encode()}, [], "tamper", None
+    )
     import huggingface_hub
 
     real = huggingface_hub.snapshot_download
@@ -104,6 +111,7 @@ def test_tampered_download_is_refetched_once_then_refused(hub, tmp_path, tiny_ar
 
 # ---- issue 7 rows that need the hub -------------------------------------------------------------
 
+
 def test_row9_pickles_in_a_repo_are_never_downloaded(hub, tmp_path, tiny_artifact):
     import pickle
 
@@ -114,10 +122,18 @@ def test_row9_pickles_in_a_repo_are_never_downloaded(hub, tmp_path, tiny_artifac
     # bytes whatever the tmp path's length: olah reads files of 121-149 bytes as LFS pointers and fails on binary
     evil = pickle.dumps(type("Evil", (), {"__reduce__": lambda self: (os.system, (f"touch {marker}".ljust(200),))})())
     assert len(evil) > 150
-    commit(hub.mirrors / "datasets/org/with-pickles", "main",
-           {"pytorch_model.bin": evil, "model.pt": evil, "data/task_0/evil.pkl": evil}, [], "add pickles", None)
+    commit(
+        hub.mirrors / "datasets/org/with-pickles",
+        "main",
+        {"pytorch_model.bin": evil, "model.pt": evil, "data/task_0/evil.pkl": evil},
+        [],
+        "add pickles",
+        None,
+    )
     got = pull("org/with-pickles", endpoint=hub.read_url, to=tmp_path / "pulled")
-    files = {p.relative_to(got.folder).as_posix() for p in got.folder.rglob("*") if p.is_file() and ".cache" not in p.parts}
+    files = {
+        p.relative_to(got.folder).as_posix() for p in got.folder.rglob("*") if p.is_file() and ".cache" not in p.parts
+    }
     assert not {"pytorch_model.bin", "model.pt", "data/task_0/evil.pkl"} & files
     assert "synthgen.safetensors" in files and not marker.exists()
 
@@ -132,7 +148,7 @@ def test_row14_corrupted_cache_blob_is_detected_and_refetched(hub, tmp_path, tin
     data = bytearray(blob.read_bytes())
     data[-3] ^= 0xFF  # bit rot in the cached artifact
     blob.write_bytes(bytes(data))
-    from synthgen.artifact import ArtifactError, load_artifact
+    from synthgen.format.artifact import ArtifactError, load_artifact
 
     with pytest.raises(ArtifactError):  # verify/load would refuse the corrupted copy
         load_artifact(first.folder / "synthgen.safetensors")
@@ -144,7 +160,7 @@ def test_row14_corrupted_cache_blob_is_detected_and_refetched(hub, tmp_path, tin
 def test_row15_secret_absent_everywhere(hub, tmp_path, tiny_artifact, monkeypatch):
 
     from synthgen.cli.main import app
-    from synthgen.hub import _hub_error
+    from synthgen.share.hub import _hub_error
 
     monkeypatch.setenv("HF_TOKEN", SECRET)
     folder = export_folder(tiny_artifact, tmp_path / "ds")
@@ -165,22 +181,37 @@ def test_row15_secret_absent_everywhere(hub, tmp_path, tiny_artifact, monkeypatc
 def test_row16_hub_content_changed_after_certification(hub, tmp_path, tiny_artifact):
     import copy
 
-    from synthgen.artifact import Artifact
-    from synthgen.certificate import make_certificate
-    from synthgen.config import VerifyConfig
+    from synthgen.format.artifact import Artifact
+    from synthgen.verification.config import VerifyConfig
+    from synthgen.verification.verdict import make_certificate
 
     cert = make_certificate(tiny_artifact, VerifyConfig(), {}, {}, True, [])
     folder = export_folder(tiny_artifact, tmp_path / "v1", certificate=cert)
     v1 = publish(folder, "org/changing", token="hf_ok", endpoint=hub.write_url)
     (tmp_path / "cert.json").write_text(json.dumps(cert))
-    other = Artifact(tiny_artifact.images + 0.01, tiny_artifact.labels, tiny_artifact.task_ids,
-                     copy.deepcopy(tiny_artifact.metadata), tiny_artifact.soft_labels)
+    other = Artifact(
+        tiny_artifact.images + 0.01,
+        tiny_artifact.labels,
+        tiny_artifact.task_ids,
+        copy.deepcopy(tiny_artifact.metadata),
+        tiny_artifact.soft_labels,
+    )
     publish(export_folder(other, tmp_path / "v2"), "org/changing", token="hf_ok", endpoint=hub.write_url)
-    res = run_cli(["verify", "--check", str(tmp_path / "cert.json"), "org/changing"], tmp_path, hub.read_url,
-                  token=None, check=False)
+    res = run_cli(
+        ["verify", "--check", str(tmp_path / "cert.json"), "org/changing"],
+        tmp_path,
+        hub.read_url,
+        token=None,
+        check=False,
+    )
     assert res.returncode == 1
     text = res.stdout + res.stderr
     assert tiny_artifact.sha256 in text and other.sha256 in text
-    ok = run_cli(["verify", "--check", str(tmp_path / "cert.json"), f"org/changing@{v1.commit}"], tmp_path,
-                 hub.read_url, token=None, check=False)
+    ok = run_cli(
+        ["verify", "--check", str(tmp_path / "cert.json"), f"org/changing@{v1.commit}"],
+        tmp_path,
+        hub.read_url,
+        token=None,
+        check=False,
+    )
     assert ok.returncode == 0 and "belongs to this artifact" in ok.stdout

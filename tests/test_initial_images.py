@@ -1,12 +1,14 @@
 """Where the synthetic images start: random real images, or k-means centroids of each class."""
+
 import pytest
 import torch
 
-from synthgen.config import ConfigError, GenerateConfig
-from synthgen.engine import Engine
-from synthgen.initial_images import InitError, initial_images, kmeans_centroids
-from synthgen.seeding import generator
-from synthgen.sources import normalise
+from synthgen.core.config import ConfigError
+from synthgen.core.seeding import generator
+from synthgen.data.sources import normalise
+from synthgen.generation.config import GenerateConfig
+from synthgen.generation.engine import Engine
+from synthgen.generation.initial_images import InitError, initial_images, kmeans_centroids
 
 from .conftest import tiny_config
 
@@ -52,7 +54,7 @@ def test_kmeans_start_is_a_fixed_point_of_each_class(mnist5k):
     real = initial_images(x, y, (3, 8), 5, "real", generator(0, "init", 0))
     assert imgs.shape == real.shape == (10, 1, 28, 28)
     for k, c in enumerate((3, 8)):
-        cent = imgs[5 * k: 5 * (k + 1)].flatten(1)
+        cent = imgs[5 * k : 5 * (k + 1)].flatten(1)
         pts = x[y == c].flatten(1)
         owner = torch.cdist(pts.double(), cent.double()).argmin(1)
         assert torch.bincount(owner, minlength=5).min() > 0
@@ -72,5 +74,11 @@ def test_unknown_init_is_refused():
     with pytest.raises(ConfigError, match="init: Input should be 'real', 'kmeans' or 'noise'"):
         GenerateConfig(init="centroids")
     with pytest.raises(InitError, match="unknown init 'centroids'"):
-        initial_images(torch.zeros(4, 1, 2, 2), torch.tensor([0, 0, 1, 1]), (0, 1), 1, "centroids",
-                       torch.Generator().manual_seed(0))
+        initial_images(
+            torch.zeros(4, 1, 2, 2),
+            torch.tensor([0, 0, 1, 1]),
+            (0, 1),
+            1,
+            "centroids",
+            torch.Generator().manual_seed(0),
+        )

@@ -1,12 +1,13 @@
-"""The meta-gradient kernel: it must train exactly like torch.optim for every zoo family, and its gradient must be right."""
+"""The meta-gradient kernel trains exactly like torch.optim for every zoo family, and its gradient is right."""
+
 import pytest
 import torch
 from torch.func import vmap
 
-from synthgen.inner_loop import (Optimiser, SynthBatch, initial_state, real_loss, stack_states, train_sequence,
-                                 train_task)
-from synthgen.learners import ZOO, build_learner
-from synthgen.recipe import train_on_tasks
+from synthgen.format.recipe import Optimiser
+from synthgen.nn.consumer import train_on_tasks
+from synthgen.nn.inner_loop import SynthBatch, initial_state, real_loss, stack_states, train_sequence, train_task
+from synthgen.nn.learners import ZOO, build_learner
 
 SGD = Optimiser("sgd", momentum=0.6)
 
@@ -42,7 +43,9 @@ def test_functional_loop_equals_torch_optim_weights_and_buffers(name):
         assert torch.allclose(params[k], v, atol=1e-10), k
     for k, v in model.named_buffers():
         assert torch.equal(buffers[k], v) if v.dtype == torch.int64 else torch.allclose(buffers[k], v, atol=1e-10), k
-    assert any(k.endswith("running_mean") for k in buffers) == any(k.endswith("running_mean") for k, _ in model.named_buffers())
+    assert any(k.endswith("running_mean") for k in buffers) == any(
+        k.endswith("running_mean") for k, _ in model.named_buffers()
+    )
 
 
 def test_momentum_changes_the_training():

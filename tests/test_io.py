@@ -1,6 +1,6 @@
 import pytest
 
-from synthgen._io import atomic_write, safe_relpath
+from synthgen.core.io import atomic_write, safe_relpath
 
 
 def test_atomic_write_replaces_and_leaves_no_temp(tmp_path):
@@ -25,8 +25,22 @@ def test_failed_write_keeps_previous_file(tmp_path):
     assert [x.name for x in tmp_path.iterdir()] == ["f.bin"]
 
 
-@pytest.mark.parametrize("name", ["../x", "/etc/passwd", "a/../../b", "C:/x", "C:x", "\\\\server\\share",
-                                  "//server/share", "a\\b", "", "a//b", "a\x00b"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../x",
+        "/etc/passwd",
+        "a/../../b",
+        "C:/x",
+        "C:x",
+        "\\\\server\\share",
+        "//server/share",
+        "a\\b",
+        "",
+        "a//b",
+        "a\x00b",
+    ],
+)
 def test_unsafe_paths(name):
     with pytest.raises(ValueError):
         safe_relpath(name)

@@ -1,9 +1,10 @@
 """The learner zoo: every family builds at any input size, seeded, and a user's own network imports cleanly."""
+
 import pytest
 import torch
 from torch import nn
 
-from synthgen.learners import ZOO, UnknownLearnerError, build_learner, check_archs, family_of, has_batchnorm
+from synthgen.nn.learners import ZOO, UnknownLearnerError, build_learner, check_archs, family_of, has_batchnorm
 
 FAMILIES = {"mlp", "convnet", "cnn", "cnn_bn", "lenet", "convnet3", "resnet"}
 
@@ -27,7 +28,7 @@ def test_every_learner_any_size(name, shape):
 
 def test_same_seed_same_weights_different_seed_different():
     a, b, c = (build_learner("resnet8", (1, 28, 28), 10, seed=s) for s in (1, 1, 2))
-    for pa, pb, pc in zip(a.parameters(), b.parameters(), c.parameters()):
+    for pa, pb, _ in zip(a.parameters(), b.parameters(), c.parameters()):
         assert torch.equal(pa, pb)
     assert not all(torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters()))
 
@@ -52,12 +53,15 @@ def test_a_users_own_network_builds_seeded(consumer_nets):
     assert family_of(f"{consumer_nets}:build") == "user"
 
 
-@pytest.mark.parametrize("spec,msg", [
-    ("no_such_module_xyz:build", "cannot import module 'no_such_module_xyz'"),
-    ("consumer_nets:missing", "has no attribute 'missing'"),
-    ("consumer_nets:CONSTANT", "'CONSTANT' is not callable"),
-    ("consumer_nets:", "expected 'package.module:callable'"),
-])
+@pytest.mark.parametrize(
+    "spec,msg",
+    [
+        ("no_such_module_xyz:build", "cannot import module 'no_such_module_xyz'"),
+        ("consumer_nets:missing", "has no attribute 'missing'"),
+        ("consumer_nets:CONSTANT", "'CONSTANT' is not callable"),
+        ("consumer_nets:", "expected 'package.module:callable'"),
+    ],
+)
 def test_bad_user_networks_are_one_clear_error(consumer_nets, spec, msg):
     with pytest.raises(UnknownLearnerError, match=msg):
         check_archs([spec])

@@ -1,11 +1,9 @@
 import pytest
 
-from synthgen import metrics
+from synthgen.verification import metrics
 
 # Hand-computed example: 3 tasks.
-R = [[0.9, 0.0, 0.0],
-     [0.5, 0.8, 0.0],
-     [0.3, 0.6, 1.0]]
+R = [[0.9, 0.0, 0.0], [0.5, 0.8, 0.0], [0.3, 0.6, 1.0]]
 
 
 def test_average_accuracy():
@@ -63,7 +61,7 @@ def test_step_ratios_to_an_upper_bound():
 
 def test_paired_difference_mean_and_standard_error():
     # differences 0.02, 0.04, 0.00: mean 0.02, sample std 0.02, standard error 0.02 / sqrt(3)
-    assert metrics.paired_difference([0.92, 0.94, 0.90], [0.90, 0.90, 0.90]) == pytest.approx((0.02, 0.02 / 3 ** 0.5))
+    assert metrics.paired_difference([0.92, 0.94, 0.90], [0.90, 0.90, 0.90]) == pytest.approx((0.02, 0.02 / 3**0.5))
     # pairing matters: the same values unpaired would spread far more than the constant difference
     assert metrics.paired_difference([0.80, 0.95], [0.78, 0.93]) == pytest.approx((0.02, 0.0))
     assert metrics.paired_difference([0.9], [0.8]) == pytest.approx((0.1, 0.0))

@@ -1,9 +1,10 @@
 """The same-memory peers: Avalanche's class-balanced buffer, Replay and GDumb, with the verifier's learners."""
+
 import torch
 
-from synthgen.evaluation import peer_matrix
-from synthgen.metrics import average_accuracy
-from synthgen.peers import ClassBalancedBuffer, PeerRecipe, run_peer
+from synthgen.verification.metrics import average_accuracy
+from synthgen.verification.peers import ClassBalancedBuffer, PeerRecipe, run_peer
+from synthgen.verification.runs import peer_matrix
 
 
 def test_buffer_is_class_balanced_and_shrinking_keeps_a_subset():
@@ -31,8 +32,9 @@ def test_replay_trains_on_buffer_and_gdumb_starts_fresh_each_task():
         made.append(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4)))
         return made[-1]
 
-    run_peer("gdumb", make, train, y, x, [(0, 1), (2, 3)], 8, PeerRecipe(gdumb_epochs=1), 0,
-             lambda i, m: seen.append(m))
+    run_peer(
+        "gdumb", make, train, y, x, [(0, 1), (2, 3)], 8, PeerRecipe(gdumb_epochs=1), 0, lambda i, m: seen.append(m)
+    )
     assert len(made) == 3 and seen == made[1:]  # a fresh network after every task
     made.clear(), seen.clear()
     run_peer("replay", make, train, y, x, [(0, 1), (2, 3)], 8, PeerRecipe(epochs=1), 0, lambda i, m: seen.append(m))

@@ -1,23 +1,32 @@
-"""Synthetic rehearsal: the recipe trains task t on the synthetic sets of tasks 0..t, in the engine and for consumers."""
+"""Synthetic rehearsal: task t trains on the synthetic sets of tasks 0..t, in the engine and for consumers."""
+
 import pytest
 import torch
 
-from synthgen.api import artifact_from_result
-from synthgen.config import GenerateConfig, TaskConfig
-from synthgen.engine import Engine
-from synthgen.evaluation import artifact_tasks, evaluate_artifact
-from synthgen.inner_loop import Optimiser, SynthBatch, initial_state, rehearsed, train_sequence
-from synthgen.learners import build_learner
-from synthgen.metrics import average_accuracy, max_forgetting
-from synthgen.recipe import rehearsed_tasks, train_on_tasks
+from synthgen.data.config import TaskConfig
+from synthgen.format.recipe import Optimiser
+from synthgen.generation.config import GenerateConfig
+from synthgen.generation.engine import Engine
+from synthgen.generation.result import artifact_from_result
+from synthgen.nn.consumer import train_on_tasks
+from synthgen.nn.inner_loop import SynthBatch, initial_state, rehearsed, rehearsed_tasks, train_sequence
+from synthgen.nn.learners import build_learner
+from synthgen.verification.metrics import average_accuracy, max_forgetting
+from synthgen.verification.runs import artifact_tasks, evaluate_artifact
 
 from .conftest import tiny_config
 
 
 def _tasks(n=3, size=4, nc=10, shape=(1, 8, 8)):
     g = torch.Generator().manual_seed(0)
-    return [(torch.randn(size, *shape, generator=g, dtype=torch.float64),
-             torch.softmax(torch.randn(size, nc, generator=g, dtype=torch.float64), -1), None) for _ in range(n)]
+    return [
+        (
+            torch.randn(size, *shape, generator=g, dtype=torch.float64),
+            torch.softmax(torch.randn(size, nc, generator=g, dtype=torch.float64), -1),
+            None,
+        )
+        for _ in range(n)
+    ]
 
 
 def test_rehearsed_tasks_join_the_earlier_images_in_order():
@@ -37,7 +46,7 @@ def test_engine_rehearsal_trains_exactly_like_the_consumer(name):
     plain = build_learner(name, (1, 8, 8), 10, seed=3).double()
     train_on_tasks(plain, tasks, lrs, 3, optimiser=opt)  # without rehearsal: another model
     train_on_tasks(model, rehearsed_tasks(tasks), lrs, 3, optimiser=opt)
-    for (k, v), (_, w) in zip(model.named_parameters(), plain.named_parameters()):
+    for (k, v), _ in zip(model.named_parameters(), plain.named_parameters()):
         assert torch.allclose(params[k], v, atol=1e-10), k
     assert any(not torch.allclose(v, w) for (_, v), (_, w) in zip(model.named_parameters(), plain.named_parameters()))
 
@@ -48,10 +57,16 @@ def test_task_incremental_rehearsal_keeps_each_images_own_task_mask():
     masks = [torch.zeros(10, dtype=torch.bool).index_fill_(0, torch.tensor([2 * k, 2 * k + 1]), True) for k in range(3)]
     tasks = [(x, t, m) for (x, t, _), m in zip(tasks, masks)]
     joined = rehearsed_tasks(tasks)
-    assert joined[2][2].shape == (12, 10) and torch.equal(joined[2][2][4], masks[1]) and torch.equal(joined[0][2][0], masks[0])
+    assert (
+        joined[2][2].shape == (12, 10)
+        and torch.equal(joined[2][2][4], masks[1])
+        and torch.equal(joined[0][2][0], masks[0])
+    )
     lrs, opt = [0.05, 0.02, 0.08], Optimiser("sgd", momentum=0.5)
     model = build_learner("mlp", (1, 8, 8), 10, seed=3).double()
-    batches = rehearsed([SynthBatch(x, t, torch.tensor(lr, dtype=torch.float64), m) for (x, t, m), lr in zip(tasks, lrs)])
+    batches = rehearsed(
+        [SynthBatch(x, t, torch.tensor(lr, dtype=torch.float64), m) for (x, t, m), lr in zip(tasks, lrs)]
+    )
     params, _ = train_sequence(model, initial_state(model), batches, 3, opt)
     train_on_tasks(model, joined, lrs, 3, optimiser=opt)
     for k, v in model.named_parameters():

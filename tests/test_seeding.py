@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from synthgen.seeding import derive_seed, generator, seed_everything
+from synthgen.core.seeding import derive_seed, generator, seed_everything
 
 
 def test_seed_everything_is_reproducible_and_validated():

@@ -1,12 +1,13 @@
 """Real data sources: embedded ones load offline; online code paths run on small local data."""
+
 import struct
 
 import numpy as np
 import pytest
 import torch
 
-from synthgen.config import SourceConfig
-from synthgen.sources import SourceError, load_source, normalise
+from synthgen.data.config import SourceConfig
+from synthgen.data.sources import SourceError, load_source, normalise
 
 
 def test_mnist_5k_split(mnist5k):
@@ -83,8 +84,12 @@ def test_hf_source_from_local_parquet_folder(tmp_path):
     feats = datasets.Features({"img": datasets.Image(), "digit": datasets.ClassLabel(names=["zero", "one", "two"])})
     for split, n in (("train", 30), ("test", 9)):
         ds = datasets.Dataset.from_dict(
-            {"img": [Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)) for _ in range(n)],
-             "digit": [i % 3 for i in range(n)]}, features=feats)
+            {
+                "img": [Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)) for _ in range(n)],
+                "digit": [i % 3 for i in range(n)],
+            },
+            features=feats,
+        )
         ds.to_parquet(str(tmp_path / f"{split}.parquet"))
     s = load_source(SourceConfig(name=f"hf:{tmp_path}", image_column="img", label_column="digit"))
     assert s.class_names == ["zero", "one", "two"]

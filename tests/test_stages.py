@@ -2,8 +2,8 @@
 
 import pytest
 
-from synthgen.config import GenerateConfig
-from synthgen.stages import plan_stages
+from synthgen.generation.config import GenerateConfig
+from synthgen.generation.stages import plan_stages
 
 
 def test_later_tasks_get_more_steps():

@@ -1,6 +1,6 @@
 import pytest
 
-from synthgen.tasks import Task, TaskSplitError, format_split, split_classes, split_mnist
+from synthgen.data.tasks import Task, TaskSplitError, format_split, split_classes, split_mnist
 
 NAMES = [str(i) for i in range(10)]
 
@@ -16,8 +16,17 @@ def test_any_split_and_class_names():
     assert split_classes("cat,dog/ship", ["cat", "dog", "ship"]) == [Task(0, (0, 1)), Task(1, (2,))]
 
 
-@pytest.mark.parametrize("spec,msg", [("0,1/2,12", "unknown class"), ("0,1/1,2", "twice"), ("0,1//2", "empty"),
-                                      ("", "empty"), ("0,x", "unknown class"), ("-1,2", "unknown class")])
+@pytest.mark.parametrize(
+    "spec,msg",
+    [
+        ("0,1/2,12", "unknown class"),
+        ("0,1/1,2", "twice"),
+        ("0,1//2", "empty"),
+        ("", "empty"),
+        ("0,x", "unknown class"),
+        ("-1,2", "unknown class"),
+    ],
+)
 def test_bad_splits(spec, msg):
     with pytest.raises(TaskSplitError, match=msg):
         split_classes(spec, NAMES)

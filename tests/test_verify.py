@@ -1,4 +1,5 @@
 """The verifier: peers at the same memory, a relative verdict, controls that must fail, exact re-checks."""
+
 import copy
 import dataclasses
 
@@ -6,12 +7,20 @@ import pytest
 import torch
 
 from synthgen.api import verify
-from synthgen.artifact import Artifact, make_recipe
-from synthgen.certificate import CERTIFIED, NOT_CERTIFIED, CertificateError, check_certificate, validate_certificate
-from synthgen.config import VerifyConfig
-from synthgen.sources import normalise
-from synthgen.verify import arch_groups, default_heldout, feature_archs, plan, plan_lr_grid
-from synthgen.verify_jobs import BASELINES, JOINT, STRESS, SYNTHETIC
+from synthgen.data.sources import normalise
+from synthgen.format.artifact import Artifact
+from synthgen.format.certificate import (
+    CERTIFIED,
+    NOT_CERTIFIED,
+    CertificateError,
+    check_certificate,
+    validate_certificate,
+)
+from synthgen.format.recipe import make_recipe
+from synthgen.verification.config import VerifyConfig
+from synthgen.verification.grid import plan, plan_lr_grid
+from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs
+from synthgen.verification.methods import BASELINES, JOINT, STRESS, SYNTHETIC
 
 # one lr for the peers and the joint bound: the grid itself is tested in test_peers_lr_is_chosen_on_validation
 FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=False, peer_lrs=(1e-3,), joint_epochs=2)
@@ -21,8 +30,9 @@ def _control(art, images, labels, lr=0.05, soft=None, rehearsal=False):
     """The same tasks and metadata as ``art`` with other images (hard labels unless ``soft``)."""
     meta = copy.deepcopy(art.metadata)
     sizes = [int((art.task_ids == i).sum()) for i in range(len(art.tasks))]
-    meta["recipe"] = make_recipe([lr] * len(sizes), art.recipe["steps_per_task"], sizes, meta["scenario"], soft is not None,
-                                 rehearsal=rehearsal)
+    meta["recipe"] = make_recipe(
+        [lr] * len(sizes), art.recipe["steps_per_task"], sizes, meta["scenario"], soft is not None, rehearsal=rehearsal
+    )
     return Artifact(images, labels, art.task_ids.clone(), meta, soft)
 
 
@@ -44,8 +54,13 @@ def test_engine_artifact_beats_its_same_memory_peers_and_is_certified(fast_cert,
         assert any(r.startswith("mlp (generation): final ACC") and peer in r and "margin" in r for r in cert["reasons"])
     assert cert["thresholds"]["peer_margin"] == FAST.peer_margin
     check_certificate(cert, small_artifact)
-    other = Artifact(small_artifact.images.clone(), small_artifact.labels, small_artifact.task_ids,
-                     copy.deepcopy(small_artifact.metadata), small_artifact.soft_labels)
+    other = Artifact(
+        small_artifact.images.clone(),
+        small_artifact.labels,
+        small_artifact.task_ids,
+        copy.deepcopy(small_artifact.metadata),
+        small_artifact.soft_labels,
+    )
     other.images[0, 0, 14, 14] += 0.01  # a one-pixel change: a different artifact, the check names both hashes
     with pytest.raises(CertificateError, match=f"{small_artifact.sha256}.*{other.sha256}"):
         check_certificate(cert, other)
@@ -68,8 +83,10 @@ def test_continual_metrics_are_recorded_per_step(fast_cert):
 def test_each_lead_over_a_peer_is_paired_by_seed_with_its_standard_error(fast_cert):
     mlp = fast_cert["results"]["mlp"]["methods"]
     for peer in ("Replay-50", "Replay-250", "GDumb-50"):
-        gaps = [sum(a[-1]) / len(a[-1]) - sum(b[-1]) / len(b[-1])
-                for a, b in zip(mlp[SYNTHETIC]["matrices"], mlp[peer]["matrices"])]
+        gaps = [
+            sum(a[-1]) / len(a[-1]) - sum(b[-1]) / len(b[-1])
+            for a, b in zip(mlp[SYNTHETIC]["matrices"], mlp[peer]["matrices"])
+        ]
         lead = mlp[SYNTHETIC]["lead"][peer]
         assert lead["seeds"] == [0, 1] and lead["mean"] == pytest.approx(sum(gaps) / 2)
         assert lead["se"] == pytest.approx(abs(gaps[0] - gaps[1]) / 2)  # 2 pairs: sample std / sqrt(2) = |d0 - d1| / 2
@@ -96,16 +113,22 @@ def test_real_digits_with_one_hot_labels_are_not_certified(small_artifact, mnist
 
 @pytest.mark.parametrize("rehearsal", [False, True], ids=["in-sequence", "rehearsed"])
 def test_random_noise_is_not_certified(small_artifact, rehearsal):
-    art = _control(small_artifact, torch.randn(50, 1, 28, 28, generator=torch.Generator().manual_seed(1)),
-                   small_artifact.labels.clone(), rehearsal=rehearsal)
+    art = _control(
+        small_artifact,
+        torch.randn(50, 1, 28, 28, generator=torch.Generator().manual_seed(1)),
+        small_artifact.labels.clone(),
+        rehearsal=rehearsal,
+    )
     cert = verify(art, FAST)
     assert cert["verdict"] == NOT_CERTIFIED
     assert cert["results"]["mlp"]["methods"][SYNTHETIC]["acc_mean"] < 0.6
 
 
 def test_without_peers_or_joint_there_is_no_certificate(tiny_artifact):
-    cert = verify(tiny_artifact, VerifyConfig(seeds=(0,), heldout=(), peers=False, baselines=False, peer_lrs=(1e-3,),
-                                              joint_epochs=1))
+    cert = verify(
+        tiny_artifact,
+        VerifyConfig(seeds=(0,), heldout=(), peers=False, baselines=False, peer_lrs=(1e-3,), joint_epochs=1),
+    )
     assert cert["verdict"] == NOT_CERTIFIED and any("peer Replay-20 was not run" in r for r in cert["reasons"])
     assert JOINT in cert["results"]["mlp"]["methods"]
     cfg = VerifyConfig(seeds=(0,), heldout=(), peers=False, joint=False, baselines=False)
@@ -148,7 +171,7 @@ def test_baselines_and_stress_in_the_same_run(tiny_artifact):
 
 
 def test_default_heldout_is_three_unused_families_with_batchnorm_and_max_pooling(tiny_artifact):
-    from synthgen.learners import ZOO, build_learner, has_batchnorm
+    from synthgen.nn.learners import ZOO, build_learner, has_batchnorm
 
     held = default_heldout(["mlp", "convnet"])
     families = {ZOO[a].family for a in held}
@@ -185,7 +208,7 @@ def test_edited_certificate_detected(fast_cert):
 
 
 def test_wrong_split_refused(tiny_artifact):
-    from synthgen.sources import SourceError
+    from synthgen.data.sources import SourceError
 
     meta = copy.deepcopy(tiny_artifact.metadata)
     meta["source"]["split"]["test_index_sha256"] = "0" * 16
@@ -195,8 +218,8 @@ def test_wrong_split_refused(tiny_artifact):
 
 
 def test_chunked_prediction_equals_one_pass():
-    from synthgen.evaluation import EVAL_CHUNK, predict
-    from synthgen.learners import build_learner
+    from synthgen.nn.consumer import EVAL_CHUNK, predict
+    from synthgen.nn.learners import build_learner
 
     model = build_learner("convnet", (1, 28, 28), 10, seed=0)
     x = torch.randn(EVAL_CHUNK * 2 + 7, 1, 28, 28)
@@ -207,7 +230,7 @@ def test_chunked_prediction_equals_one_pass():
 def test_joint_per_task_follows_the_scenario(mnist5k):
     """The joint bound is measured in the sequence's scenario: task-incremental masks each image's logits to its
     task's classes, which can only help; the overall figure is the per-task figures weighted by test images."""
-    from synthgen.evaluation import joint_accuracy
+    from synthgen.verification.runs import joint_accuracy
 
     tasks, norm = [(3, 5), (4, 9)], mnist5k.normalisation()  # pairs that a 10-way head confuses with others
     ci = joint_accuracy(mnist5k, tasks, norm, "mlp", 0, epochs=1)

@@ -1,15 +1,16 @@
-"""The cache of artifact-independent cells: reused exactly, keyed by everything they depend on, never trusted blindly."""
+"""The cache of artifact-independent cells: reused exactly, keyed by all they depend on, never trusted blindly."""
+
 import copy
 import json
 
 import torch
 
 from synthgen.api import verify
-from synthgen.artifact import Artifact
-from synthgen.config import VerifyConfig
-from synthgen.verify import plan, plan_lr_grid
-from synthgen.verify_cache import CellCache, learner_digest
-from synthgen.verify_jobs import SYNTHETIC, uses_images
+from synthgen.format.artifact import Artifact
+from synthgen.verification.cache import CellCache, learner_digest
+from synthgen.verification.config import VerifyConfig
+from synthgen.verification.grid import plan, plan_lr_grid
+from synthgen.verification.methods import SYNTHETIC, uses_images
 
 # the lr grid, the peers, the joint bound and the baselines: every kind of cached cell
 CFG = VerifyConfig(seeds=(0,), archs=("mlp",), heldout=(), peer_lrs=(1e-4, 1e-3), joint_epochs=1, gdumb_epochs=3)
@@ -35,8 +36,13 @@ def test_second_verify_reuses_every_peer_cell_and_gives_the_same_certificate(tin
 
 def test_other_images_reuse_the_peers_but_another_recipe_or_epoch_count_does_not(tiny_artifact, tmp_path):
     verify(tiny_artifact, CFG, cache=tmp_path)
-    noise = Artifact(torch.randn_like(tiny_artifact.images), tiny_artifact.labels, tiny_artifact.task_ids,
-                     copy.deepcopy(tiny_artifact.metadata), tiny_artifact.soft_labels)
+    noise = Artifact(
+        torch.randn_like(tiny_artifact.images),
+        tiny_artifact.labels,
+        tiny_artifact.task_ids,
+        copy.deepcopy(tiny_artifact.metadata),
+        tiny_artifact.soft_labels,
+    )
     cert = verify(noise, CFG, cache=tmp_path)  # the peers do not depend on the images
     assert cert["protocol"]["spread"]["cache"]["computed_cells"] == 0
     assert cert["results"]["mlp"]["methods"][SYNTHETIC]["acc_mean"] < 0.8  # but the synthetic cell was run

@@ -1,0 +1,220 @@
+"""``synthgen verify``: retrain fresh learners in sequence, next to same-memory real peers, and certify.
+
+Exit codes: 0 certified (or --check passed), 1 not certified (or --check failed), 2 bad input.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from synthgen.api import check, learners_for, verify_config, write_verification
+from synthgen.api import verify as run_verify
+from synthgen.core import distributed as dist
+from synthgen.format.certificate import CERTIFIED, CertificateMismatch
+from synthgen.share.resolve import resolve
+from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method_order
+
+from ._common import console, launch_torchrun, print_error, set_threads, user_errors
+
+app = typer.Typer()
+VERIFY_TIMEOUT_S = 6 * 3600.0  # a rank waits at the final gather while the others finish their last (long) jobs
+
+
+def results_table(cert: dict) -> Table:
+    """Synthetic data vs its peers and baselines, per architecture."""
+    n = cert["protocol"]["images"]
+    t = Table(
+        title=f"verification ({cert['source']['scenario']}, {len(cert['protocol']['seeds'])} seeds, "
+        f"real test data; peers: same memory, {n} real images)"
+    )
+    for col in ("arch", "method", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "lr"):
+        t.add_column(
+            col,
+            justify="left" if col in ("arch", "method") else "right",
+            overflow="fold" if col == "method" else "ellipsis",
+        )  # a narrow log folds "Replay-500", never "Repla…"
+    for arch, r in cert["results"].items():
+        joint = r["methods"].get(JOINT, {}).get("acc_mean")
+        label = f"{arch} ({r['group']}, {r['params']:,} params)"
+        for method in [m for m in method_order(n) if m in r["methods"]]:
+            s = r["methods"][method]
+            ratio = f"{s['acc_mean'] / joint:.2f}" if joint else "-"
+            seq = "max_forgetting_mean" in s
+            fewer = "seeds" in s and len(s["seeds"]) < len(cert["protocol"]["seeds"])  # a reference's seeds
+            t.add_row(
+                label,
+                f"{method} ({len(s['seeds'])} seed{'s' * (len(s['seeds']) > 1)})" if fewer else method,
+                f"{s['acc_mean']:.3f} ± {s['acc_std']:.3f}",
+                f"{s['max_forgetting_mean']:.3f}" if seq else "-",
+                f"{s['avg_incremental_acc_mean']:.3f}" if seq else "-",
+                f"{s['min_seen_acc_mean']:.3f}" if seq else "-",
+                ratio,
+                f"{s['lr']:g}" if "lr" in s else "-",
+                style="bold" if method == SYNTHETIC else None,
+            )
+            label = ""
+        t.add_section()
+    return t
+
+
+@app.command()
+def verify(
+    artifact: Annotated[
+        str, typer.Argument(help="artifact .safetensors file, export folder, or hub repo org/name[@rev]")
+    ],
+    check_cert: Annotated[
+        Optional[Path], typer.Option("--check", help="only re-check that this certificate belongs to ARTIFACT")
+    ] = None,
+    config: Annotated[Optional[Path], typer.Option(help="JSON VerifyConfig; flags given beside it win")] = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="2 seeds, peers at lr 1e-3 only, no baselines: for iteration, not a certificate to publish"
+        ),
+    ] = False,
+    seeds: Annotated[Optional[int], typer.Option(help="fresh learners per architecture (default 5)")] = None,
+    archs: Annotated[Optional[str], typer.Option(help="generation archs to test (default: the artifact's)")] = None,
+    heldout: Annotated[
+        Optional[str], typer.Option(help="held-out zoo archs (default: 3 families not used in generation)")
+    ] = None,
+    model: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--model", help="your own network, 'pkg.module:callable' taking (in_shape, num_classes); repeatable"
+        ),
+    ] = None,
+    stress: Annotated[
+        Optional[bool], typer.Option("--stress/--no-stress", help="add lr x0.5/x2, steps x2, minibatch scenarios")
+    ] = None,
+    peers: Annotated[
+        Optional[bool],
+        typer.Option("--peers/--no-peers", help="run Replay-N, Replay-5N, GDumb-N (the verdict needs them)"),
+    ] = None,
+    baselines: Annotated[
+        Optional[bool], typer.Option("--baselines/--no-baselines", help="run the informative no-memory real baselines")
+    ] = None,
+    peer_margin: Annotated[
+        Optional[float], typer.Option(help="verdict: final ACC must beat each same-memory peer by this")
+    ] = None,
+    max_forgetting: Annotated[Optional[float], typer.Option(help="verdict: max forgetting bound")] = None,
+    min_joint_fraction: Annotated[
+        Optional[float], typer.Option(help="verdict: final ACC >= this x joint training")
+    ] = None,
+    out_dir: Annotated[Optional[Path], typer.Option(help="where PNGs go (default: <artifact>.verify/)")] = None,
+    cert_out: Annotated[
+        Optional[Path], typer.Option("--certificate", help="certificate path (default: beside the artifact)")
+    ] = None,
+    embed: Annotated[
+        bool, typer.Option("--embed", help="also embed the certificate in the artifact's metadata")
+    ] = False,
+    data_dir: Annotated[Optional[str], typer.Option(help="cache folder for online sources")] = None,
+    endpoint: Annotated[Optional[str], typer.Option(help="hub URL for org/name refs (default: HF_ENDPOINT)")] = None,
+    token: Annotated[Optional[str], typer.Option(help="hub token for private repos; never printed")] = None,
+    threads: Annotated[
+        Optional[int], typer.Option(help="torch CPU threads (default: all cores; 1 on a busy machine)")
+    ] = None,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            "--cache/--no-cache",
+            help="reuse the peers, joint bound and baselines already "
+            "computed for this source (they do not depend on the images)",
+        ),
+    ] = True,
+    cache_dir: Annotated[
+        Optional[Path], typer.Option(help="cache folder (default: $SYNTHGEN_CACHE_DIR or ~/.cache/synthgen/verify)")
+    ] = None,
+    nproc: Annotated[
+        int, typer.Option(help="processes on this machine (launches torchrun; the grid is spread over them)")
+    ] = 1,
+) -> None:
+    """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, compare with peers, certify."""
+    if nproc > 1 and not dist.wanted():
+        raise typer.Exit(launch_torchrun(nproc))
+    with user_errors():
+        set_threads(threads)
+        if check_cert is not None:
+            art = resolve(artifact, endpoint, token).artifact
+            try:
+                cert = check(check_cert, art)
+            except CertificateMismatch as err:
+                print_error(err, "check failed")
+                raise typer.Exit(1) from None
+            console.print(
+                f"certificate {check_cert} belongs to this artifact (sha256 {art.sha256}); verdict: {cert['verdict']}",
+                soft_wrap=True,
+            )
+            raise typer.Exit(0 if cert["verdict"] == CERTIFIED else 1)
+        flags = {
+            "seeds": None if seeds is None else tuple(range(seeds)),
+            "archs": _csv(archs),
+            "heldout": _csv(heldout),
+            "models": tuple(model) if model else None,
+            "stress": stress,
+            "peers": peers,
+            "baselines": baselines,
+            "peer_margin": peer_margin,
+            "max_forgetting": max_forgetting,
+            "min_joint_fraction": min_joint_fraction,
+        }
+        cfg = verify_config(config, {k: v for k, v in flags.items() if v is not None}, quick=quick)
+        if dist.wanted():
+            dist.init_from_env("cpu", timeout_s=VERIFY_TIMEOUT_S)
+        res = resolve(artifact, endpoint, token)
+        learners_for(res.artifact, cfg)  # a bad --model or arch is one line before any progress bar
+        with Progress(
+            TextColumn("verifying"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=console,
+            disable=not dist.is_main(),
+        ) as bar:
+            job_id = bar.add_task("verify", total=None, info="")
+
+            def on_job(done: int, total: int, job) -> None:
+                bar.update(job_id, total=total, completed=done, info=f"{job.arch} · {job.method} · seed {job.seed}")
+
+            cert = run_verify(
+                res.artifact,
+                cfg,
+                data_dir=data_dir,
+                on_job=on_job,
+                cache=cache and (cache_dir if cache_dir is not None else True),
+            )
+        if not dist.is_main():
+            dist.shutdown()
+            return
+        base = Path(artifact) if res.kind == "file" else Path.cwd() / f"{res.label}.safetensors"
+        cpath, pictures = write_verification(
+            cert, base, res.artifact if res.kind == "file" and embed else None, cert_out, out_dir
+        )
+        dist.shutdown()
+    console.print(results_table(cert))
+    colour = "green" if cert["verdict"] == CERTIFIED else "red"
+    peer_names = " and ".join(judged_peers(cert["protocol"]["images"]))
+    console.print(
+        f"[bold {colour}]{cert['verdict'].upper()}[/] (artifact sha256 {cert['artifact_sha256'][:16]}...; "
+        f"relative to {peer_names}, forgetting and joint training)"
+    )
+    for reason in cert["reasons"]:
+        console.print(f"  - {reason}", highlight=False, soft_wrap=True)
+    reused = cert["protocol"]["spread"].get("cache", {}).get("reused_cells")
+    if reused:
+        console.print(
+            f"reused {reused} cells (peers, joint bound, baselines) from the cache; --no-cache recomputes them"
+        )
+    console.print(f"certificate: {cpath}")
+    for p in pictures:
+        console.print(f"picture:     {p}")
+    raise typer.Exit(0 if cert["verdict"] == CERTIFIED else 1)
+
+
+def _csv(text: Optional[str]) -> Optional[tuple[str, ...]]:
+    return None if text is None else tuple(a.strip() for a in text.split(",") if a.strip())

@@ -1,0 +1,62 @@
+"""The recipe: how a consumer must train on the data (optimiser, lr per task, steps, targets, order).
+
+It travels in the artifact's metadata; :func:`make_recipe` writes it, :func:`optimiser_of` reads
+its optimiser back. A format-1 recipe without ``momentum`` means plain SGD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Optimiser:
+    """The recipe's optimiser: ``sgd`` (heavy-ball ``momentum``) or ``adam`` (``betas``, ``eps``); fresh per task."""
+
+    kind: str = "sgd"
+    momentum: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+
+
+# ---- the recipe: how a consumer must train on the data ------------------------------------------
+def make_recipe(
+    lrs: Sequence[float],
+    steps: int,
+    task_sizes: Sequence[int],
+    scenario: str,
+    soft: bool = True,
+    optimiser: Optimiser = Optimiser(),
+    rehearsal: bool = False,
+) -> dict:
+    """The recipe dict stored in the artifact (``rehearsal``: task t trains on the images of tasks 0..t)."""
+    opt = (
+        {"momentum": float(optimiser.momentum)}
+        if optimiser.kind == "sgd"
+        else {"betas": [float(b) for b in optimiser.betas], "eps": float(optimiser.eps)}
+    )  # a fresh optimiser per task
+    return {
+        "optimizer": optimiser.kind,
+        **opt,
+        "weight_decay": 0.0,
+        "lr_per_task": [float(v) for v in lrs],
+        "steps_per_task": int(steps),
+        "batch_size": "full",  # every step uses all images of the current task (and, rehearsing, the earlier ones)
+        "task_sizes": [int(n) for n in task_sizes],
+        "rehearsal": bool(rehearsal),
+        "order": "tasks in index order; each task fully before the next; "
+        + ("task t trains on the images of tasks 0..t together" if rehearsal else "no replay of earlier tasks"),
+        "targets": "soft_labels" if soft else "labels",
+        "loss": "cross-entropy against soft_labels (probability targets)" if soft else "cross-entropy against labels",
+        "scenario": scenario,
+        "init": "any fresh initialisation of the architecture (PyTorch defaults)",
+        "mode": "model.train() while training (BatchNorm: batch statistics), model.eval() to predict",
+    }
+
+
+def optimiser_of(recipe: dict) -> Optimiser:
+    """The recipe's optimiser; a recipe without ``momentum`` (format 1) means plain SGD."""
+    if recipe.get("optimizer", "sgd") == "adam":
+        return Optimiser("adam", betas=tuple(recipe.get("betas", (0.9, 0.999))), eps=float(recipe.get("eps", 1e-8)))
+    return Optimiser("sgd", momentum=float(recipe.get("momentum", 0.0)))

@@ -1,0 +1,143 @@
+"""One outer step: draw learners -> unrolled training on the synthetic tasks -> real loss -> meta-gradient.
+
+Every draw of a step comes from ``generator(seed, "step", stage, step)``: which architecture and
+initialisation each learner gets (or which replay-pool entry), the real batch and the lr jitter, so a resumed
+run repeats the uninterrupted one exactly and every torchrun rank draws the same. Learner ``i`` belongs to
+gradient chunk ``i % C``; rank r computes the chunks ``c % world == r``; chunk gradients are exchanged exactly
+and summed in chunk order, so the result does not depend on the number of processes
+(synthgen.core.distributed).
+
+The loss scores the learner, trained through tasks 0..t, on real data of every task seen so far.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+from torch.func import vmap
+
+from synthgen.core import distributed as dist
+from synthgen.core.seeding import generator
+from synthgen.format.recipe import Optimiser
+from synthgen.generation.config import GenerateConfig
+from synthgen.generation.realdata import RealView
+from synthgen.generation.replay_pool import ReplayPool
+from synthgen.nn.inner_loop import SynthBatch, real_loss, rehearsed, stack_states, train_sequence, train_task
+from synthgen.nn.learners import build_learner
+
+
+@dataclass
+class Draw:
+    """Everything random about one outer step."""
+
+    picks: list[int]  # architecture index of each learner
+    seeds: list[int]  # initialisation seed of each learner (fresh learners)
+    pool_draws: list[int] | None  # replay-pool entry of each learner (when the stage replays frozen tasks)
+    x: torch.Tensor  # real batch from tasks 0..last
+    y: torch.Tensor
+    mask: torch.Tensor  # per-image logit mask (task-incremental) or all True
+    lr_factor: float  # lr jitter shared by all tasks and learners
+
+
+def draw(cfg: GenerateConfig, stage: int, step: int, task: int, real: RealView) -> Draw:
+    """The step's randomness, in a fixed order."""
+    g = generator(cfg.seed, "step", stage, step)
+    n = cfg.inits_per_step
+    picks = torch.randint(len(cfg.learners.archs), (n,), generator=g).tolist()
+    seeds = torch.randint(2**62, (n,), generator=g).tolist()
+    x, y, mask = real.batch(task, cfg.real_batch, g)
+    pool_draws = None
+    if cfg.replay_pool > 0 and task > 0:
+        pool_draws = torch.randint(cfg.replay_pool, (n,), generator=g).tolist()
+    factor = 1.0
+    if cfg.lr_jitter > 1.0:
+        factor = cfg.lr_jitter ** (float(torch.rand((), generator=g)) * 2 - 1)
+    return Draw(picks, seeds, pool_draws, x, y, mask, factor)
+
+
+class MetaGradient:
+    """Computes one step's meta-loss and writes its gradient into the trainable tensors' ``.grad``."""
+
+    def __init__(self, cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: int, device: torch.device):
+        self.cfg, self.shape, self.num_classes, self.device = cfg, shape, num_classes, device
+        self.optimiser = Optimiser("sgd", cfg.inner_momentum)
+        self._templates: dict[int, nn.Module] = {}
+        self.pool: ReplayPool | None = None  # built at the first stage that replays, advanced per stage
+
+    def template(self, a: int) -> nn.Module:
+        """A module of architecture ``a`` used only as the function for functional_call (cached)."""
+        if a not in self._templates:
+            self._templates[a] = build_learner(self.cfg.learners.archs[a], self.shape, self.num_classes, 0, self.device)
+        return self._templates[a]
+
+    def replay_pool(self, frozen: list[SynthBatch]) -> ReplayPool:
+        """The replay pool, trained through exactly the frozen tasks of this stage."""
+        if self.pool is None:
+            self.pool = ReplayPool(
+                self.cfg.learners.archs,
+                self.shape,
+                self.num_classes,
+                self.cfg.seed,
+                self.cfg.replay_pool,
+                self.cfg.inner_steps,
+                self.device,
+                self.template,
+                self.optimiser,
+            )
+        self.pool.advance(frozen)
+        return self.pool
+
+    def __call__(self, synth: nn.ModuleList, task: int, d: Draw, params: list[torch.Tensor]) -> float:
+        """Meta-loss of the step (summed over ranks); gradients land in ``p.grad`` for every p in ``params``."""
+        cfg = self.cfg
+        frozen = [synth[t].materialize(detach=True) for t in range(task)]
+        current = synth[task].materialize()
+        if cfg.rehearsal:  # task t trains on the synthetic sets of tasks 0..t
+            *frozen, current = rehearsed([*frozen, current])
+        picks = d.picks
+        if d.pool_draws is not None:
+            pool = self.replay_pool(frozen)
+            picks = [pool.arch_of[j] for j in d.pool_draws]
+        if d.lr_factor != 1.0:
+            frozen = [replace(b, lr=b.lr * d.lr_factor) for b in frozen]
+            current = replace(current, lr=current.lr * d.lr_factor)
+        opt, n = self.optimiser, cfg.inits_per_step
+        chunks = max(cfg.grad_chunks, dist.world())
+        work = [(c, a) for c in dist.my_share(chunks) for a in sorted({picks[i] for i in range(c, n, chunks)})]
+        rows = torch.zeros(chunks, sum(p.numel() for p in params), device=self.device)
+        total = 0.0
+        for k, (c, a) in enumerate(work):
+            members = [i for i in range(c, n, chunks) if picks[i] == a]
+            base = self.template(a)
+            if d.pool_draws is not None:
+                entries = [self.pool.entry(d.pool_draws[i])[1] for i in members]
+                stacked = tuple(
+                    {key: torch.stack([e[j][key] for e in entries]) for key in entries[0][j]} for j in range(2)
+                )
+            else:
+                stacked = stack_states(
+                    [
+                        build_learner(cfg.learners.archs[a], self.shape, self.num_classes, d.seeds[i], self.device)
+                        for i in members
+                    ]
+                )
+
+            def per_learner(state):
+                if d.pool_draws is None:
+                    state = train_sequence(base, state, frozen, cfg.inner_steps, opt)
+                state = train_task(base, state, current, cfg.inner_steps, opt)
+                return real_loss(base, state, d.x, d.y, d.mask)
+
+            loss = vmap(per_learner)(stacked).sum() / n
+            grads = torch.autograd.grad(loss, params, retain_graph=k < len(work) - 1, allow_unused=True)
+            rows[c] += torch.cat(
+                [(torch.zeros_like(p) if gr is None else gr).flatten() for p, gr in zip(params, grads)]
+            )
+            total += float(loss.detach())
+            del loss, grads  # retain_graph kept this learner's whole unroll alive: free it before the next one
+        flat = dist.sum_chunks(rows)
+        for p, gr in zip(params, flat.split([p.numel() for p in params])):
+            p.grad = gr.view_as(p).clone()
+        return dist.reduce_scalar(total, device=self.device)

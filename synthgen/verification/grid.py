@@ -1,0 +1,151 @@
+"""The verifier: retrain fresh learners in sequence on an artifact, next to what a user would do instead.
+
+For every (architecture, method, seed) in the grid a fresh learner is trained in sequence and
+scored on the REAL test split of every task after every task (synthgen.verification.runs). Methods:
+
+- the synthetic data following its recipe, and optionally its stress scenarios;
+- its same-memory real peers (synthgen.verification.peers): Replay-N and Replay-5N, GDumb-N, with N the
+  artifact's image count, their Adam lr picked per architecture from a small grid on the
+  validation split (the choice is recorded);
+- joint training on the real data of the tasks seen so far (the upper bound at every step);
+- informative real-data baselines without memory (sequential, a random coreset).
+
+The verdict is relative: on every architecture the data must beat Replay-N and GDumb-N by a
+margin, keep its max forgetting within a bound and reach a fraction of joint training.
+Architectures come in groups: those the data was made with ("generation"), zoo families not
+used in generation ("heldout") and the user's own ``module:callable`` ("user"). The grid is a
+flat list of jobs so that it can be spread over processes (each takes the next unclaimed job).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable
+
+from synthgen.core import distributed as dist
+from synthgen.data.sources import SourceData
+from synthgen.format.artifact import Artifact
+from synthgen.verification.cache import CellCache
+from synthgen.verification.config import VerifyConfig
+from synthgen.verification.lineup import arch_groups
+from synthgen.verification.methods import (
+    BASELINES,
+    JOINT,
+    STRESS,
+    Job,
+    job_params,
+    method_order,
+    peer_methods,
+    run_job,
+    seeds_for,
+    uses_images,
+)
+from synthgen.verification.metrics import (
+    average_accuracy,
+)
+from synthgen.verification.runs import fresh
+
+
+def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
+    """Phase 1: each peer and the joint bound of each arch with every lr of the grid, first seed, scored on the
+    validation split (the joint bound on all tasks at once). A grid of one lr has nothing to choose: no jobs."""
+    if len(cfg.peer_lrs) == 1:
+        return []
+    methods = [*(peer_methods(len(art.labels)) if cfg.peers else []), *([JOINT] if cfg.joint else [])]
+    return [Job(a, m, cfg.seeds[0], lr, "val") for a in arch_groups(art, cfg) for m in methods for lr in cfg.peer_lrs]
+
+
+def plan(art: Artifact, cfg: VerifyConfig, peer_lrs: dict[tuple[str, str], float] | None = None) -> list[Job]:
+    """Phase 2, the judged grid (peers at their chosen lr); the references (joint bound, baselines) on the first
+    ``cfg.reference_seeds`` seeds only."""
+    n = len(art.labels)
+    jobs = []
+    for a in arch_groups(art, cfg):
+        for m in method_order(n):
+            if m in STRESS and not cfg.stress or m in BASELINES and not cfg.baselines:
+                continue
+            if m in peer_methods(n) and not cfg.peers or m == JOINT and not cfg.joint:
+                continue
+            lr = (peer_lrs or {}).get((a, m), cfg.peer_lrs[0]) if m in peer_methods(n) or m == JOINT else None
+            jobs += [Job(a, m, s, lr) for s in seeds_for(m, cfg)]
+    return jobs
+
+
+def cell(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig, cache: CellCache | None = None) -> dict:
+    """:func:`run_job`, through ``cache`` for the cells that do not depend on the artifact's images."""
+    if cache is None or uses_images(job.method):
+        return run_job(job, art, source, cfg)
+    model = fresh(job.arch, source.image_shape, source.num_classes, job.seed)
+    inputs = cache.inputs(model, dataclasses.asdict(job), job_params(job, art, cfg))
+    found = cache.get(inputs)
+    if found is not None:
+        return found
+    out = run_job(job, art, source, cfg)
+    cache.put(inputs, out)
+    return out
+
+
+_ROUNDS = itertools.count()  # every rank calls _spread in the same order: the same queue names everywhere
+
+
+def _spread(
+    jobs: list[Job],
+    art: Artifact,
+    source: SourceData,
+    cfg: VerifyConfig,
+    cache: CellCache | None,
+    on_job: Callable[[int, int, Job], None] | None,
+    offset: int,
+    total: int,
+) -> tuple[list[dict], list[int]]:
+    """Run ``jobs`` and return their cells in plan order, and how many each process ran. Under torchrun each
+    rank takes the next unclaimed job until none is left (a shared counter), so the ranks finish together
+    however unequal the jobs' costs; every cell is its own seeded computation, whoever runs it."""
+    queue = f"synthgen-verify-{next(_ROUNDS)}"
+    done: dict[int, dict] = {}
+    i = dist.claim(queue) if dist.is_active() else 0
+    while i < len(jobs):
+        done[i] = cell(jobs[i], art, source, cfg, cache)
+        if on_job:
+            on_job(offset + i + 1, total, jobs[i])  # i: how far the whole group has claimed
+        i = dist.claim(queue) if dist.is_active() else i + 1
+    counts = []
+    for part in dist.gather(done):
+        done.update(part)
+        counts.append(len(part))
+    return [done[i] for i in range(len(jobs))], counts
+
+
+def run_grid(
+    art: Artifact,
+    cfg: VerifyConfig,
+    source: SourceData,
+    on_job: Callable[[int, int, Job], None] | None = None,
+    cache: CellCache | None = None,
+) -> tuple[list[Job], list[dict], dict, dict]:
+    """Phase 1 (the lr grid), then the judged grid; returns (jobs, cells, lr grid record, how the jobs were
+    spread: processes, jobs per process and, with a ``cache``, the cells it reused and computed)."""
+    if cache is not None:
+        cache.bind(source, art.tasks, art.metadata["scenario"], art.metadata["source"]["normalisation"])
+    grid = plan_lr_grid(art, cfg)
+    total = len(grid) + len(plan(art, cfg))
+    scores, ran = _spread(grid, art, source, cfg, cache, on_job, 0, total)
+    record: dict[str, dict[str, dict[str, float]]] = {}
+    for job, c in zip(grid, scores):
+        score = c["acc"] if "acc" in c else average_accuracy(c["R"])
+        record.setdefault(job.arch, {}).setdefault(job.method, {})[f"{job.lr:g}"] = score
+    chosen = {
+        (a, m): float(max(lrs, key=lambda k: (lrs[k], -float(k)))) for a, ms in record.items() for m, lrs in ms.items()
+    }
+    jobs = plan(art, cfg, chosen)
+    cells, ran2 = _spread(jobs, art, source, cfg, cache, on_job, len(grid), total)
+    spread = {
+        "processes": dist.world(),
+        "jobs_per_process": [a + b for a, b in zip(ran, ran2)],
+        "schedule": "each process takes the next unclaimed job",
+    }
+    if cache is not None:
+        counts = dist.gather((cache.reused, cache.computed))
+        spread["cache"] = {"reused_cells": sum(c[0] for c in counts), "computed_cells": sum(c[1] for c in counts)}
+    return jobs, cells, record, spread

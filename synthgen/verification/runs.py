@@ -1,0 +1,238 @@
+"""Train fresh learners in sequence and measure them on REAL held-out data after every task.
+
+One protocol for everything that is compared: the synthetic artifact (following its recipe),
+its same-memory peers (Replay, GDumb: synthgen.verification.peers), the real-data baselines (sequential,
+random coreset) and joint training. Every sequence run returns accuracy matrices R[i][j]
+(synthgen.verification.metrics); models are scored in ``eval()`` mode, as a consumer would deploy them.
+The engine's periodic validation uses the same protocol on the validation split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synthgen.core.seeding import derive_seed, generator
+from synthgen.data.sources import SourceData, normalise
+from synthgen.data.tasks import TASK_INCREMENTAL, mask_of_class, scenario_masks
+from synthgen.format.artifact import Artifact
+from synthgen.format.recipe import Optimiser, optimiser_of
+from synthgen.nn.consumer import Split, TaskData, hits, predict, train_on_tasks
+from synthgen.nn.inner_loop import rehearsed_tasks
+from synthgen.nn.learners import build_learner
+from synthgen.verification.peers import PeerRecipe, run_peer
+
+
+def real_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, split: str = "test") -> Split:
+    """Normalised real (images, labels) of each task in ``split`` ('train', 'val' or 'test')."""
+    x, y = source.split(split)
+    x = normalise(x, norm)
+    keep = [torch.isin(y, torch.tensor(list(c))) for c in tasks]
+    return [(x[k], y[k]) for k in keep]
+
+
+def real_test_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict) -> Split:
+    """Normalised real test data of each task."""
+    return real_sets(source, tasks, norm, "test")
+
+
+@dataclass
+class SequenceRun:
+    """Accuracy matrices of one learner trained through a task sequence."""
+
+    R: list[list[float]]  # in the sequence's own scenario
+    R_task: list[list[float]]  # evaluated task-incrementally (logits masked to each task's classes)
+
+
+class Scorer:
+    """``after_task(i, model)``: appends row i of both matrices (one forward pass per test set serves both)."""
+
+    def __init__(self, tests: Split, tasks: Sequence[Sequence[int]], num_classes: int, scenario: str):
+        self.tests = tests
+        self.masks = scenario_masks(tasks, num_classes, scenario)
+        self.task_masks = scenario_masks(tasks, num_classes, TASK_INCREMENTAL)
+        self.run = SequenceRun([], [])
+
+    def __call__(self, i: int, model: nn.Module) -> None:
+        logits = [predict(model, x) for x, _ in self.tests]
+        for row, masks in ((self.run.R, self.masks), (self.run.R_task, self.task_masks)):
+            row.append([hits(lg, y, m) / len(y) for lg, (_, y), m in zip(logits, self.tests, masks)])
+
+
+def artifact_tasks(art: Artifact) -> list[TaskData]:
+    """The artifact's tasks as (images, targets, mask) following its recipe."""
+    masks = scenario_masks(art.tasks, art.num_classes, art.metadata["scenario"])
+    tasks = [(art.task(i)[0], art.task(i)[2], masks[i]) for i in range(len(art.tasks))]
+    return rehearsed_tasks(tasks) if art.recipe.get("rehearsal", False) else tasks
+
+
+def fresh(arch: str, shape: Sequence[int], num_classes: int, seed: int) -> nn.Module:
+    """The verifier's learner for (arch, seed): the same weights for every method compared."""
+    return build_learner(arch, shape, num_classes, derive_seed(seed, "learner", arch))
+
+
+def evaluate_artifact(
+    art: Artifact,
+    source: SourceData,
+    arch: str,
+    seed: int,
+    lr_scale: float = 1.0,
+    step_scale: float = 1.0,
+    batch_size: int | None = None,
+    split: str = "test",
+) -> SequenceRun:
+    """Accuracy matrices of a fresh ``arch`` learner trained on the artifact per its recipe
+    (optionally with the lr / steps scaled or shuffled minibatches: the stress scenarios)."""
+    r, norm = art.recipe, art.metadata["source"]["normalisation"]
+    model = fresh(arch, tuple(art.images.shape[1:]), art.num_classes, seed)
+    score = Scorer(real_sets(source, art.tasks, norm, split), art.tasks, art.num_classes, art.metadata["scenario"])
+    train_on_tasks(
+        model,
+        artifact_tasks(art),
+        [lr * lr_scale for lr in r["lr_per_task"]],
+        max(1, round(r["steps_per_task"] * step_scale)),
+        batch_size,
+        score,
+        generator(seed, "batches"),
+        optimiser_of(r),
+    )
+    return score.run
+
+
+def real_sequence_matrix(
+    source: SourceData,
+    tasks: Sequence[Sequence[int]],
+    norm: dict,
+    arch: str,
+    seed: int,
+    lr: float,
+    steps: int | None,
+    batch_size: int = 32,
+    scenario: str = "class-incremental",
+    per_class: int | None = None,
+) -> SequenceRun:
+    """Baseline: train in sequence on REAL task data (all of it, or ``per_class`` random images), no memory.
+
+    ``steps=None`` means one epoch per task at ``batch_size``.
+    """
+    nc = source.num_classes
+    g = generator(seed, "coreset")
+    train = []
+    for (x, y), mask in zip(real_sets(source, tasks, norm, "train"), scenario_masks(tasks, nc, scenario)):
+        if per_class is not None:
+            keep = torch.cat(
+                [
+                    idx[torch.randperm(len(idx), generator=g)[:per_class]]
+                    for idx in (torch.nonzero(y == c).flatten() for c in sorted(set(y.tolist())))
+                ]
+            )
+            x, y = x[keep], y[keep]
+        train.append((x, F.one_hot(y, nc).float(), mask))
+    model = fresh(arch, source.image_shape, nc, seed)
+    score = Scorer(real_test_sets(source, tasks, norm), tasks, nc, scenario)
+    n_steps = steps if steps is not None else max(1, len(train[0][0]) // batch_size)
+    train_on_tasks(
+        model, train, [lr] * len(tasks), n_steps, batch_size, score, generator(seed, "batches"), Optimiser("sgd")
+    )
+    return score.run
+
+
+def peer_matrix(
+    kind: str,
+    source: SourceData,
+    tasks: Sequence[Sequence[int]],
+    norm: dict,
+    arch: str,
+    seed: int,
+    memory: int,
+    recipe: PeerRecipe,
+    scenario: str = "class-incremental",
+    split: str = "test",
+) -> SequenceRun:
+    """Replay-``memory`` or GDumb-``memory`` (verification.peers) with the verifier's learner for (arch, seed)."""
+    nc = source.num_classes
+    x, y = source.split("train")
+    pool_x = normalise(x, norm)
+    score = Scorer(real_sets(source, tasks, norm, split), tasks, nc, scenario)
+    table = mask_of_class(tasks, nc, scenario) if scenario == TASK_INCREMENTAL else None
+    run_peer(
+        kind,
+        lambda: fresh(arch, source.image_shape, nc, seed),
+        real_sets(source, tasks, norm, "train"),
+        y,
+        pool_x,
+        tasks,
+        memory,
+        recipe,
+        seed,
+        score,
+        table,
+    )
+    return score.run
+
+
+@dataclass
+class JointRun:
+    """The joint upper bound: a learner trained on all the real data of tasks 0..i at once, for each step i."""
+
+    acc: float  # after the last step, on every task's test images
+    per_task: list[float]  # after the last step, on each task's test images
+    seen_curve: list[float]  # step i: the prefix model's accuracy on tasks 0..i (mean over those tasks)
+
+
+def _train_joint(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, lr: float, epochs: int, batch_size: int, g: torch.Generator
+) -> nn.Module:
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=g).split(batch_size):
+            opt.zero_grad()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    return model
+
+
+def joint_accuracy(
+    source: SourceData,
+    tasks: Sequence[Sequence[int]],
+    norm: dict,
+    arch: str,
+    seed: int,
+    lr: float = 1e-3,
+    epochs: int = 5,
+    batch_size: int = 64,
+    scenario: str = "class-incremental",
+    prefixes: bool = True,
+    split: str = "test",
+) -> JointRun:
+    """Upper bound: fresh learners trained jointly (Adam at ``lr``) on the real training data of tasks 0..i
+    (every i when ``prefixes``, else only the whole sequence), scored on the ``split`` data of those tasks."""
+    train, tests = real_sets(source, tasks, norm, "train"), real_sets(source, tasks, norm, split)
+    masks = scenario_masks(tasks, source.num_classes, scenario)
+    curve: list[float] = []
+    steps = range(len(tasks)) if prefixes else [len(tasks) - 1]
+    for i in steps:
+        x = torch.cat([t[0] for t in train[: i + 1]])
+        y = torch.cat([t[1] for t in train[: i + 1]])
+        model = _train_joint(
+            fresh(arch, source.image_shape, source.num_classes, seed),
+            x,
+            y,
+            lr,
+            epochs,
+            batch_size,
+            generator(seed, "joint", i),
+        )
+        per_task = [hits(predict(model, tx), ty, m) / len(ty) for (tx, ty), m in zip(tests[: i + 1], masks)]
+        curve.append(sum(per_task) / len(per_task))
+    sizes = [len(ty) for _, ty in tests]
+    return JointRun(
+        acc=sum(a * n for a, n in zip(per_task, sizes)) / sum(sizes),
+        per_task=per_task,
+        seen_curve=curve if prefixes else [],
+    )

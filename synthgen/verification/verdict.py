@@ -1,0 +1,146 @@
+"""The relative verdict and the certificate that carries it.
+
+On every learner the data must beat each judged peer by a margin, keep its max forgetting within
+a bound and reach a fraction of the joint bound; every check is one reason line naming the figure,
+the peer or bound and the margin. :func:`make_certificate` binds the verdict to the artifact's hash.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+
+import torch
+
+from synthgen.core import distributed as dist
+from synthgen.core.version import versions
+from synthgen.format.artifact import Artifact
+from synthgen.format.certificate import CERTIFICATE_VERSION, CERTIFIED, NOT_CERTIFIED, digest
+from synthgen.verification.config import VerifyConfig
+from synthgen.verification.methods import (
+    JOINT,
+    STRESS,
+    SYNTHETIC,
+    judged_peers,
+    peer_methods,
+    seeds_for,
+)
+from synthgen.verification.peers import PeerRecipe
+
+
+def judge(results: dict, cfg: VerifyConfig, n: int) -> tuple[bool, list[str]]:
+    """The relative verdict, and one reason line per check (figure, peer or bound, margin)."""
+    ok, reasons = True, []
+    peers = judged_peers(n)
+    for arch, r in results.items():
+        s, where = r["methods"][SYNTHETIC], f"{arch} ({r['group']})"
+
+        def check(good: bool, text: str) -> None:
+            nonlocal ok
+            ok &= good
+            reasons.append(f"{where}: {text.replace('{verdict}', 'meets' if good else 'FAILS')}")
+
+        acc = s["acc_mean"]
+        for peer in peers:
+            p = r["methods"].get(peer)
+            if p is None:
+                check(False, f"final ACC {acc:.3f} {{verdict}}: peer {peer} was not run")
+                continue
+            gap, paired = acc - p["acc_mean"], s["lead"][peer]
+            check(
+                gap >= cfg.peer_margin,
+                f"final ACC {acc:.3f} vs {peer} {p['acc_mean']:.3f}: {gap:+.3f} (s.e. "
+                f"{paired['se']:.3f}, {len(paired['seeds'])} paired seeds) "
+                f"{{verdict}} margin >= {cfg.peer_margin:+.3f}",
+            )
+        forg = s["max_forgetting_mean"]
+        check(forg <= cfg.max_forgetting, f"max forgetting {forg:.3f} {{verdict}} <= {cfg.max_forgetting:.2f}")
+        joint = r["methods"].get(JOINT)
+        if joint is None:
+            check(False, f"final ACC {acc:.3f} {{verdict}}: joint bound was not run")
+        else:
+            frac = acc / joint["acc_mean"]
+            check(
+                frac >= cfg.min_joint_fraction,
+                f"final ACC {acc:.3f} = {frac:.2f} x joint {joint['acc_mean']:.3f} "
+                f"{{verdict}} >= {cfg.min_joint_fraction:.2f} x joint",
+            )
+    return ok, reasons
+
+
+def make_certificate(
+    art: Artifact,
+    cfg: VerifyConfig,
+    results: dict,
+    lr_grid: dict,
+    certified: bool,
+    reasons: list[str],
+    device: str = "cpu",
+    wall_time_s: float | None = None,
+    spread: dict | None = None,
+) -> dict:
+    """Assemble the certificate dict (with its own digest)."""
+    meta = art.metadata
+    n = len(art.labels)
+    cert = {
+        "certificate_version": CERTIFICATE_VERSION,
+        "artifact_sha256": art.sha256,
+        "source": {
+            "name": meta["source"]["name"],
+            "split": meta["source"].get("split"),
+            "tasks": meta["tasks"],
+            "scenario": meta["scenario"],
+        },
+        "protocol": {
+            "seeds": list(cfg.seeds),
+            "reference_seeds": list(seeds_for(JOINT, cfg)),
+            "archs": {a: r["group"] for a, r in results.items()},
+            "learners": {a: {k: v for k, v in r.items() if k != "methods"} for a, r in results.items()},
+            "recipe": meta["recipe"],
+            "images": n,
+            "scenarios": ["recipe"] + (list(STRESS) if cfg.stress else []),
+            "peers": {
+                "methods": list(peer_methods(n)) if cfg.peers else [],
+                "judged": list(judged_peers(n)),
+                "optimizer": "adam",
+                "lr_grid": list(cfg.peer_lrs),
+                "lr_choice": "best final ACC on the validation split, first seed",
+                "epochs": cfg.peer_epochs,
+                "gdumb_epochs": cfg.gdumb_epochs,
+                "batch": PeerRecipe().batch,
+                "lr_grid_val_acc": lr_grid,
+            },
+            "joint": {
+                "optimizer": "adam",
+                "lr_grid": list(cfg.peer_lrs),
+                "epochs": cfg.joint_epochs,
+                "bound": "a fresh learner trained on all real training data of tasks 0..i, for each step i",
+            },
+            "baselines": cfg.baselines,
+            "baseline_lr": cfg.baseline_lr,
+            "stress": cfg.stress,
+            "spread": spread or {"processes": dist.world()},
+            "evaluation": "fresh learner per (arch, seed) trained in sequence per the recipe; accuracy in "
+            "eval() mode on the REAL test split of every task after every task",
+        },
+        "thresholds": {
+            "peer_margin": cfg.peer_margin,
+            "max_forgetting": cfg.max_forgetting,
+            "min_joint_fraction": cfg.min_joint_fraction,
+            "applies_to": "every architecture, every group",
+        },
+        "results": results,
+        "environment": {
+            **versions(),
+            "platform": platform.platform(),
+            "device": device,
+            "cuda": torch.cuda.get_device_name(0) if device.startswith("cuda") else None,
+            "threads": torch.get_num_threads(),
+            "wall_time_s": wall_time_s,
+        },
+        "verdict": CERTIFIED if certified else NOT_CERTIFIED,
+        "reasons": reasons,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }
+    cert["certificate_sha256"] = digest(cert)
+    return cert
