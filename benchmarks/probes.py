@@ -4,7 +4,7 @@
 
 - rss: peak RSS after `import torch`, after importing the CLI, after the first torch.func.grad call
   (with and without triton, which that call imports unless the CLI keeps it out);
-- step: ms per outer step on the last task stage (replay pool warm) vs a refinement step (default config);
+- step: ms per outer step on the last task stage (replay pool warm, default config);
 - joint: peak RSS growth of a convpool joint-training baseline (the verifier's largest job);
 - stages: peak and current RSS at the start of each stage of a whole default generation (about 3 minutes).
 
@@ -35,11 +35,11 @@ print(json.dumps(out))
 STEP = """
 import time, torch
 torch.set_num_threads(1)
-from synthgen.config import GenerateConfig
-from synthgen.engine import Engine
+from synthgen.generation.config import GenerateConfig
+from synthgen.generation.engine import Engine
 e = Engine(GenerateConfig(device="cpu", checkpoint_every=0, eval_every=0))
 out = {}
-for st, name in ((4, "last task stage (pool warm), ms"), (5, "refinement step, ms")):
+for st, name in ((4, "last task stage (pool warm), ms"),):
     e.stage, e.stage_step = st, 0
     e.opt = e._make_optimizer(e.stages[st])
     for _ in range(3):
@@ -55,8 +55,8 @@ JOINT = """
 import resource, torch
 torch.set_num_threads(1)
 mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-from synthgen.evaluation import joint_accuracy
-from synthgen.sources import load_source
+from synthgen.verification.runs import joint_accuracy
+from synthgen.data.sources import load_source
 src = load_source("mnist-5k")
 tasks = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
 joint_accuracy(src, tasks, src.normalisation(), "mlp", 0, epochs=1)  # warm the runtime
@@ -69,8 +69,8 @@ STAGES = """
 import resource
 mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 now = lambda: int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() // 2**20
-from synthgen.config import GenerateConfig
-from synthgen.engine import Engine
+from synthgen.generation.config import GenerateConfig
+from synthgen.generation.engine import Engine
 e = Engine(GenerateConfig(device="cpu", checkpoint_every=0))
 out = {"after Engine(): peak / current MB": [mb(), now()]}
 def on_step(i):

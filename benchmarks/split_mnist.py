@@ -38,6 +38,13 @@ from synthgen.verification.methods import JOINT, STRESS, SYNTHETIC, judged_peers
 # the held-out rows: the zoo's families at a consumer's sizes (ConvNet-3 at width 32: at 128 its joint bound and
 # peers alone take hours on 2 cores; research.md has the width-128 figures)
 ZOO_ROWS = ("mlp", "mlp2", "convnet", "cnn", "cnn_bn", "convnet3_s", "lenet", "resnet8")
+STRESS_NAMES = [m.name for m in STRESS]
+
+
+def judged_names(n: int) -> list[str]:
+    return [p.name for p in judged_peers(n)]
+
+
 TARGET_ALL, TARGET_GEN, TARGET_GAP, TARGET_PEER, TARGET_STRESS = 0.85, 0.90, 0.05, 0.05, 0.05  # issue 16
 TARGET_MIN_SEEN, TARGET_AVG_INCR = 0.88, 0.93  # issue 17
 TARGET_FINAL = {"mlp": 0.900, "convnet": 0.893}  # issue 17: the final ACC when it was filed (3 generation seeds)
@@ -94,9 +101,9 @@ def default_certs(work: Path, seeds: int) -> dict[int, dict]:
 def peer_gaps(cert: dict, n: int) -> list[tuple[float, str, str]]:
     """(synthetic final ACC - peer's, learner, peer) for every learner and judged peer of a certificate."""
     return [
-        (r["methods"][SYNTHETIC]["acc_mean"] - r["methods"][p]["acc_mean"], a, p)
+        (r["methods"][SYNTHETIC.name]["acc_mean"] - r["methods"][p]["acc_mean"], a, p)
         for a, r in cert["results"].items()
-        for p in judged_peers(n)
+        for p in judged_names(n)
         if p in r["methods"]
     ]
 
@@ -114,7 +121,7 @@ def certified_rows(work: Path, seeds: int, certs: dict[int, dict], n: int) -> li
             continue
         cert, ver = certs[s], json.loads((work / f"seed{s}.verify.json").read_text())
         lead = min(peer_gaps(cert, n), default=None)
-        forg = max((r["methods"][SYNTHETIC]["max_forgetting_mean"], a) for a, r in cert["results"].items())
+        forg = max((r["methods"][SYNTHETIC.name]["max_forgetting_mean"], a) for a, r in cert["results"].items())
         failed = [r for r in cert["reasons"] if "FAILS" in r]
         lines.append(
             f"| {s} | **{cert['verdict']}** | {ver['warm']['wall_s']:.0f} | "
@@ -127,7 +134,7 @@ def certified_rows(work: Path, seeds: int, certs: dict[int, dict], n: int) -> li
 def default_means(certs: list[dict], n: int) -> tuple[list[str], dict]:
     """One row per learner of the default verify: the synthetic data's figures, mean over the generation seeds,
     next to its same-memory peers (the same in every certificate: they do not depend on the data)."""
-    replay, gdumb = judged_peers(n)
+    replay, gdumb = judged_names(n)
     head = [
         "learner",
         "group",
@@ -142,7 +149,7 @@ def default_means(certs: list[dict], n: int) -> tuple[list[str], dict]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     found = {}
     for arch, r in sorted(certs[0]["results"].items(), key=lambda kv: (kv[1]["group"] != "generation", kv[0])):
-        syn = [c["results"][arch]["methods"][SYNTHETIC] for c in certs]
+        syn = [c["results"][arch]["methods"][SYNTHETIC.name] for c in certs]
         f = {k: mean(x[f"{k}_mean"] for x in syn) for k in ("acc", "min_seen_acc", "avg_incremental_acc")}
         f.update(
             group=r["group"],
@@ -228,7 +235,7 @@ def peer_results(work: Path, n: int) -> dict[str, dict]:
         if (work / name).exists():
             for arch, r in json.loads((work / name).read_text())["results"].items():
                 out.setdefault(arch, {}).update(
-                    {k: v for k, v in r["methods"].items() if k in (*judged_peers(n), JOINT)}
+                    {k: v for k, v in r["methods"].items() if k in (*judged_names(n), JOINT.name)}
                 )
     return out
 
@@ -240,7 +247,7 @@ def mean(values) -> float:
 def zoo_table(certs: list[dict], peers: dict[str, dict], n: int) -> tuple[list[str], dict]:
     """One row per learner: the synthetic data over every generation seed next to that family's peers and joint."""
     first = certs[0]["results"]
-    replay, gdumb = judged_peers(n)
+    replay, gdumb = judged_names(n)
     head = [
         "learner",
         "family",
@@ -258,15 +265,15 @@ def zoo_table(certs: list[dict], peers: dict[str, dict], n: int) -> tuple[list[s
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     found = {}
     for arch, r in sorted(first.items(), key=lambda kv: (kv[1]["group"] != "generation", kv[0])):
-        syn = [c["results"][arch]["methods"][SYNTHETIC] for c in certs]
+        syn = [c["results"][arch]["methods"][SYNTHETIC.name] for c in certs]
         acc = mean(s["acc_mean"] for s in syn)
         drops = [
-            c["results"][arch]["methods"][SYNTHETIC]["acc_mean"] - c["results"][arch]["methods"][k]["acc_mean"]
+            c["results"][arch]["methods"][SYNTHETIC.name]["acc_mean"] - c["results"][arch]["methods"][k]["acc_mean"]
             for c in certs
-            for k in STRESS
+            for k in STRESS_NAMES
         ]
         m = peers.get(arch, {})
-        joint, rp, gd = (m[k]["acc_mean"] if k in m else None for k in (JOINT, replay, gdumb))
+        joint, rp, gd = (m[k]["acc_mean"] if k in m else None for k in (JOINT.name, replay, gdumb))
         min_seen, avg_incr = mean(s["min_seen_acc_mean"] for s in syn), mean(s["avg_incremental_acc_mean"] for s in syn)
         found[arch] = {
             "acc": acc,
@@ -391,7 +398,7 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         f"{arts[0].recipe['order'].split('; ')[-1]}), "
         f"{g['inits_per_step']} learner init(s)/step, {g['steps']} outer steps over the task stages, each stage "
         f"ending at its data's mean over its last {g.get('tail_average', 0):.0%} of steps, "
-        f"{g['refine_steps']} refinement steps (point weight {g['point_weight']}), distribution matching against "
+        "distribution matching against "
         f"random `{g.get('feature_arch', '-')}` bodies at weight {g.get('feature_weight', 0)}.",
         "",
         "## The two commands, timed",
@@ -438,7 +445,7 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
             f"{len(certs[0]['protocol']['seeds'])} verification seeds; min seen / avg incr.: the lowest and the mean "
             "accuracy on the tasks seen so far over the 5 steps; / joint: against that learner's own joint "
             "training (Adam, lr chosen on validation); worst stress drop: over the 5 stress scenarios and the "
-            f"generation seeds; {judged_peers(n)[0]} / {judged_peers(n)[1]}: the same learner keeping {n} real "
+            f"generation seeds; {judged_names(n)[0]} / {judged_names(n)[1]}: the same learner keeping {n} real "
             "images (generation seed 0's run; they do not depend on the artifact).",
             "",
             *table,

@@ -23,7 +23,7 @@ from pathlib import Path
 ARCHS = ("mlp", "convnet", "convnet_bn", "convnet4_bn", "mlp3_s")  # the default generation learners
 
 
-def child(arch: str, K: int, stage: int, backprop: int, inits: int, pool: int = 0) -> dict:
+def child(arch: str, K: int, stage: int, inits: int, pool: int = 0) -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -33,7 +33,6 @@ def child(arch: str, K: int, stage: int, backprop: int, inits: int, pool: int = 
     cfg = GenerateConfig(
         learners=LearnerConfig(archs=(arch,)),
         inner_steps=K,
-        backprop_steps=backprop,
         replay_pool=pool,
         inits_per_step=inits,
         device="cpu",
@@ -88,9 +87,9 @@ def pool_upkeep(size: int = 256) -> list[float]:
     return out
 
 
-def measure(arch: str, K: int, stage: int, backprop: int = 0, inits: int = 4, pool: int = 0) -> dict:
+def measure(arch: str, K: int, stage: int, inits: int = 4, pool: int = 0) -> dict:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps([arch, K, stage, backprop, inits, pool])],
+        [sys.executable, __file__, "--child", json.dumps([arch, K, stage, inits, pool])],
         capture_output=True,
         text=True,
         check=True,
@@ -126,23 +125,6 @@ def main() -> None:
         for K in (5, 10, 20):
             cells = [f"{measure(arch, K, stage)['ms']:.0f}" for stage in (0, 2, 4)]
             lines.append(f"| {arch} | {K} | " + " | ".join(cells) + " |")
-            print(lines[-1], flush=True)
-    lines += [
-        "",
-        "## Memory vs K: full unroll vs truncated back-propagation (last 5 steps)",
-        "",
-        "Growth of peak RSS during the steps (MB), task 5 of 5 (the largest unroll), each learner.",
-        "",
-        "| arch | K | full unroll: ms, +MB | truncated (5): ms, +MB |",
-        "|---|---|---|---|",
-    ]
-    for arch in ARCHS:
-        for K in (10, 20, 40):
-            full, trunc = measure(arch, K, 4, 0), measure(arch, K, 4, 5)
-            lines.append(
-                f"| {arch} | {K} | {full['ms']:.0f} ms, +{full['delta_mb']:.0f} | "
-                f"{trunc['ms']:.0f} ms, +{trunc['delta_mb']:.0f} |"
-            )
             print(lines[-1], flush=True)
     lines += [
         "",

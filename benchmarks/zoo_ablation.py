@@ -5,9 +5,9 @@
     python benchmarks/zoo_ablation.py --table                                   # every logged row (docs/research.md)
 
 Each family's learner is trained in sequence per the artifact's recipe by the verifier's own
-protocol (synthgen.evaluation.evaluate_artifact: fresh learner per seed, eval() mode, real test
+protocol (synthgen.verification.runs.evaluate_artifact: fresh learner per seed, eval() mode, real test
 split after every task), seeds 0..2; a row holds final ACC, max forgetting and the accuracy on the
-tasks seen so far after each task. Rows go to docs/zoo_ablation.jsonl.
+tasks seen so far after each task. Rows go to benchmarks/logs/zoo_ablation.jsonl.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def main() -> None:
     ap.add_argument("--artifact")
     ap.add_argument("--command", default="", help="the generate command that made the artifact (recorded)")
     ap.add_argument("--rss-mb", type=int, help="the generate run's peak RSS (recorded)")
-    ap.add_argument("--log", default="docs/zoo_ablation.jsonl")
+    ap.add_argument("--log", default="benchmarks/logs/zoo_ablation.jsonl")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--table", action="store_true", help="print the table of logged rows and exit")
     args = ap.parse_args()

@@ -1,6 +1,6 @@
 """The Python API: everything the CLI does, without the printing.
 
-``generate(config, out=...) -> Artifact``, ``load(ref) -> Artifact``, ``verify(artifact) -> certificate``,
+``generate(config, out=...) -> Artifact``, ``load(ref) -> Artifact``, ``verify(artifact) -> Certificate``,
 ``write_verification(cert, path)``, ``check(certificate, artifact)``; export / publish / pull are
 re-exported from synthgen.share.export and synthgen.share.hub.
 """
@@ -22,7 +22,7 @@ from synthgen.core.config import ConfigError
 from synthgen.core.io import exclusive, read_json
 from synthgen.core.seeding import seed_everything
 from synthgen.format.artifact import Artifact, load_artifact, save_artifact, siblings
-from synthgen.format.certificate import check_certificate, load_certificate, write_certificate
+from synthgen.format.certificate import Certificate, check_certificate, load_certificate, write_certificate
 from synthgen.generation.config import GenerateConfig
 from synthgen.generation.engine import Engine
 from synthgen.generation.result import GenerationError, StepInfo, artifact_from_result
@@ -155,8 +155,8 @@ def verify(
     data_dir: str | None = None,
     on_job: Callable[[int, int, Job], None] | None = None,
     cache: str | os.PathLike | bool = True,
-) -> dict:
-    """Retrain fresh learners in sequence on ``artifact`` next to its peers and return its certificate (a dict).
+) -> Certificate:
+    """Retrain fresh learners in sequence on ``artifact`` next to its peers and return its certificate.
 
     The cells that do not depend on the artifact's images (peers, joint bound, real baselines, the lr grid)
     are kept in and reused from ``cache`` (synthgen.verification.cache): True for the default folder, a folder, or
@@ -169,7 +169,7 @@ def verify(
     t0 = time.perf_counter()
     cells_cache = None if cache is False else CellCache(None if cache is True else cache)
     jobs, cells, lr_grid, spread = run_grid(art, cfg, source, on_job, cells_cache)
-    results = gather(jobs, cells, info, tuple(peer_methods(len(art.labels))))
+    results = gather(jobs, cells, info, peer_methods(len(art.labels)))
     ok, reasons = judge(results, cfg, len(art.labels))
     return make_certificate(
         art, cfg, results, lr_grid, ok, reasons, spread=spread, wall_time_s=round(time.perf_counter() - t0, 2)
@@ -177,7 +177,7 @@ def verify(
 
 
 def write_verification(
-    cert: dict,
+    cert: Certificate,
     path: str | os.PathLike,
     embed_into: Artifact | None = None,
     certificate: str | os.PathLike | None = None,
@@ -190,12 +190,12 @@ def write_verification(
     sib = siblings(path)
     cpath = write_certificate(cert, certificate or sib.certificate)
     if embed_into is not None:
-        embed_into.metadata["certificate"] = cert
+        embed_into.metadata["certificate"] = cert.to_dict()
         save_artifact(embed_into, embed_into.path or path)
     return cpath, verification_pictures(cert, Path(pictures or sib.pictures))
 
 
-def check(certificate: str | os.PathLike, artifact: Artifact) -> dict:
+def check(certificate: str | os.PathLike, artifact: Artifact) -> Certificate:
     """The certificate file, after checking that it was issued for exactly ``artifact``'s tensors."""
     cert = load_certificate(certificate)
     check_certificate(cert, artifact)
@@ -205,7 +205,7 @@ def check(certificate: str | os.PathLike, artifact: Artifact) -> dict:
 def export(
     source: Artifact | str | os.PathLike,
     to: str | os.PathLike,
-    certificate: dict | str | os.PathLike | None = None,
+    certificate: Certificate | str | os.PathLike | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Artifact (object or file) -> Hugging Face dataset folder ``to``, with its certificate and verify pictures
@@ -219,7 +219,7 @@ def export(
         return save_artifact(artifact_from_parquet(source), to)
     art = source if isinstance(source, Artifact) else load_artifact(source)
     sib = siblings(art.path) if art.path is not None else None
-    cert = certificate if isinstance(certificate, dict) else None
+    cert = certificate if isinstance(certificate, Certificate) else None
     if cert is None:
         cert_file = Path(certificate) if certificate is not None else (sib.certificate if sib else None)
         if certificate is not None and not cert_file.exists():

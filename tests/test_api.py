@@ -60,5 +60,5 @@ def test_write_verification_and_check(small_artifact, tmp_path):
     cert = synthgen.verify(path, cfg)
     cpath, pictures = synthgen.write_verification(cert, path, embed_into=load_artifact(path))
     assert cpath == siblings(path).certificate and all(p.parent == siblings(path).pictures for p in pictures)
-    assert synthgen.check(cpath, load_artifact(path))["verdict"] == cert["verdict"]
-    assert load_artifact(path).metadata["certificate"]["certificate_sha256"] == cert["certificate_sha256"]
+    assert synthgen.check(cpath, load_artifact(path)).verdict == cert.verdict
+    assert load_artifact(path).metadata["certificate"]["certificate_sha256"] == cert.raw["certificate_sha256"]

@@ -96,6 +96,7 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
 
     from synthgen import export
     from synthgen.cli.verify import results_table
+    from synthgen.format.certificate import Certificate
 
     cfg = tmp_path / "v.json"
     cfg.write_text(json.dumps({"seeds": [0, 1], "heldout": [], "peer_lrs": [0.001], "reference_seeds": 1}))
@@ -107,12 +108,12 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
     assert methods["joint (upper bound)"]["seeds"] == methods["random real coreset"]["seeds"] == [0]
     assert methods["synthetic"]["seeds"] == methods["Replay-50"]["seeds"] == methods["GDumb-50"]["seeds"] == [0, 1]
     console = Console(width=200, record=True)  # the table as a wide terminal shows it
-    console.print(results_table(cert))
+    console.print(results_table(Certificate.from_dict(cert)))
     table = console.export_text()
     assert "joint (upper bound) (1 seed)" in table and "random real coreset (1 seed)" in table
     assert re.search(r"Replay-50\s*│", table) and "Replay-50 (" not in table
     narrow = Console(width=80, record=True)  # a log file: the method names fold, never "Repla…" for both replays
-    narrow.print(results_table(cert))
+    narrow.print(results_table(Certificate.from_dict(cert)))
     text = narrow.export_text()
     assert "Repla…" not in text and text.count("Replay-") == 2
     card = (export(saved, tmp_path / "folder") / "README.md").read_text()

@@ -26,8 +26,8 @@ def test_the_default_artifact_is_certified(tmp_path):
     art = api.load(given) if given else api.generate(GenerateConfig(), out=tmp_path / "split_mnist.safetensors")
     assert art.metadata["generation"]["run_hash"] == GenerateConfig().run_hash(), "not made with the default config"
     cert = api.verify(art, cache=os.environ.get("SYNTHGEN_DEFAULT_CACHE_DIR", True))
-    assert cert["artifact_sha256"] == art.sha256
-    assert cert["verdict"] == "certified", "\n".join(r for r in cert["reasons"] if "FAILS" in r)
-    for arch, r in cert["results"].items():  # the verdict's own comparison, restated: every learner beats both peers
+    assert cert.artifact_sha256 == art.sha256
+    assert cert.certified, "\n".join(r for r in cert.reasons if "FAILS" in r)
+    for arch, r in cert.learners.items():  # the verdict's own comparison, restated: every learner beats both peers
         for peer in judged_peers(len(art.labels)):
-            assert r["methods"][SYNTHETIC]["acc_mean"] > r["methods"][peer]["acc_mean"], (arch, peer)
+            assert r.methods[SYNTHETIC.name].acc > r.methods[peer.name].acc, (arch, peer)

@@ -104,7 +104,7 @@ def test_torchrun_verify_spreads_the_grid_and_rank0_alone_writes(tmp_path, tiny_
 
     save_artifact(tiny_artifact, tmp_path / "a.safetensors")
     one = json.loads(
-        json.dumps(verify(tmp_path / "a.safetensors", verify_config(None, {"heldout": ("mlp256",)}, quick=True)))
+        json.dumps(verify(tmp_path / "a.safetensors", verify_config(None, {"heldout": ("mlp256",)}, quick=True)).raw)
     )
     two = _run(
         ["verify", "a.safetensors", "--quick", "--heldout", "mlp256", "--certificate", "two.json", "--no-cache"],

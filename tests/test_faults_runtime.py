@@ -15,10 +15,12 @@ from typer.testing import CliRunner
 from synthgen.cli.main import app
 from synthgen.core.io import BusyError, exclusive
 from synthgen.format.artifact import load_artifact, save_artifact
-from synthgen.format.certificate import write_certificate
+from synthgen.format.certificate import load_certificate, write_certificate
 from synthgen.generation.checkpoint import load_checkpoint
 from synthgen.generation.engine import Engine
 from synthgen.share.export import export_folder, load_folder
+from synthgen.verification.config import VerifyConfig
+from synthgen.verification.verdict import make_certificate
 
 from .conftest import tiny_config
 
@@ -102,21 +104,21 @@ def _no_temps(folder):
 
 def test_row12_disk_full_artifact_checkpoint_certificate(tiny_artifact, tmp_path, disk_full, mnist5k):
     art_path = save_artifact(tiny_artifact, tmp_path / "a.safetensors")
-    cert = {"certificate_version": 1}
-    cert_path = write_certificate(cert, tmp_path / "a.certificate.json")
+    issued = make_certificate(tiny_artifact, VerifyConfig(), {}, {}, True, [])
+    cert_path = write_certificate(issued, tmp_path / "a.certificate.json")
     engine = Engine(tiny_config(steps=2), source=mnist5k)
     ckpt = engine.save(tmp_path / "c.ckpt.safetensors")
     before = ckpt.read_bytes()
     disk_full()
     for write in (
         lambda: save_artifact(tiny_artifact, art_path),
-        lambda: write_certificate({"certificate_version": 1, "x": 2}, cert_path),
+        lambda: write_certificate(make_certificate(tiny_artifact, VerifyConfig(), {}, {}, False, ["x"]), cert_path),
         lambda: engine.save(ckpt),
     ):
         with pytest.raises(OSError, match="No space left"):
             write()
     assert load_artifact(art_path).sha256 == tiny_artifact.sha256
-    assert cert_path.read_text().strip().startswith("{") and '"x"' not in cert_path.read_text()
+    assert load_certificate(cert_path) == issued and '"x"' not in cert_path.read_text()
     assert ckpt.read_bytes() == before
     assert _no_temps(tmp_path) == []
 

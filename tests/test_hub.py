@@ -1,4 +1,4 @@
-"""synthgen.hub against real servers on 127.0.0.1: olah (reads) + tests/hub_double.py (writes).
+"""synthgen.share.hub against real servers on 127.0.0.1: olah (reads) + tests/hub_double.py (writes).
 
 The CLI's publish and pull are tested in test_cli_publish.py / test_cli_pull.py.
 """
@@ -188,7 +188,7 @@ def test_row16_hub_content_changed_after_certification(hub, tmp_path, tiny_artif
     cert = make_certificate(tiny_artifact, VerifyConfig(), {}, {}, True, [])
     folder = export_folder(tiny_artifact, tmp_path / "v1", certificate=cert)
     v1 = publish(folder, "org/changing", token="hf_ok", endpoint=hub.write_url)
-    (tmp_path / "cert.json").write_text(json.dumps(cert))
+    (tmp_path / "cert.json").write_text(json.dumps(cert.to_dict()))
     other = Artifact(
         tiny_artifact.images + 0.01,
         tiny_artifact.labels,

@@ -43,16 +43,18 @@ def fast_cert(small_artifact):
 
 def test_engine_artifact_beats_its_same_memory_peers_and_is_certified(fast_cert, small_artifact):
     cert = fast_cert
-    assert cert["verdict"] == CERTIFIED, cert["reasons"]
-    assert cert["artifact_sha256"] == small_artifact.sha256
-    mlp = cert["results"]["mlp"]
-    assert (mlp["group"], cert["results"]["mlp256"]["group"]) == ("generation", "heldout")
+    assert cert.raw["verdict"] == CERTIFIED, cert.raw["reasons"]
+    assert cert.raw["artifact_sha256"] == small_artifact.sha256
+    mlp = cert.raw["results"]["mlp"]
+    assert (mlp["group"], cert.raw["results"]["mlp256"]["group"]) == ("generation", "heldout")
     assert mlp["family"] == "mlp" and mlp["params"] == 784 * 100 + 100 + 100 * 10 + 10
-    assert {"Replay-50", "Replay-250", "GDumb-50", JOINT} <= set(mlp["methods"])  # N = the artifact's 50 images
-    assert len(mlp["methods"][SYNTHETIC]["matrices"]) == 2  # one per seed
+    assert {"Replay-50", "Replay-250", "GDumb-50", JOINT.name} <= set(mlp["methods"])  # N = the artifact's 50 images
+    assert len(mlp["methods"][SYNTHETIC.name]["matrices"]) == 2  # one per seed
     for peer in ("Replay-50", "GDumb-50"):  # every reason names the figure, the peer and the margin
-        assert any(r.startswith("mlp (generation): final ACC") and peer in r and "margin" in r for r in cert["reasons"])
-    assert cert["thresholds"]["peer_margin"] == FAST.peer_margin
+        assert any(
+            r.startswith("mlp (generation): final ACC") and peer in r and "margin" in r for r in cert.raw["reasons"]
+        )
+    assert cert.raw["thresholds"]["peer_margin"] == FAST.peer_margin
     check_certificate(cert, small_artifact)
     other = Artifact(
         small_artifact.images.clone(),
@@ -72,27 +74,27 @@ def test_engine_artifact_beats_its_same_memory_peers_and_is_certified(fast_cert,
 
 
 def test_continual_metrics_are_recorded_per_step(fast_cert):
-    s = fast_cert["results"]["mlp"]["methods"][SYNTHETIC]
+    s = fast_cert.raw["results"]["mlp"]["methods"][SYNTHETIC.name]
     assert len(s["seen_curve"]) == 5 and s["min_seen_acc_mean"] <= min(s["seen_curve"]) + 1e-9
     assert s["avg_incremental_acc_mean"] == pytest.approx(sum(s["seen_curve"]) / 5)
-    joint = fast_cert["results"]["mlp"]["methods"][JOINT]
+    joint = fast_cert.raw["results"]["mlp"]["methods"][JOINT.name]
     assert len(joint["seen_curve"]) == 5 and joint["seen_curve"][0] > 0.95  # 2 classes after the first step
     assert s["joint_step_ratio"] == pytest.approx([a / b for a, b in zip(s["seen_curve"], joint["seen_curve"])])
 
 
 def test_each_lead_over_a_peer_is_paired_by_seed_with_its_standard_error(fast_cert):
-    mlp = fast_cert["results"]["mlp"]["methods"]
+    mlp = fast_cert.raw["results"]["mlp"]["methods"]
     for peer in ("Replay-50", "Replay-250", "GDumb-50"):
         gaps = [
             sum(a[-1]) / len(a[-1]) - sum(b[-1]) / len(b[-1])
-            for a, b in zip(mlp[SYNTHETIC]["matrices"], mlp[peer]["matrices"])
+            for a, b in zip(mlp[SYNTHETIC.name]["matrices"], mlp[peer]["matrices"])
         ]
-        lead = mlp[SYNTHETIC]["lead"][peer]
+        lead = mlp[SYNTHETIC.name]["lead"][peer]
         assert lead["seeds"] == [0, 1] and lead["mean"] == pytest.approx(sum(gaps) / 2)
         assert lead["se"] == pytest.approx(abs(gaps[0] - gaps[1]) / 2)  # 2 pairs: sample std / sqrt(2) = |d0 - d1| / 2
-        assert lead["mean"] == pytest.approx(mlp[SYNTHETIC]["acc_mean"] - mlp[peer]["acc_mean"])
-    line = next(r for r in fast_cert["reasons"] if r.startswith("mlp (generation)") and "vs GDumb-50" in r)
-    assert f"(s.e. {mlp[SYNTHETIC]['lead']['GDumb-50']['se']:.3f}, 2 paired seeds)" in line
+        assert lead["mean"] == pytest.approx(mlp[SYNTHETIC.name]["acc_mean"] - mlp[peer]["acc_mean"])
+    line = next(r for r in fast_cert.raw["reasons"] if r.startswith("mlp (generation)") and "vs GDumb-50" in r)
+    assert f"(s.e. {mlp[SYNTHETIC.name]['lead']['GDumb-50']['se']:.3f}, 2 paired seeds)" in line
 
 
 @pytest.mark.parametrize("rehearsal", [False, True], ids=["in-sequence", "rehearsed"])
@@ -104,11 +106,11 @@ def test_real_digits_with_one_hot_labels_are_not_certified(small_artifact, mnist
     g = torch.Generator().manual_seed(0)
     picks = torch.cat([torch.nonzero(y == c).flatten()[torch.randperm(350, generator=g)[:5]] for c in range(10)])
     cert = verify(_control(small_artifact, normalise(x[picks], norm), y[picks].clone(), rehearsal=rehearsal), FAST)
-    assert cert["verdict"] == NOT_CERTIFIED
+    assert cert.raw["verdict"] == NOT_CERTIFIED
     if not rehearsal:
-        assert cert["results"]["mlp"]["methods"][SYNTHETIC]["max_forgetting_mean"] > 0.5
-        assert any("vs Replay-50" in r and "FAILS" in r for r in cert["reasons"])
-    assert any("vs GDumb-50" in r and "FAILS" in r for r in cert["reasons"]), cert["reasons"]
+        assert cert.raw["results"]["mlp"]["methods"][SYNTHETIC.name]["max_forgetting_mean"] > 0.5
+        assert any("vs Replay-50" in r and "FAILS" in r for r in cert.raw["reasons"])
+    assert any("vs GDumb-50" in r and "FAILS" in r for r in cert.raw["reasons"]), cert.raw["reasons"]
 
 
 @pytest.mark.parametrize("rehearsal", [False, True], ids=["in-sequence", "rehearsed"])
@@ -120,8 +122,8 @@ def test_random_noise_is_not_certified(small_artifact, rehearsal):
         rehearsal=rehearsal,
     )
     cert = verify(art, FAST)
-    assert cert["verdict"] == NOT_CERTIFIED
-    assert cert["results"]["mlp"]["methods"][SYNTHETIC]["acc_mean"] < 0.6
+    assert cert.raw["verdict"] == NOT_CERTIFIED
+    assert cert.raw["results"]["mlp"]["methods"][SYNTHETIC.name]["acc_mean"] < 0.6
 
 
 def test_without_peers_or_joint_there_is_no_certificate(tiny_artifact):
@@ -129,45 +131,45 @@ def test_without_peers_or_joint_there_is_no_certificate(tiny_artifact):
         tiny_artifact,
         VerifyConfig(seeds=(0,), heldout=(), peers=False, baselines=False, peer_lrs=(1e-3,), joint_epochs=1),
     )
-    assert cert["verdict"] == NOT_CERTIFIED and any("peer Replay-20 was not run" in r for r in cert["reasons"])
-    assert JOINT in cert["results"]["mlp"]["methods"]
+    assert cert.raw["verdict"] == NOT_CERTIFIED and any("peer Replay-20 was not run" in r for r in cert.raw["reasons"])
+    assert JOINT.name in cert.raw["results"]["mlp"]["methods"]
     cfg = VerifyConfig(seeds=(0,), heldout=(), peers=False, joint=False, baselines=False)
     assert plan_lr_grid(tiny_artifact, cfg) == [] and {j.method for j in plan(tiny_artifact, cfg)} == {SYNTHETIC}
     one_lr = VerifyConfig(seeds=(0,), heldout=(), baselines=False, peer_lrs=(1e-3,))  # nothing to choose on val
     assert plan_lr_grid(tiny_artifact, one_lr) == [] and {j.lr for j in plan(tiny_artifact, one_lr)} >= {1e-3}
     cert = verify(tiny_artifact, cfg)
-    assert cert["verdict"] == NOT_CERTIFIED and any("joint bound was not run" in r for r in cert["reasons"])
+    assert cert.raw["verdict"] == NOT_CERTIFIED and any("joint bound was not run" in r for r in cert.raw["reasons"])
 
 
 def test_peers_lr_is_chosen_on_validation_and_recorded(tiny_artifact):
     cfg = VerifyConfig(seeds=(0,), archs=("mlp",), heldout=(), baselines=False, peer_lrs=(1e-5, 1e-3), joint_epochs=1)
     grid = plan_lr_grid(tiny_artifact, cfg)
-    assert {(j.method, j.lr, j.split) for j in grid} >= {("GDumb-20", 1e-5, "val"), (JOINT, 1e-3, "val")}
+    assert {(j.method.name, j.lr, j.split) for j in grid} >= {("GDumb-20", 1e-5, "val"), (JOINT.name, 1e-3, "val")}
     cert = verify(tiny_artifact, cfg)
-    record = cert["protocol"]["peers"]["lr_grid_val_acc"]["mlp"]
-    for method in ("Replay-20", "GDumb-20", JOINT):
+    record = cert.raw["protocol"]["peers"]["lr_grid_val_acc"]["mlp"]
+    for method in ("Replay-20", "GDumb-20", JOINT.name):
         scores = record[method]
         assert scores["0.001"] > scores["1e-05"]  # 1e-5 barely trains in two epochs
-        assert cert["results"]["mlp"]["methods"][method]["lr"] == 1e-3
+        assert cert.raw["results"]["mlp"]["methods"][method]["lr"] == 1e-3
 
 
 def test_deterministic(tiny_artifact):
     cfg = VerifyConfig(seeds=(0,), heldout=(), baselines=False, peers=False, joint_epochs=1)
     a, b = verify(tiny_artifact, cfg, cache=False), verify(tiny_artifact, cfg, cache=False)  # computed twice
-    assert a["results"] == b["results"] and a["verdict"] == b["verdict"]
+    assert a.learners == b.learners and a.raw["results"] == b.raw["results"] and a.verdict == b.verdict
 
 
 def test_baselines_and_stress_in_the_same_run(tiny_artifact):
     cfg = VerifyConfig(seeds=(0,), heldout=(), stress=True, peers=False, joint_epochs=1, peer_lrs=(1e-3,))
     cert = verify(tiny_artifact, cfg)
-    methods = cert["results"]["mlp"]["methods"]
-    assert set(BASELINES) <= set(methods) and "lr x2" in methods and "shuffled half batches" in methods
-    assert cert["protocol"]["scenarios"] == ["recipe", *STRESS]
-    assert methods[SYNTHETIC]["acc_mean"] > methods["real sequence (1 epoch)"]["acc_mean"] + 0.25
-    joint_tasks = methods[JOINT]["per_task_final"]
-    assert len(joint_tasks) == len(tiny_artifact.tasks) == len(methods[SYNTHETIC]["per_task_final"])
-    assert min(joint_tasks) > 0.8 and min(joint_tasks) <= methods[JOINT]["acc_mean"] <= max(joint_tasks)
-    assert methods[SYNTHETIC]["task_incremental_acc_mean"] >= methods[SYNTHETIC]["acc_mean"]
+    methods = cert.raw["results"]["mlp"]["methods"]
+    assert {m.name for m in BASELINES} <= set(methods) and "lr x2" in methods and "shuffled half batches" in methods
+    assert cert.raw["protocol"]["scenarios"] == ["recipe", *(m.name for m in STRESS)]
+    assert methods[SYNTHETIC.name]["acc_mean"] > methods["real sequence (1 epoch)"]["acc_mean"] + 0.25
+    joint_tasks = methods[JOINT.name]["per_task_final"]
+    assert len(joint_tasks) == len(tiny_artifact.tasks) == len(methods[SYNTHETIC.name]["per_task_final"])
+    assert min(joint_tasks) > 0.8 and min(joint_tasks) <= methods[JOINT.name]["acc_mean"] <= max(joint_tasks)
+    assert methods[SYNTHETIC.name]["task_incremental_acc_mean"] >= methods[SYNTHETIC.name]["acc_mean"]
 
 
 def test_default_heldout_is_three_unused_families_with_batchnorm_and_max_pooling(tiny_artifact):
@@ -184,7 +186,7 @@ def test_default_heldout_is_three_unused_families_with_batchnorm_and_max_pooling
     # every seed: synthetic, stress, peers; the first reference_seeds (2): joint, baselines
     assert len(jobs) == 4 * (3 * (1 + 5 + 3) + 2 * (1 + 3))
     assert {j.seed for j in jobs if j.method in (JOINT, *BASELINES)} == {0, 1}
-    assert {j.seed for j in jobs if j.method == "Replay-20"} == {0, 1, 2}
+    assert {j.seed for j in jobs if j.method.name == "Replay-20"} == {0, 1, 2}
 
 
 def test_the_feature_networks_family_is_not_held_out(tiny_artifact):
@@ -202,7 +204,7 @@ def test_the_feature_networks_family_is_not_held_out(tiny_artifact):
 
 
 def test_edited_certificate_detected(fast_cert):
-    forged = dict(fast_cert, verdict=NOT_CERTIFIED)
+    forged = dict(fast_cert.raw, verdict=NOT_CERTIFIED)
     with pytest.raises(CertificateError, match="edited"):
         validate_certificate(forged)
 

@@ -10,7 +10,7 @@ from synthgen.format.artifact import Artifact
 from synthgen.verification.cache import CellCache, learner_digest
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid
-from synthgen.verification.methods import SYNTHETIC, uses_images
+from synthgen.verification.methods import SYNTHETIC
 
 # the lr grid, the peers, the joint bound and the baselines: every kind of cached cell
 CFG = VerifyConfig(seeds=(0,), archs=("mlp",), heldout=(), peer_lrs=(1e-4, 1e-3), joint_epochs=1, gdumb_epochs=3)
@@ -18,20 +18,20 @@ CFG = VerifyConfig(seeds=(0,), archs=("mlp",), heldout=(), peer_lrs=(1e-4, 1e-3)
 
 def _independent(art, cfg):
     jobs = plan_lr_grid(art, cfg) + plan(art, cfg)
-    return [j for j in jobs if not uses_images(j.method)]
+    return [j for j in jobs if not j.method.uses_images]
 
 
 def test_second_verify_reuses_every_peer_cell_and_gives_the_same_certificate(tiny_artifact, tmp_path):
     first = verify(tiny_artifact, CFG, cache=tmp_path)
     n = len(_independent(tiny_artifact, CFG))
-    assert n >= 8 and first["protocol"]["spread"]["cache"] == {"reused_cells": 0, "computed_cells": n}
+    assert n >= 8 and first.raw["protocol"]["spread"]["cache"] == {"reused_cells": 0, "computed_cells": n}
     assert len(list(tmp_path.glob("*/*.json"))) == n
     again = verify(tiny_artifact, CFG, cache=tmp_path)
-    assert again["protocol"]["spread"]["cache"] == {"reused_cells": n, "computed_cells": 0}
-    assert again["results"] == first["results"] and again["reasons"] == first["reasons"]
-    assert again["protocol"]["peers"]["lr_grid_val_acc"] == first["protocol"]["peers"]["lr_grid_val_acc"]
+    assert again.raw["protocol"]["spread"]["cache"] == {"reused_cells": n, "computed_cells": 0}
+    assert again.raw["results"] == first.raw["results"] and again.raw["reasons"] == first.raw["reasons"]
+    assert again.raw["protocol"]["peers"]["lr_grid_val_acc"] == first.raw["protocol"]["peers"]["lr_grid_val_acc"]
     fresh = verify(tiny_artifact, CFG, cache=False)  # computed anew: what the cache gave back is what a run gives
-    assert fresh["results"] == first["results"] and "cache" not in fresh["protocol"]["spread"]
+    assert fresh.raw["results"] == first.raw["results"] and "cache" not in fresh.raw["protocol"]["spread"]
 
 
 def test_other_images_reuse_the_peers_but_another_recipe_or_epoch_count_does_not(tiny_artifact, tmp_path):
@@ -44,13 +44,13 @@ def test_other_images_reuse_the_peers_but_another_recipe_or_epoch_count_does_not
         tiny_artifact.soft_labels,
     )
     cert = verify(noise, CFG, cache=tmp_path)  # the peers do not depend on the images
-    assert cert["protocol"]["spread"]["cache"]["computed_cells"] == 0
-    assert cert["results"]["mlp"]["methods"][SYNTHETIC]["acc_mean"] < 0.8  # but the synthetic cell was run
+    assert cert.raw["protocol"]["spread"]["cache"]["computed_cells"] == 0
+    assert cert.raw["results"]["mlp"]["methods"][SYNTHETIC.name]["acc_mean"] < 0.8  # but the synthetic cell was run
     longer = copy.deepcopy(tiny_artifact)
     longer.metadata["recipe"]["steps_per_task"] *= 2  # the recipe-steps baseline and the coreset depend on it
-    assert verify(longer, CFG, cache=tmp_path)["protocol"]["spread"]["cache"]["computed_cells"] == 2
+    assert verify(longer, CFG, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 2
     more = CFG.merged({"gdumb_epochs": 4})  # GDumb's grid (2 lrs) and its judged cell
-    assert verify(tiny_artifact, more, cache=tmp_path)["protocol"]["spread"]["cache"]["computed_cells"] == 3
+    assert verify(tiny_artifact, more, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 3
 
 
 def test_a_tampered_or_corrupt_entry_is_recomputed_not_trusted(tiny_artifact, tmp_path):
@@ -68,8 +68,8 @@ def test_a_tampered_or_corrupt_entry_is_recomputed_not_trusted(tiny_artifact, tm
     entry2["inputs"]["job"]["seed"] = 7  # a cell filed under a key it was not computed for
     files[2].write_text(json.dumps(entry2))
     again = verify(tiny_artifact, CFG, cache=tmp_path)
-    assert again["protocol"]["spread"]["cache"]["computed_cells"] == 3
-    assert again["results"] == first["results"]
+    assert again.raw["protocol"]["spread"]["cache"]["computed_cells"] == 3
+    assert again.raw["results"] == first.raw["results"]
 
 
 def test_a_learner_is_keyed_by_its_structure_and_initial_weights():
@@ -87,5 +87,5 @@ def test_an_unwritable_cache_only_costs_time(tiny_artifact, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     cert = verify(tiny_artifact, CFG, cache=blocker / "cache")
-    assert cert["protocol"]["spread"]["cache"]["reused_cells"] == 0 and cert["verdict"]
+    assert cert.raw["protocol"]["spread"]["cache"]["reused_cells"] == 0 and cert.raw["verdict"]
     assert CellCache(blocker / "cache").get({"any": 1}) is None

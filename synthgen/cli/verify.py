@@ -15,7 +15,7 @@ from rich.table import Table
 from synthgen.api import check, learners_for, verify_config, write_verification
 from synthgen.api import verify as run_verify
 from synthgen.core import distributed as dist
-from synthgen.format.certificate import CERTIFIED, CertificateMismatch
+from synthgen.format.certificate import Certificate, CertificateMismatch
 from synthgen.share.resolve import resolve
 from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method_order
 
@@ -25,12 +25,11 @@ app = typer.Typer()
 VERIFY_TIMEOUT_S = 6 * 3600.0  # a rank waits at the final gather while the others finish their last (long) jobs
 
 
-def results_table(cert: dict) -> Table:
+def results_table(cert: Certificate) -> Table:
     """Synthetic data vs its peers and baselines, per architecture."""
-    n = cert["protocol"]["images"]
     t = Table(
-        title=f"verification ({cert['source']['scenario']}, {len(cert['protocol']['seeds'])} seeds, "
-        f"real test data; peers: same memory, {n} real images)"
+        title=f"verification ({cert.scenario}, {len(cert.seeds)} seeds, "
+        f"real test data; peers: same memory, {cert.images} real images)"
     )
     for col in ("arch", "method", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "lr"):
         t.add_column(
@@ -38,24 +37,20 @@ def results_table(cert: dict) -> Table:
             justify="left" if col in ("arch", "method") else "right",
             overflow="fold" if col == "method" else "ellipsis",
         )  # a narrow log folds "Replay-500", never "Repla…"
-    for arch, r in cert["results"].items():
-        joint = r["methods"].get(JOINT, {}).get("acc_mean")
-        label = f"{arch} ({r['group']}, {r['params']:,} params)"
-        for method in [m for m in method_order(n) if m in r["methods"]]:
-            s = r["methods"][method]
-            ratio = f"{s['acc_mean'] / joint:.2f}" if joint else "-"
-            seq = "max_forgetting_mean" in s
-            fewer = "seeds" in s and len(s["seeds"]) < len(cert["protocol"]["seeds"])  # a reference's seeds
+    for arch, r in cert.learners.items():
+        joint = r.methods.get(JOINT.name)
+        label = f"{arch} ({r.group}, {r.params:,} params)"
+        for s in (r.methods[m.name] for m in method_order(cert.images) if m.name in r.methods):
+            fewer = len(s.seeds) < len(cert.seeds)  # a reference's seeds
+            seq = s.max_forgetting is not None
             t.add_row(
                 label,
-                f"{method} ({len(s['seeds'])} seed{'s' * (len(s['seeds']) > 1)})" if fewer else method,
-                f"{s['acc_mean']:.3f} ± {s['acc_std']:.3f}",
-                f"{s['max_forgetting_mean']:.3f}" if seq else "-",
-                f"{s['avg_incremental_acc_mean']:.3f}" if seq else "-",
-                f"{s['min_seen_acc_mean']:.3f}" if seq else "-",
-                ratio,
-                f"{s['lr']:g}" if "lr" in s else "-",
-                style="bold" if method == SYNTHETIC else None,
+                f"{s.name} ({len(s.seeds)} seed{'s' * (len(s.seeds) > 1)})" if fewer else s.name,
+                f"{s.acc:.3f} ± {s.acc_std:.3f}",
+                *((f"{v:.3f}" if seq else "-") for v in (s.max_forgetting, s.avg_incremental, s.min_seen)),
+                f"{s.acc / joint.acc:.2f}" if joint else "-",
+                f"{s.lr:g}" if s.lr is not None else "-",
+                style="bold" if s.name == SYNTHETIC.name else None,
             )
             label = ""
         t.add_section()
@@ -146,10 +141,10 @@ def verify(
                 print_error(err, "check failed")
                 raise typer.Exit(1) from None
             console.print(
-                f"certificate {check_cert} belongs to this artifact (sha256 {art.sha256}); verdict: {cert['verdict']}",
+                f"certificate {check_cert} belongs to this artifact (sha256 {art.sha256}); verdict: {cert.verdict}",
                 soft_wrap=True,
             )
-            raise typer.Exit(0 if cert["verdict"] == CERTIFIED else 1)
+            raise typer.Exit(0 if cert.certified else 1)
         flags = {
             "seeds": None if seeds is None else tuple(range(seeds)),
             "archs": _csv(archs),
@@ -179,7 +174,9 @@ def verify(
             job_id = bar.add_task("verify", total=None, info="")
 
             def on_job(done: int, total: int, job) -> None:
-                bar.update(job_id, total=total, completed=done, info=f"{job.arch} · {job.method} · seed {job.seed}")
+                bar.update(
+                    job_id, total=total, completed=done, info=f"{job.arch} · {job.method.name} · seed {job.seed}"
+                )
 
             cert = run_verify(
                 res.artifact,
@@ -197,15 +194,15 @@ def verify(
         )
         dist.shutdown()
     console.print(results_table(cert))
-    colour = "green" if cert["verdict"] == CERTIFIED else "red"
-    peer_names = " and ".join(judged_peers(cert["protocol"]["images"]))
+    colour = "green" if cert.certified else "red"
+    peer_names = " and ".join(p.name for p in judged_peers(cert.images))
     console.print(
-        f"[bold {colour}]{cert['verdict'].upper()}[/] (artifact sha256 {cert['artifact_sha256'][:16]}...; "
+        f"[bold {colour}]{cert.verdict.upper()}[/] (artifact sha256 {cert.artifact_sha256[:16]}...; "
         f"relative to {peer_names}, forgetting and joint training)"
     )
-    for reason in cert["reasons"]:
+    for reason in cert.reasons:
         console.print(f"  - {reason}", highlight=False, soft_wrap=True)
-    reused = cert["protocol"]["spread"].get("cache", {}).get("reused_cells")
+    reused = cert.raw["protocol"]["spread"].get("cache", {}).get("reused_cells")
     if reused:
         console.print(
             f"reused {reused} cells (peers, joint bound, baselines) from the cache; --no-cache recomputes them"
@@ -213,7 +210,7 @@ def verify(
     console.print(f"certificate: {cpath}")
     for p in pictures:
         console.print(f"picture:     {p}")
-    raise typer.Exit(0 if cert["verdict"] == CERTIFIED else 1)
+    raise typer.Exit(0 if cert.certified else 1)
 
 
 def _csv(text: Optional[str]) -> Optional[tuple[str, ...]]:

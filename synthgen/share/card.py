@@ -6,9 +6,10 @@ import json
 
 from synthgen.core.version import versions
 from synthgen.data.tasks import TASK_INCREMENTAL
+from synthgen.format.certificate import Certificate
 from synthgen.format.recipe import optimiser_of
 from synthgen.nn.inner_loop import MASKED
-from synthgen.verification.methods import JOINT, judged_peers, peer_methods
+from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, peer_methods
 
 LICENSES = {
     "mnist-5k": "cc-by-sa-3.0",
@@ -72,51 +73,46 @@ GROUP_NAMES = {
 }
 
 
-def peer_table(cert: dict) -> list[str]:
+def peer_table(cert: Certificate) -> list[str]:
     """Markdown rows: per architecture, the synthetic data next to its same-memory real peers and joint training."""
-    n = cert["protocol"]["images"]
-    peers = [*judged_peers(n), *(p for p in peer_methods(n) if p not in judged_peers(n))]
-    head = ["arch", "group", "params", "synthetic: final ACC", "min over steps", "avg incremental", *peers, JOINT]
+    judged = [p.name for p in judged_peers(cert.images)]
+    peers = [*judged, *(p.name for p in peer_methods(cert.images) if p.name not in judged)]
+    head = ["arch", "group", "params", "synthetic: final ACC", "min over steps", "avg incremental", *peers, JOINT.name]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = {g: i for i, g in enumerate(GROUP_NAMES)}
-    for arch, r in sorted(cert["results"].items(), key=lambda kv: (order.get(kv[1]["group"], len(order)), kv[0])):
-        m, s = r["methods"], r["methods"]["synthetic"]
+    for r in sorted(cert.learners.values(), key=lambda r: (order.get(r.group, len(order)), r.arch)):
+        m, s = r.methods, r.methods[SYNTHETIC.name]
         cells = [
-            arch,
-            r["group"],
-            f"{r.get('params', 0):,}",
-            f"**{s['acc_mean']:.3f}** ± {s['acc_std']:.3f}",
-            f"{s['min_seen_acc_mean']:.3f}",
-            f"{s['avg_incremental_acc_mean']:.3f}",
+            r.arch,
+            r.group,
+            f"{r.params:,}",
+            f"**{s.acc:.3f}** ± {s.acc_std:.3f}",
+            f"{s.min_seen:.3f}",
+            f"{s.avg_incremental:.3f}",
         ]
-        cells += [f"{m[p]['acc_mean']:.3f}" if p in m else "-" for p in peers]
-        cells.append(f"{m[JOINT]['acc_mean']:.3f}" if JOINT in m else "-")
+        cells += [f"{m[p].acc:.3f}" if p in m else "-" for p in [*peers, JOINT.name]]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
-def families_line(cert: dict) -> str:
+def families_line(cert: Certificate) -> str:
     """Which learners the data was made for and which it was checked on."""
     groups: dict[str, list[str]] = {g: [] for g in GROUP_NAMES}
-    for arch, r in cert["results"].items():
-        groups[r["group"]].append(arch)
+    for r in cert.learners.values():
+        groups[r.group].append(r.arch)
     return "; ".join(f"{GROUP_NAMES[g]}: {', '.join(archs)}" for g, archs in groups.items() if archs)
 
 
-def _reference_note(cert: dict) -> str:
-    """Which seeds the references (joint bound, baselines) ran on, when fewer than the judged methods."""
-    ref = cert["protocol"].get("reference_seeds")
-    return f"; the joint bound and baselines on seeds {ref}" if ref and ref != cert["protocol"]["seeds"] else ""
-
-
-def _verification(cert: dict | None) -> str:
-    if not cert:
+def _verification(embedded: dict | None) -> str:
+    if not embedded:
         return "Not verified yet: run `synthgen verify` and export again to add the certificate.\n"
-    n = cert["protocol"]["images"]
+    cert = Certificate.from_dict(embedded)
+    n = cert.images
+    seeds, ref = list(cert.seeds), list(cert.reference_seeds)
+    note = f"; the joint bound and baselines on seeds {ref}" if ref != seeds else ""
     lines = [
-        f"**Verdict: {cert['verdict'].upper()}** (certificate `certificate.json`, "
-        f"seeds {cert['protocol']['seeds']}{_reference_note(cert)}, evaluated in `eval()` mode on the real test "
-        f"split after every task).",
+        f"**Verdict: {cert.verdict.upper()}** (certificate `certificate.json`, "
+        f"seeds {seeds}{note}, evaluated in `eval()` mode on the real test split after every task).",
         "",
         families_line(cert) + ".",
         "",
@@ -125,7 +121,7 @@ def _verification(cert: dict | None) -> str:
         "",
         *peer_table(cert),
         "",
-        *[f"- {reason}" for reason in cert["reasons"]],
+        *[f"- {reason}" for reason in cert.reasons],
     ]
     return "\n".join(lines) + "\n"
 

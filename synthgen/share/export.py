@@ -28,6 +28,7 @@ import torch
 from synthgen.core.errors import SynthgenError
 from synthgen.core.io import atomic_write, exclusive, inside, read_json, safe_relpath
 from synthgen.format.artifact import Artifact, ArtifactError, load_artifact, save_artifact, validate
+from synthgen.format.certificate import Certificate
 from synthgen.share.card import render_card
 from synthgen.share.plots import denormalise, sample_grid
 
@@ -109,7 +110,7 @@ def _replace_dir(tmp: Path, dest: Path) -> None:
 def export_folder(
     art: Artifact,
     dest: str | os.PathLike,
-    certificate: dict | None = None,
+    certificate: Certificate | None = None,
     pictures: dict[str, Path] | None = None,
     overwrite: bool = False,
 ) -> Path:
@@ -120,7 +121,7 @@ def export_folder(
 
 
 def _export(
-    art: Artifact, dest: Path, certificate: dict | None, pictures: dict[str, Path] | None, overwrite: bool
+    art: Artifact, dest: Path, certificate: Certificate | None, pictures: dict[str, Path] | None, overwrite: bool
 ) -> Path:
     if dest.exists() and not overwrite:
         raise ExportError(f"{dest} exists; pass --overwrite to replace it")
@@ -136,7 +137,7 @@ def _export(
             path.parent.mkdir(parents=True)
             ds.to_parquet(str(path))
             sizes[k] = (len(ds), ds.data.nbytes)
-        cert = certificate or art.metadata.get("certificate")
+        cert = certificate.to_dict() if certificate is not None else art.metadata.get("certificate")
         meta = dict(art.metadata)
         if cert is not None:
             meta["certificate"] = cert

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from synthgen.core.io import atomic_write
+from synthgen.format.certificate import Certificate
 
 
 def _save_figure(fig, path: str | os.PathLike) -> Path:
@@ -131,7 +132,7 @@ def per_task_bars(
     return _save_figure(fig, path)
 
 
-def verification_pictures(cert: dict, folder: Path) -> list[Path]:
+def verification_pictures(cert: Certificate, folder: Path) -> list[Path]:
     """Per architecture: a heatmap of the synthetic data's mean accuracy matrix; the accuracy on the tasks seen
     so far after each task, the peers and the joint bound drawn beside it; and, with the joint bound, each
     task's final accuracy next to it."""
@@ -139,33 +140,26 @@ def verification_pictures(cert: dict, folder: Path) -> list[Path]:
     from synthgen.verification.methods import JOINT, REAL_RECIPE_STEPS, SYNTHETIC, peer_methods
 
     paths = []
-    peers = list(peer_methods(cert["protocol"]["images"]))
-    for arch, r in cert["results"].items():
-        s = r["methods"][SYNTHETIC]
-        paths.append(
-            accuracy_heatmap(
-                s["mean_matrix"],
-                folder / f"heatmap_{arch}.png",
-                f"synthetic data, {arch}: accuracy after task i on task j",
-            )
-        )
-        curves = {"synthetic (recipe)": s["seen_curve"]}
-        for name in [*peers, JOINT, REAL_RECIPE_STEPS]:
-            if "seen_curve" in r["methods"].get(name, {}):
-                curves[name] = r["methods"][name]["seen_curve"]
-        paths.append(accuracy_curves(curves, folder / f"curve_{arch}.png", f"{arch}: accuracy on tasks seen so far"))
-        if JOINT in r["methods"]:
-            bars = {
-                "synthetic, after all tasks": s["per_task_final"],
-                "joint training on all real data": r["methods"][JOINT]["per_task_final"],
+    others = [*(p.name for p in peer_methods(cert.images)), JOINT.name, REAL_RECIPE_STEPS.name]
+    for arch, r in cert.learners.items():
+        s = r.methods[SYNTHETIC.name]
+        title = f"synthetic data, {arch}: accuracy after task i on task j"
+        paths.append(accuracy_heatmap([list(row) for row in s.mean_matrix], folder / f"heatmap_{arch}.png", title))
+        curves = {"synthetic (recipe)": list(s.seen_curve)}
+        curves.update(
+            {
+                name: list(r.methods[name].seen_curve)
+                for name in others
+                if name in r.methods and r.methods[name].seen_curve
             }
-            names = [task_label(t) for t in cert["source"]["tasks"]]
-            paths.append(
-                per_task_bars(
-                    bars,
-                    names,
-                    folder / f"tasks_{arch}.png",
-                    f"{arch}: final accuracy per task vs the joint upper bound",
-                )
-            )
+        )
+        paths.append(accuracy_curves(curves, folder / f"curve_{arch}.png", f"{arch}: accuracy on tasks seen so far"))
+        if JOINT.name in r.methods:
+            bars = {
+                "synthetic, after all tasks": list(s.per_task_final),
+                "joint training on all real data": list(r.methods[JOINT.name].per_task_final),
+            }
+            names = [task_label(t) for t in cert.tasks]
+            title = f"{arch}: final accuracy per task vs the joint upper bound"
+            paths.append(per_task_bars(bars, names, folder / f"tasks_{arch}.png", title))
     return paths

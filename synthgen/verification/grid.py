@@ -19,7 +19,6 @@ flat list of jobs so that it can be spread over processes (each takes the next u
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from collections.abc import Callable
 
@@ -30,20 +29,17 @@ from synthgen.verification.cache import CellCache
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.lineup import arch_groups
 from synthgen.verification.methods import (
-    BASELINES,
     JOINT,
-    STRESS,
     Job,
+    Kind,
+    Method,
     job_params,
     method_order,
     peer_methods,
     run_job,
     seeds_for,
-    uses_images,
 )
-from synthgen.verification.metrics import (
-    average_accuracy,
-)
+from synthgen.verification.metrics import average_accuracy
 from synthgen.verification.runs import fresh
 
 
@@ -56,28 +52,36 @@ def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
     return [Job(a, m, cfg.seeds[0], lr, "val") for a in arch_groups(art, cfg) for m in methods for lr in cfg.peer_lrs]
 
 
+def wanted(method: Method, cfg: VerifyConfig) -> bool:
+    """Does ``cfg`` ask for ``method`` (stress scenarios, peers, the joint bound and the baselines can be off)?"""
+    return {
+        Kind.SYNTHETIC: True,
+        Kind.STRESS: cfg.stress,
+        Kind.REPLAY: cfg.peers,
+        Kind.GDUMB: cfg.peers,
+        Kind.JOINT: cfg.joint,
+        Kind.REAL_SEQUENCE: cfg.baselines,
+        Kind.CORESET: cfg.baselines,
+    }[method.kind]
+
+
 def plan(art: Artifact, cfg: VerifyConfig, peer_lrs: dict[tuple[str, str], float] | None = None) -> list[Job]:
     """Phase 2, the judged grid (peers at their chosen lr); the references (joint bound, baselines) on the first
     ``cfg.reference_seeds`` seeds only."""
-    n = len(art.labels)
     jobs = []
     for a in arch_groups(art, cfg):
-        for m in method_order(n):
-            if m in STRESS and not cfg.stress or m in BASELINES and not cfg.baselines:
-                continue
-            if m in peer_methods(n) and not cfg.peers or m == JOINT and not cfg.joint:
-                continue
-            lr = (peer_lrs or {}).get((a, m), cfg.peer_lrs[0]) if m in peer_methods(n) or m == JOINT else None
+        for m in (m for m in method_order(len(art.labels)) if wanted(m, cfg)):
+            lr = (peer_lrs or {}).get((a, m.name), cfg.peer_lrs[0]) if m.tuned else None
             jobs += [Job(a, m, s, lr) for s in seeds_for(m, cfg)]
     return jobs
 
 
 def cell(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig, cache: CellCache | None = None) -> dict:
     """:func:`run_job`, through ``cache`` for the cells that do not depend on the artifact's images."""
-    if cache is None or uses_images(job.method):
+    if cache is None or job.method.uses_images:
         return run_job(job, art, source, cfg)
     model = fresh(job.arch, source.image_shape, source.num_classes, job.seed)
-    inputs = cache.inputs(model, dataclasses.asdict(job), job_params(job, art, cfg))
+    inputs = cache.inputs(model, job.key(), job_params(job, art, cfg))
     found = cache.get(inputs)
     if found is not None:
         return found
@@ -134,7 +138,7 @@ def run_grid(
     record: dict[str, dict[str, dict[str, float]]] = {}
     for job, c in zip(grid, scores):
         score = c["acc"] if "acc" in c else average_accuracy(c["R"])
-        record.setdefault(job.arch, {}).setdefault(job.method, {})[f"{job.lr:g}"] = score
+        record.setdefault(job.arch, {}).setdefault(job.method.name, {})[f"{job.lr:g}"] = score
     chosen = {
         (a, m): float(max(lrs, key=lambda k: (lrs[k], -float(k)))) for a, ms in record.items() for m, lrs in ms.items()
     }

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from synthgen.verification.methods import (
-    JOINT,
-    SYNTHETIC,
-    Job,
-)
+from synthgen.verification.methods import JOINT, SYNTHETIC, Job, Method
 from synthgen.verification.metrics import (
     average_accuracy,
     average_incremental_accuracy,
@@ -62,13 +58,13 @@ def lead(data: dict, peer: dict) -> dict:
     return {"mean": mean, "se": se, "seeds": [seed for seed, _ in pairs]}
 
 
-def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tuple[str, ...]) -> dict:
+def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tuple[Method, ...]) -> dict:
     """Group cells by arch and method, summarise each, add each curve's ratio to the joint bound and the synthetic
     data's paired lead over each of ``peers``."""
     results: dict[str, dict] = {a: {**d, "methods": {}} for a, d in info.items()}
     by_key: dict[tuple[str, str], list[tuple[Job, dict]]] = {}
     for job, cell in zip(jobs, cells):
-        by_key.setdefault((job.arch, job.method), []).append((job, cell))
+        by_key.setdefault((job.arch, job.method.name), []).append((job, cell))
     for (arch, method), pairs in by_key.items():
         s = summarise([c for _, c in pairs])
         s["seeds"] = [job.seed for job, _ in pairs]
@@ -76,11 +72,11 @@ def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tup
             s["lr"] = pairs[0][0].lr
         results[arch]["methods"][method] = s
     for r in results.values():
-        bound = r["methods"].get(JOINT, {}).get("seen_curve")
+        bound = r["methods"].get(JOINT.name, {}).get("seen_curve")
         for s in r["methods"].values():
             if bound and "mean_matrix" in s:
                 s["joint_step_ratio"] = step_ratios(s["seen_curve"], bound)
-        data = r["methods"].get(SYNTHETIC)
+        data = r["methods"].get(SYNTHETIC.name)
         if data is not None:
-            data["lead"] = {p: lead(data, r["methods"][p]) for p in peers if p in r["methods"]}
+            data["lead"] = {p.name: lead(data, r["methods"][p.name]) for p in peers if p.name in r["methods"]}
     return results

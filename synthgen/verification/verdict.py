@@ -15,7 +15,7 @@ import torch
 from synthgen.core import distributed as dist
 from synthgen.core.version import versions
 from synthgen.format.artifact import Artifact
-from synthgen.format.certificate import CERTIFICATE_VERSION, CERTIFIED, NOT_CERTIFIED, digest
+from synthgen.format.certificate import CERTIFICATE_VERSION, CERTIFIED, NOT_CERTIFIED, Certificate, digest
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.methods import (
     JOINT,
@@ -31,9 +31,9 @@ from synthgen.verification.peers import PeerRecipe
 def judge(results: dict, cfg: VerifyConfig, n: int) -> tuple[bool, list[str]]:
     """The relative verdict, and one reason line per check (figure, peer or bound, margin)."""
     ok, reasons = True, []
-    peers = judged_peers(n)
+    peers = [p.name for p in judged_peers(n)]
     for arch, r in results.items():
-        s, where = r["methods"][SYNTHETIC], f"{arch} ({r['group']})"
+        s, where = r["methods"][SYNTHETIC.name], f"{arch} ({r['group']})"
 
         def check(good: bool, text: str) -> None:
             nonlocal ok
@@ -55,7 +55,7 @@ def judge(results: dict, cfg: VerifyConfig, n: int) -> tuple[bool, list[str]]:
             )
         forg = s["max_forgetting_mean"]
         check(forg <= cfg.max_forgetting, f"max forgetting {forg:.3f} {{verdict}} <= {cfg.max_forgetting:.2f}")
-        joint = r["methods"].get(JOINT)
+        joint = r["methods"].get(JOINT.name)
         if joint is None:
             check(False, f"final ACC {acc:.3f} {{verdict}}: joint bound was not run")
         else:
@@ -78,7 +78,7 @@ def make_certificate(
     device: str = "cpu",
     wall_time_s: float | None = None,
     spread: dict | None = None,
-) -> dict:
+) -> Certificate:
     """Assemble the certificate dict (with its own digest)."""
     meta = art.metadata
     n = len(art.labels)
@@ -98,10 +98,10 @@ def make_certificate(
             "learners": {a: {k: v for k, v in r.items() if k != "methods"} for a, r in results.items()},
             "recipe": meta["recipe"],
             "images": n,
-            "scenarios": ["recipe"] + (list(STRESS) if cfg.stress else []),
+            "scenarios": ["recipe"] + ([m.name for m in STRESS] if cfg.stress else []),
             "peers": {
-                "methods": list(peer_methods(n)) if cfg.peers else [],
-                "judged": list(judged_peers(n)),
+                "methods": [p.name for p in peer_methods(n)] if cfg.peers else [],
+                "judged": [p.name for p in judged_peers(n)],
                 "optimizer": "adam",
                 "lr_grid": list(cfg.peer_lrs),
                 "lr_choice": "best final ACC on the validation split, first seed",
@@ -143,4 +143,4 @@ def make_certificate(
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     cert["certificate_sha256"] = digest(cert)
-    return cert
+    return Certificate.from_dict(cert)
