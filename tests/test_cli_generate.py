@@ -32,6 +32,22 @@ def test_help_lists_commands():
         assert cmd in res.output
 
 
+def test_generate_help_groups_the_options_and_keeps_each_options_help():
+    res = runner.invoke(app, ["generate", "--help"], env={"COLUMNS": "200"})
+    assert res.exit_code == 0
+    at = {p: res.output.index(f"─ {p} ─") for p in ("What to learn", "The method (advanced)", "Running")}
+    starts = sorted(at.values())
+
+    def panel_of(option: str) -> str:  # the panel whose box the option's line falls in
+        where = res.output.index(f"│ {option} ")
+        return next(p for p, i in at.items() if i == max(i for i in starts if i < where))
+
+    assert panel_of("--ipc") == panel_of("--source") == "What to learn"
+    assert panel_of("--inner-momentum") == panel_of("--learners") == "The method (advanced)"
+    assert panel_of("--device") == "Running"
+    assert "artifact file to write" in res.output and "--resume/--no-resume" not in res.output
+
+
 def test_tiny_generate_writes_artifact_and_preview(tmp_path):
     out = tmp_path / "a.safetensors"
     res = runner.invoke(app, ["generate", "--out", str(out), *TINY])

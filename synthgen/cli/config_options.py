@@ -46,7 +46,9 @@ def option_name(path: str, rename: dict[str, str]) -> str:
     return rename.get(path, "--" + path.rsplit(".", 1)[-1].replace("_", "-"))
 
 
-def config_options(cls: type, helps: dict[str, str], rename: dict[str, str]) -> list[inspect.Parameter]:
+def config_options(
+    cls: type, helps: dict[str, str], rename: dict[str, str], panels: dict[str, str] | None = None
+) -> list[inspect.Parameter]:
     """One keyword parameter per exposed field, typed for typer, default None (= not given)."""
     params = []
     for path, text in helps.items():
@@ -54,7 +56,8 @@ def config_options(cls: type, helps: dict[str, str], rename: dict[str, str]) -> 
         kind, flag = _cli_type(annotation), option_name(path, rename)
         shown = ",".join(default) if isinstance(default, tuple) else default
         decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool and "/" not in flag else [flag]
-        option = typer.Option(*decls, help=f"{text} (default: {shown})")
+        panel = (panels or {}).get(path)
+        option = typer.Option(*decls, help=f"{text} (default: {shown})", rich_help_panel=panel)
         params.append(
             inspect.Parameter(
                 path.replace(".", "__"),
@@ -89,12 +92,20 @@ def _strip(annotation: Any) -> Any:
     return annotation
 
 
-def with_config_options(cls: type, helps: dict[str, str], rename: dict[str, str] | None = None) -> Callable:
-    """Decorator: append ``cls``'s exposed fields as options to a command; it receives them as ``given``."""
+def with_config_options(
+    cls: type, helps: dict[str, str], rename: dict[str, str] | None = None, panels: dict[str, str] | None = None
+) -> Callable:
+    """Decorator: append ``cls``'s exposed fields as options to a command (grouped into ``panels`` in --help);
+    it receives them as ``given``."""
 
     def decorate(fn: Callable) -> Callable:
-        own = [p for p in inspect.signature(fn).parameters.values() if p.name != "given"]
-        made = config_options(cls, helps, rename or {})
+        hints = typing.get_type_hints(fn, include_extras=True)  # the command's own options, annotations resolved
+        own = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in inspect.signature(fn).parameters.values()
+            if p.name != "given"
+        ]
+        made = config_options(cls, helps, rename or {}, panels)
 
         @functools.wraps(fn)
         def command(**kwargs: Any) -> Any:

@@ -54,18 +54,28 @@ HELP = {
     "device": "auto | cpu | cuda[:i]",
     "checkpoint_every": "outer steps between checkpoints; 0 = never",
 }
+MAIN, METHOD, RUN = "What to learn", "The method (advanced)", "Running"
+FIRST = ("source.name", "tasks.split", "tasks.scenario", "ipc", "rehearsal", "steps", "time_budget", "seed")
+PANELS = {path: MAIN if path in FIRST else RUN if path in ("device", "checkpoint_every") else METHOD for path in HELP}
 
 
 @app.command()
-@with_config_options(GenerateConfig, HELP, OPTION_OF_FIELD)
+@with_config_options(GenerateConfig, HELP, OPTION_OF_FIELD, PANELS)
 def generate(
-    out: Annotated[Path, typer.Option("--out", "-o", help="artifact file to write")] = Path("synthgen.safetensors"),
-    config: Annotated[Optional[Path], typer.Option(help="JSON GenerateConfig; options given beside it win")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="continue from the checkpoint next to --out")] = False,
-    threads: Annotated[
-        Optional[int], typer.Option(help="torch CPU threads (default: all cores; 1 on a busy machine)")
+    out: Annotated[Path, typer.Option("--out", "-o", help="artifact file to write", rich_help_panel=MAIN)] = Path(
+        "synthgen.safetensors"
+    ),
+    config: Annotated[
+        Optional[Path], typer.Option(help="JSON GenerateConfig; options given beside it win", rich_help_panel=MAIN)
     ] = None,
-    nproc: Annotated[int, typer.Option(help="processes on this machine (launches torchrun)")] = 1,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="continue from the checkpoint next to --out", rich_help_panel=RUN)
+    ] = False,
+    threads: Annotated[
+        Optional[int],
+        typer.Option(help="torch CPU threads (default: all cores; 1 on a busy machine)", rich_help_panel=RUN),
+    ] = None,
+    nproc: Annotated[int, typer.Option(help="processes on this machine (launches torchrun)", rich_help_panel=RUN)] = 1,
     given: dict | None = None,
 ) -> None:
     """Learn one synthetic set per task by meta-gradient and write OUT (+ OUT.png preview).

@@ -21,6 +21,7 @@ from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method
 
 from ._common import console, launch_torchrun, print_error, set_threads, user_errors
 
+METHODS, VERDICT, OUTPUT, SOURCES, RUNNING = "Methods", "Verdict thresholds", "Output", "Data and hub", "Running"
 app = typer.Typer()
 VERIFY_TIMEOUT_S = 6 * 3600.0  # a rank waits at the final gather while the others finish their last (long) jobs
 
@@ -84,48 +85,79 @@ def verify(
         ),
     ] = None,
     stress: Annotated[
-        Optional[bool], typer.Option("--stress/--no-stress", help="add lr x0.5/x2, steps x2, minibatch scenarios")
+        Optional[bool],
+        typer.Option(
+            "--stress/--no-stress", rich_help_panel=METHODS, help="add lr x0.5/x2, steps x2, minibatch scenarios"
+        ),
     ] = None,
     peers: Annotated[
         Optional[bool],
-        typer.Option("--peers/--no-peers", help="run Replay-N, Replay-5N, GDumb-N (the verdict needs them)"),
+        typer.Option(
+            "--peers/--no-peers",
+            rich_help_panel=METHODS,
+            help="run Replay-N, Replay-5N, GDumb-N (the verdict needs them)",
+        ),
     ] = None,
     baselines: Annotated[
-        Optional[bool], typer.Option("--baselines/--no-baselines", help="run the informative no-memory real baselines")
+        Optional[bool],
+        typer.Option(
+            "--baselines/--no-baselines", rich_help_panel=METHODS, help="run the informative no-memory real baselines"
+        ),
     ] = None,
     peer_margin: Annotated[
-        Optional[float], typer.Option(help="verdict: final ACC must beat each same-memory peer by this")
+        Optional[float],
+        typer.Option(rich_help_panel=VERDICT, help="verdict: final ACC must beat each same-memory peer by this"),
     ] = None,
-    max_forgetting: Annotated[Optional[float], typer.Option(help="verdict: max forgetting bound")] = None,
+    max_forgetting: Annotated[
+        Optional[float], typer.Option(rich_help_panel=VERDICT, help="verdict: max forgetting bound")
+    ] = None,
     min_joint_fraction: Annotated[
-        Optional[float], typer.Option(help="verdict: final ACC >= this x joint training")
+        Optional[float], typer.Option(rich_help_panel=VERDICT, help="verdict: final ACC >= this x joint training")
     ] = None,
-    out_dir: Annotated[Optional[Path], typer.Option(help="where PNGs go (default: <artifact>.verify/)")] = None,
+    out_dir: Annotated[
+        Optional[Path], typer.Option(rich_help_panel=OUTPUT, help="where PNGs go (default: <artifact>.verify/)")
+    ] = None,
     cert_out: Annotated[
-        Optional[Path], typer.Option("--certificate", help="certificate path (default: beside the artifact)")
+        Optional[Path],
+        typer.Option("--certificate", rich_help_panel=OUTPUT, help="certificate path (default: beside the artifact)"),
     ] = None,
     embed: Annotated[
-        bool, typer.Option("--embed", help="also embed the certificate in the artifact's metadata")
+        bool,
+        typer.Option("--embed", rich_help_panel=OUTPUT, help="also embed the certificate in the artifact's metadata"),
     ] = False,
-    data_dir: Annotated[Optional[str], typer.Option(help="cache folder for online sources")] = None,
-    endpoint: Annotated[Optional[str], typer.Option(help="hub URL for org/name refs (default: HF_ENDPOINT)")] = None,
-    token: Annotated[Optional[str], typer.Option(help="hub token for private repos; never printed")] = None,
+    data_dir: Annotated[
+        Optional[str], typer.Option(rich_help_panel=SOURCES, help="cache folder for online sources")
+    ] = None,
+    endpoint: Annotated[
+        Optional[str], typer.Option(rich_help_panel=SOURCES, help="hub URL for org/name refs (default: HF_ENDPOINT)")
+    ] = None,
+    token: Annotated[
+        Optional[str], typer.Option(rich_help_panel=SOURCES, help="hub token for private repos; never printed")
+    ] = None,
     threads: Annotated[
-        Optional[int], typer.Option(help="torch CPU threads (default: all cores; 1 on a busy machine)")
+        Optional[int],
+        typer.Option(rich_help_panel=RUNNING, help="torch CPU threads (default: all cores; 1 on a busy machine)"),
     ] = None,
     cache: Annotated[
         bool,
         typer.Option(
             "--cache/--no-cache",
+            rich_help_panel=RUNNING,
             help="reuse the peers, joint bound and baselines already "
             "computed for this source (they do not depend on the images)",
         ),
     ] = True,
     cache_dir: Annotated[
-        Optional[Path], typer.Option(help="cache folder (default: $SYNTHGEN_CACHE_DIR or ~/.cache/synthgen/verify)")
+        Optional[Path],
+        typer.Option(
+            rich_help_panel=RUNNING, help="cache folder (default: $SYNTHGEN_CACHE_DIR or ~/.cache/synthgen/verify)"
+        ),
     ] = None,
     nproc: Annotated[
-        int, typer.Option(help="processes on this machine (launches torchrun; the grid is spread over them)")
+        int,
+        typer.Option(
+            rich_help_panel=RUNNING, help="processes on this machine (launches torchrun; the grid is spread over them)"
+        ),
     ] = 1,
 ) -> None:
     """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, compare with peers, certify."""
