@@ -46,6 +46,18 @@ def tiny_config(**overrides) -> GenerateConfig:
     return GenerateConfig(**base)
 
 
+# a run of seconds with two learner families: 2 tasks, 6 outer steps (tests/test_api.py, tests/test_distributed.py)
+TWO_TASK_RUN = {
+    "tasks": {"split": "0,1/2,3"},
+    "learners": {"archs": ["mlp", "convnet_bn"]},
+    "inner_steps": 3,
+    "steps": 6,
+    "eval_every": 0,
+    "device": "cpu",
+    "real_batch": 64,
+}
+
+
 def _made_once(name: str, cfg: GenerateConfig, source, tmp_path_factory):
     """The engine's artifact for ``cfg``, made by the first test process that asks and saved where the other
     processes of the session (pytest-xdist workers) load it; every process gets the loaded file."""

@@ -9,18 +9,9 @@ import synthgen
 from synthgen.format.artifact import load_artifact, siblings
 from synthgen.generation.config import GenerateConfig
 
-TINY = {
-    "tasks": {"split": "0,1/2,3"},
-    "learners": {"archs": ["mlp", "convnet_bn"]},
-    "ipc": 2,
-    "inner_steps": 3,
-    "steps": 6,
-    "inits_per_step": 2,
-    "eval_every": 0,
-    "checkpoint_every": 2,
-    "device": "cpu",
-    "real_batch": 64,
-}
+from .conftest import TWO_TASK_RUN
+
+TINY = {**TWO_TASK_RUN, "ipc": 2, "inits_per_step": 2, "checkpoint_every": 2}
 
 
 def test_api_and_cli_give_bit_identical_artifacts(tmp_path):

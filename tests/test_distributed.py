@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from synthgen.core import distributed as dist
 from synthgen.generation.engine import Engine
 
-from .conftest import tiny_config
+from .conftest import TWO_TASK_RUN, tiny_config
 from .hub_servers import free_port
 
 CFG = dict(steps=12, inits_per_step=4, checkpoint_every=2, grad_chunks=2)
@@ -53,19 +53,7 @@ def test_dead_rank_stops_the_run_and_the_checkpoint_resumes(tmp_path):
 
 
 # ---- real launches: torchrun and --nproc, each in a subprocess -------------------------------------------------
-TINY_GEN = {
-    "tasks": {"split": "0,1/2,3"},
-    "learners": {"archs": ["mlp", "convnet_bn"]},
-    "ipc": 3,
-    "inner_steps": 3,
-    "steps": 6,
-    "inits_per_step": 4,
-    "grad_chunks": 2,
-    "eval_every": 0,
-    "checkpoint_every": 0,
-    "device": "cpu",
-    "real_batch": 64,
-}
+TINY_GEN = {**TWO_TASK_RUN, "ipc": 3, "inits_per_step": 4, "grad_chunks": 2, "checkpoint_every": 0}
 
 
 def _run(args, cwd, torchrun=0):

@@ -17,9 +17,11 @@ from synthgen.api import verify as run_verify
 from synthgen.core import distributed as dist
 from synthgen.format.certificate import Certificate, CertificateMismatch
 from synthgen.share.resolve import resolve
+from synthgen.verification.config import VerifyConfig
 from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method_order
 
 from ._common import console, launch_torchrun, print_error, set_threads, user_errors
+from .config_options import with_config_options
 
 METHODS, VERDICT, OUTPUT, SOURCES, RUNNING = "Methods", "Verdict thresholds", "Output", "Data and hub", "Running"
 app = typer.Typer()
@@ -58,7 +60,20 @@ def results_table(cert: Certificate) -> Table:
     return t
 
 
+# VerifyConfig fields that are options of their own name, grouped in --help
+HELP = {
+    "stress": "add lr x0.5/x2, steps x2, minibatch scenarios",
+    "peers": "run Replay-N, Replay-5N, GDumb-N (the verdict needs them)",
+    "baselines": "run the informative no-memory real baselines",
+    "peer_margin": "verdict: final ACC must beat each same-memory peer by this",
+    "max_forgetting": "verdict: max forgetting bound",
+    "min_joint_fraction": "verdict: final ACC >= this x joint training",
+}
+PANELS = {f: METHODS if f in ("stress", "peers", "baselines") else VERDICT for f in HELP}
+
+
 @app.command()
+@with_config_options(VerifyConfig, HELP, panels=PANELS)
 def verify(
     artifact: Annotated[
         str, typer.Argument(help="artifact .safetensors file, export folder, or hub repo org/name[@rev]")
@@ -83,36 +98,6 @@ def verify(
         typer.Option(
             "--model", help="your own network, 'pkg.module:callable' taking (in_shape, num_classes); repeatable"
         ),
-    ] = None,
-    stress: Annotated[
-        Optional[bool],
-        typer.Option(
-            "--stress/--no-stress", rich_help_panel=METHODS, help="add lr x0.5/x2, steps x2, minibatch scenarios"
-        ),
-    ] = None,
-    peers: Annotated[
-        Optional[bool],
-        typer.Option(
-            "--peers/--no-peers",
-            rich_help_panel=METHODS,
-            help="run Replay-N, Replay-5N, GDumb-N (the verdict needs them)",
-        ),
-    ] = None,
-    baselines: Annotated[
-        Optional[bool],
-        typer.Option(
-            "--baselines/--no-baselines", rich_help_panel=METHODS, help="run the informative no-memory real baselines"
-        ),
-    ] = None,
-    peer_margin: Annotated[
-        Optional[float],
-        typer.Option(rich_help_panel=VERDICT, help="verdict: final ACC must beat each same-memory peer by this"),
-    ] = None,
-    max_forgetting: Annotated[
-        Optional[float], typer.Option(rich_help_panel=VERDICT, help="verdict: max forgetting bound")
-    ] = None,
-    min_joint_fraction: Annotated[
-        Optional[float], typer.Option(rich_help_panel=VERDICT, help="verdict: final ACC >= this x joint training")
     ] = None,
     out_dir: Annotated[
         Optional[Path], typer.Option(rich_help_panel=OUTPUT, help="where PNGs go (default: <artifact>.verify/)")
@@ -159,6 +144,7 @@ def verify(
             rich_help_panel=RUNNING, help="processes on this machine (launches torchrun; the grid is spread over them)"
         ),
     ] = 1,
+    given: dict | None = None,
 ) -> None:
     """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, compare with peers, certify."""
     if nproc > 1 and not dist.wanted():
@@ -182,14 +168,8 @@ def verify(
             "archs": _csv(archs),
             "heldout": _csv(heldout),
             "models": tuple(model) if model else None,
-            "stress": stress,
-            "peers": peers,
-            "baselines": baselines,
-            "peer_margin": peer_margin,
-            "max_forgetting": max_forgetting,
-            "min_joint_fraction": min_joint_fraction,
         }
-        cfg = verify_config(config, {k: v for k, v in flags.items() if v is not None}, quick=quick)
+        cfg = verify_config(config, {**(given or {}), **{k: v for k, v in flags.items() if v is not None}}, quick=quick)
         if dist.wanted():
             dist.init_from_env("cpu", timeout_s=VERIFY_TIMEOUT_S)
         res = resolve(artifact, endpoint, token)

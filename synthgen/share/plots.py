@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -142,9 +143,9 @@ def verification_pictures(cert: Certificate, folder: Path) -> list[Path]:
     paths = []
     others = [*(p.name for p in peer_methods(cert.images)), JOINT.name, REAL_RECIPE_STEPS.name]
     for arch, r in cert.learners.items():
-        s = r.methods[SYNTHETIC.name]
+        s, stem = r.methods[SYNTHETIC.name], re.sub(r"[^A-Za-z0-9._-]", "_", arch)  # 'pkg.nets:build' -> a file name
         title = f"synthetic data, {arch}: accuracy after task i on task j"
-        paths.append(accuracy_heatmap([list(row) for row in s.mean_matrix], folder / f"heatmap_{arch}.png", title))
+        paths.append(accuracy_heatmap([list(row) for row in s.mean_matrix], folder / f"heatmap_{stem}.png", title))
         curves = {"synthetic (recipe)": list(s.seen_curve)}
         curves.update(
             {
@@ -153,7 +154,7 @@ def verification_pictures(cert: Certificate, folder: Path) -> list[Path]:
                 if name in r.methods and r.methods[name].seen_curve
             }
         )
-        paths.append(accuracy_curves(curves, folder / f"curve_{arch}.png", f"{arch}: accuracy on tasks seen so far"))
+        paths.append(accuracy_curves(curves, folder / f"curve_{stem}.png", f"{arch}: accuracy on tasks seen so far"))
         if JOINT.name in r.methods:
             bars = {
                 "synthetic, after all tasks": list(s.per_task_final),
@@ -161,5 +162,5 @@ def verification_pictures(cert: Certificate, folder: Path) -> list[Path]:
             }
             names = [task_label(t) for t in cert.tasks]
             title = f"{arch}: final accuracy per task vs the joint upper bound"
-            paths.append(per_task_bars(bars, names, folder / f"tasks_{arch}.png", title))
+            paths.append(per_task_bars(bars, names, folder / f"tasks_{stem}.png", title))
     return paths

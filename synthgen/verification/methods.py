@@ -147,37 +147,17 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
 def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
     """One cell of the grid -> {'R', 'R_task'} matrices, or the joint bound's figures."""
     norm, tasks, scenario = art.metadata["source"]["normalisation"], art.tasks, art.metadata["scenario"]
-    p = job_params(job, art, cfg)
+    p, learner = job_params(job, art, cfg), (job.arch, job.seed)  # every real-data method: source, tasks, learner
     if job.method.uses_images:
-        run = evaluate_artifact(art, source, job.arch, job.seed, p["lr_scale"], p["step_scale"], p["batch"])
+        run = evaluate_artifact(art, source, *learner, p["lr_scale"], p["step_scale"], p["batch"])
     elif job.method.kind is Kind.JOINT:
-        joint = joint_accuracy(
-            source,
-            tasks,
-            norm,
-            job.arch,
-            job.seed,
-            p["lr"],
-            p["epochs"],
-            scenario=scenario,
-            prefixes=p["prefixes"],
-            split=job.split,
-        )
+        joint = joint_accuracy(source, tasks, norm, *learner, p["lr"], p["epochs"], scenario=scenario,
+                               prefixes=p["prefixes"], split=job.split)  # fmt: skip
         return {"acc": joint.acc, "per_task": joint.per_task, "seen_curve": joint.seen_curve}
     elif "kind" in p:
         recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], gdumb_epochs=p["epochs"], batch=p["batch"])
-        run = peer_matrix(p["kind"], source, tasks, norm, job.arch, job.seed, p["memory"], recipe, scenario, job.split)
+        run = peer_matrix(p["kind"], source, tasks, norm, *learner, p["memory"], recipe, scenario, job.split)
     else:
-        run = real_sequence_matrix(
-            source,
-            tasks,
-            norm,
-            job.arch,
-            job.seed,
-            p["lr"],
-            p["steps"],
-            batch_size=p["batch_size"],
-            per_class=p["per_class"],
-            scenario=scenario,
-        )
+        run = real_sequence_matrix(source, tasks, norm, *learner, p["lr"], p["steps"], batch_size=p["batch_size"],
+                                   per_class=p["per_class"], scenario=scenario)  # fmt: skip
     return {"R": run.R, "R_task": run.R_task}
