@@ -26,7 +26,8 @@ def _zoo_names() -> tuple[str, ...]:
 
 @config
 class LearnerConfig(ConfigBase):
-    archs: Annotated[tuple[str, ...], Field(min_length=1)] = ("mlp", "convnet_bn", "mlp3_s")  # zoo names sampled per
+    archs: Annotated[tuple[str, ...], Field(min_length=1)] = ("mlp", "convnet_bn", "mlp3_s")  # zoo learners drawn
+    # per outer step: a shallow MLP, a BatchNorm ConvNet and a deep narrow MLP
 
 
 @config
