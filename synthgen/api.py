@@ -170,9 +170,9 @@ def verify(
     cells_cache = None if cache is False else CellCache(None if cache is True else cache)
     jobs, cells, lr_grid, spread = run_grid(art, cfg, source, on_job, cells_cache)
     results = gather(jobs, cells, info, peer_methods(len(art.labels)))
-    ok, reasons = judge(results, cfg, len(art.labels))
+    verdict = judge(results, cfg, len(art.labels))
     return make_certificate(
-        art, cfg, results, lr_grid, ok, reasons, spread=spread, wall_time_s=round(time.perf_counter() - t0, 2)
+        art, cfg, results, lr_grid, verdict, spread=spread, wall_time_s=round(time.perf_counter() - t0, 2)
     )
 
 

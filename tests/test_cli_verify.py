@@ -41,7 +41,7 @@ def test_verify_certifies_writes_certificate_and_pictures(saved, tmp_path):
 def test_not_certified_exits_1_and_names_the_peer(saved):
     res = runner.invoke(app, ["verify", str(saved), *FAST, "--peer-margin", "0.5"], env={"COLUMNS": "200"})
     assert res.exit_code == 1 and "NOT CERTIFIED" in res.output
-    assert re.search(r"vs Replay-50 .* FAILS margin >= \+0\.500", res.output)
+    assert re.search(r"vs GDumb-50 .* FAILS margin >= \+0\.500", res.output)
 
 
 def test_your_own_model_is_verified_and_recorded(saved, tmp_path, consumer_nets):
@@ -105,12 +105,12 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
     cert = json.loads((tmp_path / "a.certificate.json").read_text())
     methods = cert["results"]["mlp"]["methods"]
     assert cert["protocol"]["reference_seeds"] == [0]
-    assert methods["joint (upper bound)"]["seeds"] == methods["random real coreset"]["seeds"] == [0]
+    assert methods["joint (upper bound)"]["seeds"] == methods["real sequence (1 epoch)"]["seeds"] == [0]
     assert methods["synthetic"]["seeds"] == methods["Replay-50"]["seeds"] == methods["GDumb-50"]["seeds"] == [0, 1]
     console = Console(width=200, record=True)  # the table as a wide terminal shows it
     console.print(results_table(Certificate.from_dict(cert)))
     table = console.export_text()
-    assert "joint (upper bound) (1 seed)" in table and "random real coreset (1 seed)" in table
+    assert "joint (upper bound) (1 seed)" in table and "real sequence (1 epoch) (1 seed)" in table
     assert re.search(r"Replay-50\s*│", table) and "Replay-50 (" not in table
     narrow = Console(width=80, record=True)  # a log file: the method names fold, never "Repla…" for both replays
     narrow.print(results_table(Certificate.from_dict(cert)))

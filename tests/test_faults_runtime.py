@@ -20,7 +20,7 @@ from synthgen.generation.checkpoint import load_checkpoint
 from synthgen.generation.engine import Engine
 from synthgen.share.export import export_folder, load_folder
 from synthgen.verification.config import VerifyConfig
-from synthgen.verification.verdict import make_certificate
+from synthgen.verification.verdict import Verdict, make_certificate
 
 from .conftest import tiny_config
 
@@ -104,7 +104,7 @@ def _no_temps(folder):
 
 def test_row12_disk_full_artifact_checkpoint_certificate(tiny_artifact, tmp_path, disk_full, mnist5k):
     art_path = save_artifact(tiny_artifact, tmp_path / "a.safetensors")
-    issued = make_certificate(tiny_artifact, VerifyConfig(), {}, {}, True, [])
+    issued = make_certificate(tiny_artifact, VerifyConfig(), {}, {}, Verdict(True, [], []))
     cert_path = write_certificate(issued, tmp_path / "a.certificate.json")
     engine = Engine(tiny_config(steps=2), source=mnist5k)
     ckpt = engine.save(tmp_path / "c.ckpt.safetensors")
@@ -112,7 +112,9 @@ def test_row12_disk_full_artifact_checkpoint_certificate(tiny_artifact, tmp_path
     disk_full()
     for write in (
         lambda: save_artifact(tiny_artifact, art_path),
-        lambda: write_certificate(make_certificate(tiny_artifact, VerifyConfig(), {}, {}, False, ["x"]), cert_path),
+        lambda: write_certificate(
+            make_certificate(tiny_artifact, VerifyConfig(), {}, {}, Verdict(False, ["x"], [])), cert_path
+        ),
         lambda: engine.save(ckpt),
     ):
         with pytest.raises(OSError, match="No space left"):

@@ -183,9 +183,9 @@ def test_row16_hub_content_changed_after_certification(hub, tmp_path, tiny_artif
 
     from synthgen.format.artifact import Artifact
     from synthgen.verification.config import VerifyConfig
-    from synthgen.verification.verdict import make_certificate
+    from synthgen.verification.verdict import Verdict, make_certificate
 
-    cert = make_certificate(tiny_artifact, VerifyConfig(), {}, {}, True, [])
+    cert = make_certificate(tiny_artifact, VerifyConfig(), {}, {}, Verdict(True, [], []))
     folder = export_folder(tiny_artifact, tmp_path / "v1", certificate=cert)
     v1 = publish(folder, "org/changing", token="hf_ok", endpoint=hub.write_url)
     (tmp_path / "cert.json").write_text(json.dumps(cert.to_dict()))

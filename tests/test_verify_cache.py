@@ -47,8 +47,8 @@ def test_other_images_reuse_the_peers_but_another_recipe_or_epoch_count_does_not
     assert cert.raw["protocol"]["spread"]["cache"]["computed_cells"] == 0
     assert cert.raw["results"]["mlp"]["methods"][SYNTHETIC.name]["acc_mean"] < 0.8  # but the synthetic cell was run
     longer = copy.deepcopy(tiny_artifact)
-    longer.metadata["recipe"]["steps_per_task"] *= 2  # the recipe-steps baseline and the coreset depend on it
-    assert verify(longer, CFG, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 2
+    longer.metadata["recipe"]["steps_per_task"] *= 2  # the recipe-steps baseline, Random-20 and Herding-20 use it
+    assert verify(longer, CFG, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 3
     more = CFG.merged({"gdumb_epochs": 4})  # GDumb's grid (2 lrs) and its judged cell
     assert verify(tiny_artifact, more, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 3
 

@@ -18,7 +18,7 @@ from synthgen.core import distributed as dist
 from synthgen.format.certificate import Certificate, CertificateMismatch
 from synthgen.share.resolve import resolve
 from synthgen.verification.config import VerifyConfig
-from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method_order
+from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method_order, random_real
 
 from ._common import console, launch_torchrun, print_error, set_threads, user_errors
 from .config_options import with_config_options
@@ -32,7 +32,7 @@ def results_table(cert: Certificate) -> Table:
     """Synthetic data vs its peers and baselines, per architecture."""
     t = Table(
         title=f"verification ({cert.scenario}, {len(cert.seeds)} seeds, "
-        f"real test data; peers: same memory, {cert.images} real images)"
+        f"real test data; peers: {cert.images} real images)"
     )
     for col in ("arch", "method", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "lr"):
         t.add_column(
@@ -63,7 +63,7 @@ def results_table(cert: Certificate) -> Table:
 # VerifyConfig fields that are options of their own name, grouped in --help
 HELP = {
     "stress": "add lr x0.5/x2, steps x2, minibatch scenarios",
-    "peers": "run Replay-N, Replay-5N, GDumb-N (the verdict needs them)",
+    "peers": "run the peers: N real images (random, herding) by the recipe, GDumb-N, Replay-N, Replay-5N",
     "baselines": "run the informative no-memory real baselines",
     "peer_margin": "verdict: final ACC must beat each same-memory peer by this",
     "max_forgetting": "verdict: max forgetting bound",
@@ -207,13 +207,22 @@ def verify(
         dist.shutdown()
     console.print(results_table(cert))
     colour = "green" if cert.certified else "red"
-    peer_names = " and ".join(p.name for p in judged_peers(cert.images))
+    peer_names = ", ".join(p.name for p in judged_peers(cert.images))
     console.print(
         f"[bold {colour}]{cert.verdict.upper()}[/] (artifact sha256 {cert.artifact_sha256[:16]}...; "
         f"relative to {peer_names}, forgetting and joint training)"
     )
     for reason in cert.reasons:
         console.print(f"  - {reason}", highlight=False, soft_wrap=True)
+    random = random_real(cert.images).name
+    gains = [f"{a} {r.methods[SYNTHETIC.name].lead[random].mean:+.3f}" for a, r in cert.learners.items()
+             if random in r.methods[SYNTHETIC.name].lead]  # fmt: skip
+    if gains:
+        console.print(f"improvement over {random} (real images, the same recipe): {', '.join(gains)}", soft_wrap=True)
+    if cert.references:
+        console.print("references (not judged):")
+    for line in cert.references:
+        console.print(f"  - {line}", highlight=False, soft_wrap=True)
     reused = cert.raw["protocol"]["spread"].get("cache", {}).get("reused_cells")
     if reused:
         console.print(

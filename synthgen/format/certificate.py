@@ -113,6 +113,7 @@ class Certificate:
 
     verdict: str
     reasons: tuple[str, ...]
+    references: tuple[str, ...]  # where the data stands against what the verdict does not judge (Replay)
     artifact_sha256: str
     images: int  # the artifact's image count (the peers' memory)
     scenario: str
@@ -145,6 +146,7 @@ class Certificate:
             return cls(
                 verdict=cert["verdict"],
                 reasons=tuple(cert["reasons"]),
+                references=tuple(cert.get("references", ())),
                 artifact_sha256=cert["artifact_sha256"],
                 images=protocol["images"],
                 scenario=cert["source"]["scenario"],

@@ -28,7 +28,7 @@ class VerifyConfig(ConfigBase):
     # per learner on the validation split, of the peers and the joint bound
     peer_epochs: Positive = 2  # Replay: epochs over each task's real data (+ as many buffer batches)
     gdumb_epochs: Positive = 30  # GDumb: epochs over the buffer after each task
-    baselines: bool = True  # informative real-data baselines without memory (sequence, coreset)
+    baselines: bool = True  # informative real tasks in sequence without memory (they forget)
     baseline_lr: PositiveFloat = 0.05  # SGD lr of those baselines
     joint: bool = True  # the joint upper bound (the verdict needs it; it does not depend on the data)
     joint_epochs: Positive = 5  # epochs of the joint upper bound (on the tasks seen so far)

@@ -4,14 +4,16 @@ For every (architecture, method, seed) in the grid a fresh learner is trained in
 scored on the REAL test split of every task after every task (synthgen.verification.runs). Methods:
 
 - the synthetic data following its recipe, and optionally its stress scenarios;
-- its same-memory real peers (synthgen.verification.peers): Replay-N and Replay-5N, GDumb-N, with N the
-  artifact's image count, their Adam lr picked per architecture from a small grid on the
-  validation split (the choice is recorded);
+- what a user holding N real images would do instead (N the artifact's image count): N real images chosen
+  at random or by herding and trained by the artifact's own recipe (synthgen.verification.real_sets), and
+  GDumb-N; these are judged. Replay-N and Replay-5N (synthgen.verification.peers) learn from the whole
+  real stream: references. The Adam lr of GDumb and Replay is picked per learner from a small grid on the
+  validation split (recorded);
 - joint training on the real data of the tasks seen so far (the upper bound at every step);
-- informative real-data baselines without memory (sequential, a random coreset).
+- informative real tasks in sequence without memory.
 
-The verdict is relative: on every architecture the data must beat Replay-N and GDumb-N by a
-margin, keep its max forgetting within a bound and reach a fraction of joint training.
+The verdict is relative: on every learner the data must beat each judged peer by a margin, keep its
+max forgetting within a bound and reach a fraction of joint training.
 Architectures come in groups: those the data was made with ("generation"), zoo families not
 used in generation ("heldout") and the user's own ``module:callable`` ("user"). The grid is a
 flat list of jobs so that it can be spread over processes (each takes the next unclaimed job).
@@ -29,27 +31,16 @@ from synthgen.verification.cache import CellCache
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.lineup import arch_groups
 from synthgen.verification.methods import (
-    JOINT,
     Job,
     Kind,
     Method,
     job_params,
     method_order,
-    peer_methods,
     run_job,
     seeds_for,
 )
 from synthgen.verification.metrics import average_accuracy
 from synthgen.verification.runs import fresh
-
-
-def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
-    """Phase 1: each peer and the joint bound of each arch with every lr of the grid, first seed, scored on the
-    validation split (the joint bound on all tasks at once). A grid of one lr has nothing to choose: no jobs."""
-    if len(cfg.peer_lrs) == 1:
-        return []
-    methods = [*(peer_methods(len(art.labels)) if cfg.peers else []), *([JOINT] if cfg.joint else [])]
-    return [Job(a, m, cfg.seeds[0], lr, "val") for a in arch_groups(art, cfg) for m in methods for lr in cfg.peer_lrs]
 
 
 def wanted(method: Method, cfg: VerifyConfig) -> bool:
@@ -59,10 +50,20 @@ def wanted(method: Method, cfg: VerifyConfig) -> bool:
         Kind.STRESS: cfg.stress,
         Kind.REPLAY: cfg.peers,
         Kind.GDUMB: cfg.peers,
+        Kind.REAL_IN_PLACE: cfg.peers,
         Kind.JOINT: cfg.joint,
         Kind.REAL_SEQUENCE: cfg.baselines,
-        Kind.CORESET: cfg.baselines,
     }[method.kind]
+
+
+def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
+    """Phase 1: each tuned method (GDumb, Replay, the joint bound) of each learner with every lr of the grid,
+    first seed, scored on the validation split (the joint bound on all tasks at once). A grid of one lr has
+    nothing to choose: no jobs."""
+    if len(cfg.peer_lrs) == 1:
+        return []
+    methods = [m for m in method_order(len(art.labels)) if m.tuned and wanted(m, cfg)]
+    return [Job(a, m, cfg.seeds[0], lr, "val") for a in arch_groups(art, cfg) for m in methods for lr in cfg.peer_lrs]
 
 
 def plan(art: Artifact, cfg: VerifyConfig, peer_lrs: dict[tuple[str, str], float] | None = None) -> list[Job]:

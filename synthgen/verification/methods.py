@@ -17,6 +17,7 @@ from synthgen.data.sources import SourceData
 from synthgen.format.artifact import Artifact
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.peers import PeerRecipe
+from synthgen.verification.real_sets import in_place_of
 from synthgen.verification.runs import evaluate_artifact, joint_accuracy, peer_matrix, real_sequence_matrix
 
 
@@ -25,11 +26,11 @@ class Kind(Enum):
 
     SYNTHETIC = "synthetic"  # the artifact, per its recipe
     STRESS = "stress"  # the artifact under a perturbed recipe
+    REAL_IN_PLACE = "real in place"  # real images of the artifact's size and balance, trained by its own recipe
     REPLAY = "replay"  # the real stream with a buffer of real images (Avalanche's Replay)
     GDUMB = "gdumb"  # a fresh network on a buffer of real images after each task (Avalanche's GDumb)
     JOINT = "joint"  # all real data of the tasks seen so far at once: the upper bound
     REAL_SEQUENCE = "real sequence"  # the real tasks in sequence, no memory
-    CORESET = "coreset"  # random real images of the artifact's size, in sequence, no memory
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class Method:
     step_scale: float = 1.0  # stress: the recipe's steps x this
     batch_fraction: float | None = None  # stress: shuffled minibatches of this fraction of a task (None: full batch)
     one_epoch: bool = False  # real sequence: one epoch per task instead of the recipe's steps
+    selection: str = ""  # real in place: how the real images are chosen (random | herding)
 
     @property
     def uses_images(self) -> bool:
@@ -56,8 +58,13 @@ class Method:
 
     @property
     def reference(self) -> bool:
-        """A reference (never judged against): it runs on the first ``reference_seeds`` seeds only."""
-        return self.kind in (Kind.JOINT, Kind.REAL_SEQUENCE, Kind.CORESET)
+        """A reference (never judged against) that runs on the first ``reference_seeds`` seeds only."""
+        return self.kind in (Kind.JOINT, Kind.REAL_SEQUENCE)
+
+    @property
+    def judged(self) -> bool:
+        """Does the verdict compare the data with it: the alternatives a user holding N images has."""
+        return self.kind in (Kind.GDUMB, Kind.REAL_IN_PLACE)
 
 
 SYNTHETIC = Method("synthetic", Kind.SYNTHETIC)
@@ -70,26 +77,30 @@ STRESS = (
 )
 JOINT = Method("joint (upper bound)", Kind.JOINT)
 REAL_RECIPE_STEPS = Method("real sequence (recipe steps)", Kind.REAL_SEQUENCE)
-BASELINES = (
-    REAL_RECIPE_STEPS,
-    Method("real sequence (1 epoch)", Kind.REAL_SEQUENCE, one_epoch=True),
-    Method("random real coreset", Kind.CORESET),
-)
+BASELINES = (REAL_RECIPE_STEPS, Method("real sequence (1 epoch)", Kind.REAL_SEQUENCE, one_epoch=True))
 
 
 def peer_methods(n: int) -> tuple[Method, ...]:
-    """The real-memory peers of an artifact of ``n`` images: Replay-n, Replay-5n, GDumb-n."""
+    """What a user would do instead of an artifact of ``n`` images: ``n`` real images chosen at random or by
+    herding and trained by the artifact's own recipe, GDumb-n, and (references: they learn from the whole real
+    stream) Replay-n and Replay-5n."""
     return (
+        Method(f"Random-{n}", Kind.REAL_IN_PLACE, n, selection="random"),
+        Method(f"Herding-{n}", Kind.REAL_IN_PLACE, n, selection="herding"),
+        Method(f"GDumb-{n}", Kind.GDUMB, n),
         Method(f"Replay-{n}", Kind.REPLAY, n),
         Method(f"Replay-{5 * n}", Kind.REPLAY, 5 * n),
-        Method(f"GDumb-{n}", Kind.GDUMB, n),
     )
 
 
-def judged_peers(n: int) -> tuple[Method, Method]:
-    """The same-memory peers the verdict compares with."""
-    replay, _, gdumb = peer_methods(n)
-    return replay, gdumb
+def judged_peers(n: int) -> tuple[Method, ...]:
+    """The peers the verdict compares with."""
+    return tuple(p for p in peer_methods(n) if p.judged)
+
+
+def random_real(n: int) -> Method:
+    """The judged peer whose lead is the data's improvement over random real images."""
+    return peer_methods(n)[0]
 
 
 def method_order(n: int) -> tuple[Method, ...]:
@@ -122,6 +133,10 @@ def peer_recipe(cfg: VerifyConfig, lr: float) -> PeerRecipe:
 def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
     """Every setting of ``job`` besides the learner, the seed and the data: the method's recipe."""
     recipe, m = art.recipe, job.method
+    if m.kind is Kind.REAL_IN_PLACE:  # the recipe's every setting, the images aside
+        kept = ("optimizer", "momentum", "betas", "eps", "lr_per_task", "steps_per_task", "task_sizes", "rehearsal")
+        return {"selection": m.selection, "recipe": {k: recipe[k] for k in kept if k in recipe},
+                "labels": art.labels.tolist(), "task_ids": art.task_ids.tolist()}  # fmt: skip
     if m.uses_images:
         batch = None if m.batch_fraction is None else max(1, int(min(recipe["task_sizes"]) * m.batch_fraction))
         return {"lr_scale": m.lr_scale, "step_scale": m.step_scale, "batch": batch}
@@ -131,17 +146,9 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
         r = peer_recipe(cfg, job.lr)
         epochs = r.epochs if m.kind is Kind.REPLAY else r.gdumb_epochs
         return {"kind": m.kind.value, "memory": m.memory, "lr": r.lr, "epochs": epochs, "batch": r.batch}
-    if m.kind is Kind.REAL_SEQUENCE:
-        steps = None if m.one_epoch else recipe["steps_per_task"]
-        return {"lr": cfg.baseline_lr, "steps": steps, "batch_size": 32, "per_class": None}
-    # the coreset: the synthetic set's size, full batch, the recipe's steps
-    per_class = max(1, min(recipe["task_sizes"]) // max(len(t) for t in art.tasks))
-    return {
-        "lr": cfg.baseline_lr,
-        "steps": recipe["steps_per_task"],
-        "batch_size": max(recipe["task_sizes"]),
-        "per_class": per_class,
-    }
+    # a real sequence without memory
+    steps = None if m.one_epoch else recipe["steps_per_task"]
+    return {"lr": cfg.baseline_lr, "steps": steps, "batch_size": 32}
 
 
 def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
@@ -150,6 +157,8 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
     p, learner = job_params(job, art, cfg), (job.arch, job.seed)  # every real-data method: source, tasks, learner
     if job.method.uses_images:
         run = evaluate_artifact(art, source, *learner, p["lr_scale"], p["step_scale"], p["batch"])
+    elif job.method.kind is Kind.REAL_IN_PLACE:
+        run = evaluate_artifact(in_place_of(art, source, job.method.selection, job.seed), source, *learner)
     elif job.method.kind is Kind.JOINT:
         joint = joint_accuracy(source, tasks, norm, *learner, p["lr"], p["epochs"], scenario=scenario,
                                prefixes=p["prefixes"], split=job.split)  # fmt: skip
@@ -158,6 +167,7 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
         recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], gdumb_epochs=p["epochs"], batch=p["batch"])
         run = peer_matrix(p["kind"], source, tasks, norm, *learner, p["memory"], recipe, scenario, job.split)
     else:
-        run = real_sequence_matrix(source, tasks, norm, *learner, p["lr"], p["steps"], batch_size=p["batch_size"],
-                                   per_class=p["per_class"], scenario=scenario)  # fmt: skip
+        run = real_sequence_matrix(
+            source, tasks, norm, *learner, p["lr"], p["steps"], batch_size=p["batch_size"], scenario=scenario
+        )
     return {"R": run.R, "R_task": run.R_task}

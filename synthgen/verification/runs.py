@@ -1,10 +1,10 @@
 """Train fresh learners in sequence and measure them on REAL held-out data after every task.
 
 One protocol for everything that is compared: the synthetic artifact (following its recipe),
-its same-memory peers (Replay, GDumb: synthgen.verification.peers), the real-data baselines (sequential,
-random coreset) and joint training. Every sequence run returns accuracy matrices R[i][j]
-(synthgen.verification.metrics); models are scored in ``eval()`` mode, as a consumer would deploy them.
-The engine's periodic validation uses the same protocol on the validation split.
+real images in its place trained by its recipe (verification.real_sets), its same-memory peers
+(Replay, GDumb: verification.peers), the real-data baselines without memory and joint training.
+Every sequence run returns accuracy matrices R[i][j] (verification.metrics); models are scored in
+``eval()`` mode, as a consumer would deploy them.
 """
 
 from __future__ import annotations
@@ -113,25 +113,14 @@ def real_sequence_matrix(
     steps: int | None,
     batch_size: int = 32,
     scenario: str = "class-incremental",
-    per_class: int | None = None,
 ) -> SequenceRun:
-    """Baseline: train in sequence on REAL task data (all of it, or ``per_class`` random images), no memory.
+    """Baseline: train in sequence on all the REAL data of each task, no memory (it forgets).
 
     ``steps=None`` means one epoch per task at ``batch_size``.
     """
     nc = source.num_classes
-    g = generator(seed, "coreset")
-    train = []
-    for (x, y), mask in zip(real_sets(source, tasks, norm, "train"), scenario_masks(tasks, nc, scenario)):
-        if per_class is not None:
-            keep = torch.cat(
-                [
-                    idx[torch.randperm(len(idx), generator=g)[:per_class]]
-                    for idx in (torch.nonzero(y == c).flatten() for c in sorted(set(y.tolist())))
-                ]
-            )
-            x, y = x[keep], y[keep]
-        train.append((x, F.one_hot(y, nc).float(), mask))
+    pairs = zip(real_sets(source, tasks, norm, "train"), scenario_masks(tasks, nc, scenario))
+    train = [(x, F.one_hot(y, nc).float(), mask) for (x, y), mask in pairs]
     model = fresh(arch, source.image_shape, nc, seed)
     score = Scorer(real_test_sets(source, tasks, norm), tasks, nc, scenario)
     n_steps = steps if steps is not None else max(1, len(train[0][0]) // batch_size)

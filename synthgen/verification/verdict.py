@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+from dataclasses import dataclass
 
 import torch
 
@@ -28,9 +29,19 @@ from synthgen.verification.methods import (
 from synthgen.verification.peers import PeerRecipe
 
 
-def judge(results: dict, cfg: VerifyConfig, n: int) -> tuple[bool, list[str]]:
-    """The relative verdict, and one reason line per check (figure, peer or bound, margin)."""
-    ok, reasons = True, []
+@dataclass(frozen=True)
+class Verdict:
+    """Certified or not, one reason line per check, and where the data stands against the references."""
+
+    certified: bool
+    reasons: list[str]
+    references: list[str]
+
+
+def judge(results: dict, cfg: VerifyConfig, n: int) -> Verdict:
+    """The relative verdict: one reason line per check (figure, peer or bound, margin); the references (Replay,
+    which learns from the whole real stream) get a line each that the verdict does not read."""
+    ok, reasons, references = True, [], []
     peers = [p.name for p in judged_peers(n)]
     for arch, r in results.items():
         s, where = r["methods"][SYNTHETIC.name], f"{arch} ({r['group']})"
@@ -53,6 +64,12 @@ def judge(results: dict, cfg: VerifyConfig, n: int) -> tuple[bool, list[str]]:
                 f"{paired['se']:.3f}, {len(paired['seeds'])} paired seeds) "
                 f"{{verdict}} margin >= {cfg.peer_margin:+.3f}",
             )
+        for ref in (m for m in peer_methods(n) if not m.judged and m.name in r["methods"]):
+            gap = acc - r["methods"][ref.name]["acc_mean"]
+            references.append(
+                f"{where}: final ACC {acc:.3f} vs {ref.name} {r['methods'][ref.name]['acc_mean']:.3f}: {gap:+.3f} "
+                f"({ref.name} learns from the whole real stream and keeps {ref.memory} images)"
+            )
         forg = s["max_forgetting_mean"]
         check(forg <= cfg.max_forgetting, f"max forgetting {forg:.3f} {{verdict}} <= {cfg.max_forgetting:.2f}")
         joint = r["methods"].get(JOINT.name)
@@ -65,7 +82,7 @@ def judge(results: dict, cfg: VerifyConfig, n: int) -> tuple[bool, list[str]]:
                 f"final ACC {acc:.3f} = {frac:.2f} x joint {joint['acc_mean']:.3f} "
                 f"{{verdict}} >= {cfg.min_joint_fraction:.2f} x joint",
             )
-    return ok, reasons
+    return Verdict(ok, reasons, references)
 
 
 def make_certificate(
@@ -73,8 +90,7 @@ def make_certificate(
     cfg: VerifyConfig,
     results: dict,
     lr_grid: dict,
-    certified: bool,
-    reasons: list[str],
+    verdict: Verdict,
     device: str = "cpu",
     wall_time_s: float | None = None,
     spread: dict | None = None,
@@ -102,6 +118,9 @@ def make_certificate(
             "peers": {
                 "methods": [p.name for p in peer_methods(n)] if cfg.peers else [],
                 "judged": [p.name for p in judged_peers(n)],
+                "real_in_place": "the artifact's images replaced by real training images of the same classes "
+                "(chosen at random per seed, or by herding in pixel space), one-hot labels, trained by the "
+                "artifact's own recipe",
                 "optimizer": "adam",
                 "lr_grid": list(cfg.peer_lrs),
                 "lr_choice": "best final ACC on the validation split, first seed",
@@ -138,8 +157,9 @@ def make_certificate(
             "threads": torch.get_num_threads(),
             "wall_time_s": wall_time_s,
         },
-        "verdict": CERTIFIED if certified else NOT_CERTIFIED,
-        "reasons": reasons,
+        "verdict": CERTIFIED if verdict.certified else NOT_CERTIFIED,
+        "reasons": verdict.reasons,
+        "references": verdict.references,
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
     cert["certificate_sha256"] = digest(cert)
