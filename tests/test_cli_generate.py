@@ -48,6 +48,18 @@ def test_generate_help_groups_the_options_and_keeps_each_options_help():
     assert "artifact file to write" in res.output and "--resume/--no-resume" not in res.output
 
 
+def test_a_log_gets_plain_progress_lines(tmp_path):
+    """Not a terminal (a log under nohup): plain lines with the work done, elapsed and left; here one per step."""
+    out = tmp_path / "p.safetensors"
+    res = runner.invoke(app, ["generate", "--out", str(out), *TINY], env={"SYNTHGEN_PROGRESS_EVERY": "0"})
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("generate: ")]
+    assert len(lines) == 6 and lines[0].startswith("generate: task 1/2, meta-loss ")
+    assert "6/6 outer steps done" in lines[-1] and "s elapsed" in lines[-1] and "s left" in lines[0]
+    quiet = runner.invoke(app, ["generate", "--out", str(tmp_path / "q.safetensors"), *TINY])  # every 30 s
+    assert not [line for line in quiet.output.splitlines() if line.startswith("generate: ")]
+
+
 def test_tiny_generate_writes_artifact_and_preview(tmp_path):
     out = tmp_path / "a.safetensors"
     res = runner.invoke(app, ["generate", "--out", str(out), *TINY])

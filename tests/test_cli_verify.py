@@ -44,6 +44,14 @@ def test_not_certified_exits_1_and_names_the_peer(saved):
     assert re.search(r"vs GDumb-50 .* FAILS margin >= \+0\.500", res.output)
 
 
+def test_a_log_gets_plain_progress_lines(saved):
+    res = runner.invoke(app, ["verify", str(saved), *FAST], env={"SYNTHGEN_PROGRESS_EVERY": "0", "COLUMNS": "200"})
+    assert res.exit_code in (0, 1), res.output
+    lines = [line for line in res.output.splitlines() if line.startswith("verify: last cell ")]
+    total = int(re.search(r"/(\d+) cells done", lines[0]).group(1))
+    assert len(lines) == total and f"{total}/{total} cells done" in lines[-1]
+
+
 def test_your_own_model_is_verified_and_recorded(saved, tmp_path, consumer_nets):
     res = runner.invoke(app, ["verify", str(saved), *FAST, "--model", f"{consumer_nets}:wide"])
     assert res.exit_code in (0, 1), res.output

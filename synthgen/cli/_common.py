@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 
 import typer
@@ -83,3 +84,23 @@ def launch_torchrun(nproc: int) -> int:
         elif not a.startswith("--nproc="):
             args.append(a)
     return launch(nproc, args)
+
+
+class LogLines:
+    """Progress for a log that is not a terminal (where a rich bar shows nothing until the end): a plain line
+    at most every ``$SYNTHGEN_PROGRESS_EVERY`` seconds (default 30), with the work done, the time elapsed and
+    an estimate of the time left. On a terminal it prints nothing: the bar is there."""
+
+    def __init__(self, what: str):
+        self.what, self.on = what, not console.is_terminal
+        self.every = float(os.environ.get("SYNTHGEN_PROGRESS_EVERY", "30"))
+        self.start = self.last = time.monotonic()
+
+    def update(self, done: float, total: float | None, detail: str, unit: str = "") -> None:
+        now = time.monotonic()
+        if not self.on or now - self.last < self.every:
+            return
+        self.last, elapsed = now, now - self.start
+        left = f", about {elapsed * (total - done) / done:.0f} s left" if total and done else ""
+        of = f"{done:.0f}/{total:.0f}{unit}" if total else f"{done:.0f}{unit}"
+        print(f"{self.what}: {detail}, {of} done, {elapsed:.0f} s elapsed{left}", flush=True)

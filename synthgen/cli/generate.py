@@ -22,7 +22,7 @@ from synthgen.generation.config import GenerateConfig
 from synthgen.generation.result import StepInfo
 from synthgen.generation.stages import plan_stages
 
-from ._common import OPTION_OF_FIELD, console, launch_torchrun, set_threads, user_errors
+from ._common import OPTION_OF_FIELD, LogLines, console, launch_torchrun, set_threads, user_errors
 from .config_options import with_config_options
 
 app = typer.Typer()
@@ -130,9 +130,10 @@ def with_progress(cfg: GenerateConfig, run):
     )
     job = bar.add_task("generating", total=total, info="")
     last_val: list[str] = [""]
+    log = LogLines("generate")
 
     def on_step(i: StepInfo) -> None:
-        if not bar.live.is_started:
+        if not bar.live.is_started and console.is_terminal:
             bar.start()
         if i.val_acc is not None:
             last_val[0] = f" val {i.val_acc:.3f}"
@@ -143,6 +144,8 @@ def with_progress(cfg: GenerateConfig, run):
             completed=i.elapsed if by_time else i.global_step,
             info=f"meta-loss {loss}{last_val[0]}",
         )
+        detail = f"task {i.stage + 1}/{num_tasks}, meta-loss {loss}{last_val[0]}"
+        log.update(i.elapsed if by_time else i.global_step, total, detail, " s" if by_time else " outer steps")
 
     try:
         return run(on_step)

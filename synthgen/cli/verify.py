@@ -20,7 +20,7 @@ from synthgen.share.resolve import resolve
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method_order, random_real
 
-from ._common import console, launch_torchrun, print_error, set_threads, user_errors
+from ._common import LogLines, console, launch_torchrun, print_error, set_threads, user_errors
 from .config_options import with_config_options
 
 METHODS, VERDICT, OUTPUT, SOURCES, RUNNING = "Methods", "Verdict thresholds", "Output", "Data and hub", "Running"
@@ -181,14 +181,16 @@ def verify(
             TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(),
             console=console,
-            disable=not dist.is_main(),
+            disable=not dist.is_main() or not console.is_terminal,
         ) as bar:
             job_id = bar.add_task("verify", total=None, info="")
+            log = LogLines("verify")
 
             def on_job(done: int, total: int, job) -> None:
-                bar.update(
-                    job_id, total=total, completed=done, info=f"{job.arch} · {job.method.name} · seed {job.seed}"
-                )
+                info = f"{job.arch} · {job.method.name} · seed {job.seed}"
+                bar.update(job_id, total=total, completed=done, info=info)
+                if dist.is_main():
+                    log.update(done, total, f"last cell {info}", " cells")
 
             cert = run_verify(
                 res.artifact,
