@@ -99,6 +99,13 @@ def _session_verify_cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _one_thread():
+    """Every test starts at one torch thread: a CLI test's --threads (run in-process) must not leak into the next
+    test of the same worker, whose float rounding, and so its bit-identity checks, depend on the count."""
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
 def _verify_cache(tmp_path, monkeypatch):
     """Every test verifies with its own, empty cache of peer cells (tests of the cache share one on purpose)."""
     monkeypatch.setenv("SYNTHGEN_CACHE_DIR", str(tmp_path / "verify-cache"))
