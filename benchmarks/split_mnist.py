@@ -79,6 +79,8 @@ def phase_time(work: Path, seeds: int) -> None:
     for run in ("cold", "warm"):
         wall, rss = timed(cli + ["verify", str(work / "seed0.safetensors")], work / f"verify0.{run}.log")
         record[run] = {"wall_s": wall, "rss_mb": rss}
+        if run == "cold":  # the warm run rewrites the certificate: keep the cold one's timings
+            shutil.copy(work / "seed0.certificate.json", work / "seed0.cold.certificate.json")
         print(f"default verify of seed 0 ({run} cache): {wall:.1f} s, {rss:.0f} MB", flush=True)
     (work / "seed0.verify.json").write_text(json.dumps(record))
 
@@ -360,6 +362,20 @@ def verify_targets(means: dict, certs: dict[int, dict], ver: dict, gen_s: float,
     ]
 
 
+def time_table(work: Path) -> list[str]:
+    """Where the cold verify's time went, per method (seconds summed over its cells), when the run recorded it."""
+    path = work / "seed0.cold.certificate.json"
+    seconds = json.loads(path.read_text())["protocol"]["spread"].get("seconds_by_method") if path.exists() else None
+    if not seconds:
+        return []
+    total = sum(seconds.values())
+    lines = ["Where the cold verify's time went (seconds summed over each method's cells):", "",
+             "| method | seconds | share |", "|---|---|---|"]  # fmt: skip
+    for name, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {name} | {s:.0f} | {s / total:.0%} |")
+    return [*lines, "", "Its reasons:", ""]
+
+
 def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     gens = [json.loads((work / f"seed{s}.generate.json").read_text()) for s in range(seeds)]
     ver = json.loads((work / "seed0.verify.json").read_text())
@@ -403,9 +419,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         f"bound and the baselines from the cache (synthgen.verification.cache): **{ver['warm']['wall_s']:.1f} s**, "
         f"{ver['warm']['rss_mb']:.0f} MB; verdict **{default_cert['verdict']}**.",
         "",
-        "Its reasons:",
-        "",
     ]
+    lines += time_table(work) or ["Its reasons:", ""]
     lines += [f"- {r}" for r in default_cert["reasons"]]
     lines += ["", "Where it stands against the references (not judged):", ""]
     lines += [f"- {r}" for r in default_cert.get("references", [])]

@@ -26,6 +26,9 @@ def test_second_verify_reuses_every_peer_cell_and_gives_the_same_certificate(tin
     n = len(_independent(tiny_artifact, CFG))
     assert n >= 8 and first.raw["protocol"]["spread"]["cache"] == {"reused_cells": 0, "computed_cells": n}
     assert len(list(tmp_path.glob("*/*.json"))) == n
+    seconds = first.raw["protocol"]["spread"]["seconds_by_method"]  # where the time went, per method
+    assert set(seconds) == {"lr grid (validation)", *first.raw["results"]["mlp"]["methods"]}
+    assert all(v >= 0 for v in seconds.values())
     again = verify(tiny_artifact, CFG, cache=tmp_path)
     assert again.raw["protocol"]["spread"]["cache"] == {"reused_cells": n, "computed_cells": 0}
     assert again.raw["results"] == first.raw["results"] and again.raw["reasons"] == first.raw["reasons"]

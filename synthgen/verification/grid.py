@@ -22,6 +22,7 @@ flat list of jobs so that it can be spread over processes (each takes the next u
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Callable
 
 from synthgen.core import distributed as dist
@@ -103,15 +104,18 @@ def _spread(
     on_job: Callable[[int, int, Job], None] | None,
     offset: int,
     total: int,
-) -> tuple[list[dict], list[int]]:
-    """Run ``jobs`` and return their cells in plan order, and how many each process ran. Under torchrun each
+) -> tuple[list[dict], list[int], list[float]]:
+    """Run ``jobs`` and return their cells in plan order, how many each process ran, and each cell's seconds
+    (reading a cached cell is near 0). Under torchrun each
     rank takes the next unclaimed job until none is left (a shared counter), so the ranks finish together
     however unequal the jobs' costs; every cell is its own seeded computation, whoever runs it."""
     queue = f"synthgen-verify-{next(_ROUNDS)}"
-    done: dict[int, dict] = {}
+    done: dict[int, tuple[dict, float]] = {}
     i = dist.claim(queue) if dist.is_active() else 0
     while i < len(jobs):
-        done[i] = cell(jobs[i], art, source, cfg, cache)
+        t0 = time.perf_counter()
+        out = cell(jobs[i], art, source, cfg, cache)
+        done[i] = (out, time.perf_counter() - t0)
         if on_job:
             on_job(offset + i + 1, total, jobs[i])  # i: how far the whole group has claimed
         i = dist.claim(queue) if dist.is_active() else i + 1
@@ -119,7 +123,7 @@ def _spread(
     for part in dist.gather(done):
         done.update(part)
         counts.append(len(part))
-    return [done[i] for i in range(len(jobs))], counts
+    return [done[i][0] for i in range(len(jobs))], counts, [done[i][1] for i in range(len(jobs))]
 
 
 def run_grid(
@@ -135,7 +139,7 @@ def run_grid(
         cache.bind(source, art.tasks, art.metadata["scenario"], art.metadata["source"]["normalisation"])
     grid = plan_lr_grid(art, cfg)
     total = len(grid) + len(plan(art, cfg))
-    scores, ran = _spread(grid, art, source, cfg, cache, on_job, 0, total)
+    scores, ran, grid_s = _spread(grid, art, source, cfg, cache, on_job, 0, total)
     record: dict[str, dict[str, dict[str, float]]] = {}
     for job, c in zip(grid, scores):
         score = c["acc"] if "acc" in c else average_accuracy(c["R"])
@@ -144,11 +148,15 @@ def run_grid(
         (a, m): float(max(lrs, key=lambda k: (lrs[k], -float(k)))) for a, ms in record.items() for m, lrs in ms.items()
     }
     jobs = plan(art, cfg, chosen)
-    cells, ran2 = _spread(jobs, art, source, cfg, cache, on_job, len(grid), total)
+    cells, ran2, cell_s = _spread(jobs, art, source, cfg, cache, on_job, len(grid), total)
+    seconds = {"lr grid (validation)": sum(grid_s)}  # where the time went, summed over the processes
+    for job, s in zip(jobs, cell_s):
+        seconds[job.method.name] = seconds.get(job.method.name, 0.0) + s
     spread = {
         "processes": dist.world(),
         "jobs_per_process": [a + b for a, b in zip(ran, ran2)],
         "schedule": "each process takes the next unclaimed job",
+        "seconds_by_method": {k: round(v, 1) for k, v in seconds.items()},
     }
     if cache is not None:
         counts = dist.gather((cache.reused, cache.computed))
