@@ -4,7 +4,7 @@
 >>> art = synthgen.generate(out="split_mnist.safetensors")   # Split-MNIST on the embedded mnist-5k digits
 >>> art = synthgen.load("split_mnist.safetensors")
 >>> images, labels, targets = art.task(0)
->>> cert = synthgen.verify(art)                              # retrain in sequence, next to real peers, certify
+>>> cert = synthgen.verify(art)      # retrain in sequence next to N real images, certify: cert.certified
 """
 
 from synthgen.api import check, export, generate, load, verify, write_verification
@@ -13,6 +13,7 @@ from synthgen.core.version import __version__
 from synthgen.data.config import SourceConfig, TaskConfig
 from synthgen.format.artifact import Artifact, ArtifactError
 from synthgen.format.artifact import save_artifact as save
+from synthgen.format.certificate import Certificate
 from synthgen.generation.config import GenerateConfig, LearnerConfig
 from synthgen.share.hub import publish, pull
 from synthgen.verification.config import VerifyConfig
@@ -30,6 +31,7 @@ __all__ = [
     "pull",
     "Artifact",
     "ArtifactError",
+    "Certificate",
     "SynthgenError",
     "GenerateConfig",
     "SourceConfig",

@@ -49,6 +49,7 @@ def test_write_verification_and_check(small_artifact, tmp_path):
     path = synthgen.save(small_artifact, tmp_path / "s.safetensors")
     cfg = synthgen.VerifyConfig(seeds=(0,), heldout=(), baselines=False, peer_lrs=(1e-3,), joint_epochs=1)
     cert = synthgen.verify(path, cfg)
+    assert isinstance(cert, synthgen.Certificate) and cert.certified == (cert.verdict == "certified")
     cpath, pictures = synthgen.write_verification(cert, path, embed_into=load_artifact(path))
     assert cpath == siblings(path).certificate and all(p.parent == siblings(path).pictures for p in pictures)
     assert synthgen.check(cpath, load_artifact(path)).verdict == cert.verdict
