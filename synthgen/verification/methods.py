@@ -57,8 +57,8 @@ class Method:
         return self.kind in (Kind.REPLAY, Kind.GDUMB, Kind.JOINT)
 
     @property
-    def reference(self) -> bool:
-        """A reference (never judged against) that runs on the first ``reference_seeds`` seeds only."""
+    def on_reference_seeds(self) -> bool:
+        """A bound or baseline (never judged against) that runs on the first ``reference_seeds`` seeds only."""
         return self.kind in (Kind.JOINT, Kind.REAL_SEQUENCE)
 
     @property
@@ -110,7 +110,7 @@ def method_order(n: int) -> tuple[Method, ...]:
 
 def seeds_for(method: Method, cfg: VerifyConfig) -> tuple[int, ...]:
     """The seeds ``method`` runs on: a reference the first ``cfg.reference_seeds``, every other all of them."""
-    return cfg.seeds[: cfg.reference_seeds] if method.reference else cfg.seeds
+    return cfg.seeds[: cfg.reference_seeds] if method.on_reference_seeds else cfg.seeds
 
 
 @dataclass(frozen=True)
