@@ -20,6 +20,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from synthgen.core.errors import SynthgenError
+
 
 def is_active() -> bool:
     return dist.is_available() and dist.is_initialized()
@@ -109,8 +111,6 @@ def shutdown() -> None:
 
 def resolve_device(name: str) -> torch.device:
     """'auto' -> cuda when available, else cpu; a CUDA device that is not there is a clear error."""
-    from synthgen.core.errors import SynthgenError
-
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(name)

@@ -100,7 +100,7 @@ def judged_peers(n: int) -> tuple[Method, ...]:
 
 def random_real(n: int) -> Method:
     """The judged peer whose lead is the data's improvement over random real images."""
-    return peer_methods(n)[0]
+    return next(p for p in peer_methods(n) if p.selection == "random")
 
 
 def method_order(n: int) -> tuple[Method, ...]:

@@ -53,7 +53,7 @@ def in_place_of(art: Artifact, source: SourceData, selection: str, seed: int) ->
             pick = pool[torch.randperm(len(pool), generator=g)[: len(slots)]]
         else:
             pick = pool[herding(x[pool], len(slots))]
-        images[slots] = x[pick][: len(slots)]
+        images[slots] = x[pick]
     meta = copy.deepcopy(art.metadata)
     meta["recipe"]["targets"] = "labels"
     return Artifact(images, art.labels.clone(), art.task_ids.clone(), meta, soft_labels=None)
