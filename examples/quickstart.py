@@ -32,7 +32,15 @@ TINY_GENERATE = {
     "feature_weight": 0.0,
     "eval_every": 0,
 }
-TINY_VERIFY = {"seeds": [0, 1], "heldout": [], "peer_lrs": [1e-3], "baselines": False, "joint_epochs": 1}
+TINY_VERIFY = {
+    "seeds": [0, 1],
+    "heldout": [],
+    "peer_lrs": [1e-3],
+    "replay_epochs": [2],
+    "gdumb_epochs": [30],
+    "baselines": False,
+    "joint_epochs": 1,
+}
 
 
 def main(out: Path, tiny: bool) -> None:

@@ -35,7 +35,13 @@ from synthgen.verification.methods import Job, peer_methods
 from synthgen.verification.summary import gather
 from synthgen.verification.verdict import judge, make_certificate
 
-QUICK = {"seeds": (0, 1), "peer_lrs": (1e-3,), "baselines": False}  # `verify --quick`: for iteration only
+QUICK = {
+    "seeds": (0, 1),
+    "peer_lrs": (1e-3,),
+    "replay_epochs": (5,),
+    "gdumb_epochs": (30,),
+    "baselines": False,
+}  # `verify --quick`: for iteration only
 
 
 def read_config(path: str | os.PathLike | None, cls: type, overrides: dict | None = None):
@@ -168,11 +174,11 @@ def verify(
     info = learners_for(art, cfg)
     t0 = time.perf_counter()
     cells_cache = None if cache is False else CellCache(None if cache is True else cache)
-    jobs, cells, lr_grid, spread = run_grid(art, cfg, source, on_job, cells_cache)
+    jobs, cells, tuning, spread = run_grid(art, cfg, source, on_job, cells_cache)
     results = gather(jobs, cells, info, peer_methods(len(art.labels)))
     verdict = judge(results, cfg, len(art.labels))
     return make_certificate(
-        art, cfg, results, lr_grid, verdict, spread=spread, wall_time_s=round(time.perf_counter() - t0, 2)
+        art, cfg, results, tuning, verdict, spread=spread, wall_time_s=round(time.perf_counter() - t0, 2)
     )
 
 

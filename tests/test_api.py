@@ -47,7 +47,15 @@ def test_api_and_cli_give_bit_identical_artifacts(tmp_path):
 
 def test_write_verification_and_check(small_artifact, tmp_path):
     path = synthgen.save(small_artifact, tmp_path / "s.safetensors")
-    cfg = synthgen.VerifyConfig(seeds=(0,), heldout=(), baselines=False, peer_lrs=(1e-3,), joint_epochs=1)
+    cfg = synthgen.VerifyConfig(
+        seeds=(0,),
+        heldout=(),
+        baselines=False,
+        peer_lrs=(1e-3,),
+        replay_epochs=(2,),
+        gdumb_epochs=(30,),
+        joint_epochs=1,
+    )
     cert = synthgen.verify(path, cfg)
     assert isinstance(cert, synthgen.Certificate) and cert.certified == (cert.verdict == "certified")
     cpath, pictures = synthgen.write_verification(cert, path, embed_into=load_artifact(path))

@@ -86,7 +86,17 @@ def test_too_many_seeds_is_one_short_line_and_exit_2(saved):
 def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
     cfg = tmp_path / "v.json"
     cfg.write_text(
-        json.dumps({"seeds": [0, 1, 2], "heldout": [], "peer_lrs": [0.001], "baselines": False, "peer_margin": 0.5})
+        json.dumps(
+            {
+                "seeds": [0, 1, 2],
+                "heldout": [],
+                "peer_lrs": [0.001],
+                "replay_epochs": [2],
+                "gdumb_epochs": [30],
+                "baselines": False,
+                "peer_margin": 0.5,
+            }
+        )
     )
     res = runner.invoke(app, ["verify", str(saved), "--config", str(cfg), "--seeds", "1"])
     cert = json.loads((tmp_path / "a.certificate.json").read_text())
@@ -99,7 +109,8 @@ def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
 
 
 def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_path):
-    """The joint bound and the baselines run on the first ``reference_seeds`` seeds; the judged methods on all."""
+    """The references (Replay, the joint bound, the baselines) run on the first ``reference_seeds`` seeds; the judged
+    methods on all."""
     from rich.console import Console
 
     from synthgen import export
@@ -107,25 +118,38 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
     from synthgen.format.certificate import Certificate
 
     cfg = tmp_path / "v.json"
-    cfg.write_text(json.dumps({"seeds": [0, 1], "heldout": [], "peer_lrs": [0.001], "reference_seeds": 1}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "seeds": [0, 1],
+                "heldout": [],
+                "peer_lrs": [0.001],
+                "replay_epochs": [2],
+                "gdumb_epochs": [30],
+                "reference_seeds": 1,
+                "baselines": True,
+            }
+        )
+    )
     res = runner.invoke(app, ["verify", str(saved), "--config", str(cfg)], env={"COLUMNS": "200"})
     assert res.exit_code in (0, 1), res.output
     cert = json.loads((tmp_path / "a.certificate.json").read_text())
     methods = cert["results"]["mlp"]["methods"]
     assert cert["protocol"]["reference_seeds"] == [0]
     assert methods["joint (upper bound)"]["seeds"] == methods["real sequence (1 epoch)"]["seeds"] == [0]
-    assert methods["synthetic"]["seeds"] == methods["Replay-50"]["seeds"] == methods["GDumb-50"]["seeds"] == [0, 1]
+    assert methods["synthetic"]["seeds"] == methods["Random-50"]["seeds"] == methods["GDumb-50"]["seeds"] == [0, 1]
+    assert methods["Replay-50"]["seeds"] == methods["Replay-250"]["seeds"] == [0]
     console = Console(width=200, record=True)  # the table as a wide terminal shows it
     console.print(results_table(Certificate.from_dict(cert)))
     table = console.export_text()
     assert "joint (upper bound) (1 seed)" in table and "real sequence (1 epoch) (1 seed)" in table
-    assert re.search(r"Replay-50\s*│", table) and "Replay-50 (" not in table
+    assert re.search(r"GDumb-50\s*│", table) and "GDumb-50 (" not in table and "Replay-50 (1 seed)" in table
     narrow = Console(width=80, record=True)  # a log file: the method names fold, never "Repla…" for both replays
     narrow.print(results_table(Certificate.from_dict(cert)))
     text = narrow.export_text()
     assert "Repla…" not in text and text.count("Replay-") == 2
     card = (export(saved, tmp_path / "folder") / "README.md").read_text()
-    assert "seeds [0, 1]; the joint bound and baselines on seeds [0]," in card
+    assert "seeds [0, 1]; the references (Replay, the joint bound, baselines) on seeds [0]," in card
 
 
 @pytest.mark.parametrize(

@@ -32,9 +32,7 @@ def test_replay_trains_on_buffer_and_gdumb_starts_fresh_each_task():
         made.append(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4)))
         return made[-1]
 
-    run_peer(
-        "gdumb", make, train, y, x, [(0, 1), (2, 3)], 8, PeerRecipe(gdumb_epochs=1), 0, lambda i, m: seen.append(m)
-    )
+    run_peer("gdumb", make, train, y, x, [(0, 1), (2, 3)], 8, PeerRecipe(epochs=1), 0, lambda i, m: seen.append(m))
     assert len(made) == 3 and seen == made[1:]  # a fresh network after every task
     made.clear(), seen.clear()
     run_peer("replay", make, train, y, x, [(0, 1), (2, 3)], 8, PeerRecipe(epochs=1), 0, lambda i, m: seen.append(m))
@@ -46,7 +44,7 @@ def test_replay_remembers_what_plain_sequential_training_forgets(mnist5k):
     replay = peer_matrix("replay", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(epochs=1))
     none = peer_matrix("replay", mnist5k, tasks, norm, "mlp", 0, 0, PeerRecipe(epochs=1))
     assert replay.R[1][0] > none.R[1][0] + 0.3  # 20 stored digits keep task 0 alive
-    gdumb = peer_matrix("gdumb", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(gdumb_epochs=20))
+    gdumb = peer_matrix("gdumb", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(epochs=20))
     assert average_accuracy(gdumb.R) > 0.7
 
 
@@ -72,6 +70,6 @@ def test_replay_keeps_one_optimiser_state_through_the_sequence_and_gdumb_starts_
     assert len(made) == 1  # 2 tasks x 2 minibatches, all on one state
     assert [int(s["step"]) for s in made[0].state.values()] == [4, 4]
     made.clear()
-    run_peer("gdumb", make, train, y, x, tasks, 8, PeerRecipe(gdumb_epochs=1, batch=10), 0, lambda i, m: None)
+    run_peer("gdumb", make, train, y, x, tasks, 8, PeerRecipe(epochs=1, batch=10), 0, lambda i, m: None)
     assert len(made) == 2  # each task's fresh network, its own Adam
     assert [int(s["step"]) for o in made for s in o.state.values()] == [1, 1, 1, 1]

@@ -18,12 +18,14 @@ from synthgen.format.certificate import (
 )
 from synthgen.format.recipe import make_recipe
 from synthgen.verification.config import VerifyConfig
-from synthgen.verification.grid import plan, plan_lr_grid
+from synthgen.verification.grid import plan, plan_budgets, plan_lr_grid
 from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs
 from synthgen.verification.methods import BASELINES, JOINT, STRESS, SYNTHETIC
 
-# one lr for the peers and the joint bound: the grid itself is tested in test_peers_lr_is_chosen_on_validation
-FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=False, peer_lrs=(1e-3,), joint_epochs=2)
+# one lr and budget for the peers, the joint bound at 2 epochs: the tuning itself is tested in
+# test_peers_lr_and_epochs_are_chosen_on_validation
+ONE = {"peer_lrs": (1e-3,), "replay_epochs": (2,), "gdumb_epochs": (30,)}
+FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), baselines=False, joint_epochs=2, **ONE)
 
 
 def _control(art, images, labels, lr=0.05, soft=None, rehearsal=False):
@@ -87,7 +89,7 @@ def test_continual_metrics_are_recorded_per_step(fast_cert):
 
 def test_each_lead_over_a_peer_is_paired_by_seed_with_its_standard_error(fast_cert):
     mlp = fast_cert.raw["results"]["mlp"]["methods"]
-    for peer in ("Replay-50", "Replay-250", "GDumb-50"):
+    for peer in ("Random-50", "Herding-50", "GDumb-50"):
         gaps = [
             sum(a[-1]) / len(a[-1]) - sum(b[-1]) / len(b[-1])
             for a, b in zip(mlp[SYNTHETIC.name]["matrices"], mlp[peer]["matrices"])
@@ -133,28 +135,43 @@ def test_random_noise_is_not_certified(small_artifact, rehearsal):
 def test_without_peers_or_joint_there_is_no_certificate(tiny_artifact):
     cert = verify(
         tiny_artifact,
-        VerifyConfig(seeds=(0,), heldout=(), peers=False, baselines=False, peer_lrs=(1e-3,), joint_epochs=1),
+        VerifyConfig(seeds=(0,), heldout=(), peers=False, baselines=False, joint_epochs=1, **ONE),
     )
     assert cert.raw["verdict"] == NOT_CERTIFIED and any("peer Random-20 was not run" in r for r in cert.raw["reasons"])
     assert JOINT.name in cert.raw["results"]["mlp"]["methods"]
     cfg = VerifyConfig(seeds=(0,), heldout=(), peers=False, joint=False, baselines=False)
     assert plan_lr_grid(tiny_artifact, cfg) == [] and {j.method for j in plan(tiny_artifact, cfg)} == {SYNTHETIC}
-    one_lr = VerifyConfig(seeds=(0,), heldout=(), baselines=False, peer_lrs=(1e-3,))  # nothing to choose on val
-    assert plan_lr_grid(tiny_artifact, one_lr) == [] and {j.lr for j in plan(tiny_artifact, one_lr)} >= {1e-3}
+    one = VerifyConfig(seeds=(0,), heldout=(), baselines=False, **ONE)  # nothing to choose on val
+    assert plan_lr_grid(tiny_artifact, one) == [] and plan_budgets(tiny_artifact, one, {}) == []
+    assert {j.lr for j in plan(tiny_artifact, one)} >= {1e-3}
     cert = verify(tiny_artifact, cfg)
     assert cert.raw["verdict"] == NOT_CERTIFIED and any("joint bound was not run" in r for r in cert.raw["reasons"])
 
 
-def test_peers_lr_is_chosen_on_validation_and_recorded(tiny_artifact):
-    cfg = VerifyConfig(seeds=(0,), archs=("mlp",), heldout=(), baselines=False, peer_lrs=(1e-5, 1e-3), joint_epochs=1)
+def test_peers_lr_and_epochs_are_chosen_on_validation(tiny_artifact):
+    cfg = VerifyConfig(
+        seeds=(0,), archs=("mlp",), heldout=(), baselines=False, peer_lrs=(1e-5, 1e-3), joint_epochs=1,
+        replay_epochs=(1, 3), gdumb_epochs=(1, 20),
+    )  # fmt: skip
     grid = plan_lr_grid(tiny_artifact, cfg)
-    assert {(j.method.name, j.lr, j.split) for j in grid} >= {("GDumb-20", 1e-5, "val"), (JOINT.name, 1e-3, "val")}
+    assert {(j.method.name, j.lr, j.epochs, j.split) for j in grid} >= {
+        ("GDumb-20", 1e-5, 1, "val"), ("Replay-20", 1e-3, 1, "val"), (JOINT.name, 1e-3, None, "val")
+    }  # fmt: skip
+    assert "Replay-100" not in {j.method.name for j in grid}  # it trains as Replay-20 does
     cert = verify(tiny_artifact, cfg)
-    record = cert.raw["protocol"]["peers"]["lr_grid_val_acc"]["mlp"]
+    record, results = cert.raw["protocol"]["peers"]["tuning"]["mlp"], cert.raw["results"]["mlp"]["methods"]
     for method in ("Replay-20", "GDumb-20", JOINT.name):
-        scores = record[method]
-        assert scores["0.001"] > scores["1e-05"]  # 1e-5 barely trains in two epochs
-        assert cert.raw["results"]["mlp"]["methods"][method]["lr"] == 1e-3
+        scores = record[method]["val_acc"]
+        first = " epochs=1" if method != JOINT.name else ""
+        assert scores[f"lr=0.001{first}"] > scores[f"lr=1e-05{first}"]  # 1e-5 barely trains
+        assert record[method]["lr"] == results[method]["lr"] == 1e-3
+    gdumb = record["GDumb-20"]["val_acc"]  # one epoch over a 20-image buffer is one Adam step per task
+    assert gdumb["lr=0.001 epochs=20"] > gdumb["lr=0.001 epochs=1"] + 0.1
+    assert record["GDumb-20"]["epochs"] == results["GDumb-20"]["epochs"] == 20
+    assert "lr=1e-05 epochs=20" not in gdumb  # the epochs are tried at the chosen lr only
+    assert (results["Replay-100"]["lr"], results["Replay-100"]["epochs"]) == (
+        record["Replay-20"]["lr"], record["Replay-20"]["epochs"]
+    )  # fmt: skip
 
 
 def test_deterministic(tiny_artifact):
@@ -185,12 +202,12 @@ def test_default_heldout_is_three_unused_families_with_batchnorm_and_max_pooling
     models = [build_learner(a, (1, 28, 28), 10, 0) for a in held]
     assert any(has_batchnorm(m) for m in models)
     assert any(isinstance(layer, torch.nn.MaxPool2d) for m in models for layer in m.modules())
-    jobs = plan(tiny_artifact, VerifyConfig(seeds=(0, 1, 2), stress=True))
+    jobs = plan(tiny_artifact, VerifyConfig(seeds=(0, 1, 2), stress=True, reference_seeds=2, baselines=True))
     assert {j.arch for j in jobs} == {"mlp", *default_heldout(["mlp"])}
-    # every seed: synthetic, stress, peers; the first reference_seeds (2): joint, baselines
-    assert len(jobs) == 4 * (3 * (1 + 5 + 5) + 2 * (1 + 2))
-    assert {j.seed for j in jobs if j.method in (JOINT, *BASELINES)} == {0, 1}
-    assert {j.seed for j in jobs if j.method.name == "Replay-20"} == {0, 1, 2}
+    # every seed: synthetic, stress, judged peers; the first reference_seeds (2): Replay x2, joint, baselines
+    assert len(jobs) == 4 * (3 * (1 + 5 + 3) + 2 * (2 + 1 + 2))
+    assert {j.seed for j in jobs if j.method in (JOINT, *BASELINES) or j.method.name == "Replay-20"} == {0, 1}
+    assert {j.seed for j in jobs if j.method.name == "GDumb-20"} == {0, 1, 2}
 
 
 def test_the_feature_networks_family_is_not_held_out(tiny_artifact):

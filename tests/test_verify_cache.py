@@ -13,7 +13,9 @@ from synthgen.verification.grid import plan, plan_lr_grid
 from synthgen.verification.methods import SYNTHETIC
 
 # the lr grid, the peers, the joint bound and the baselines: every kind of cached cell
-CFG = VerifyConfig(seeds=(0,), archs=("mlp",), heldout=(), peer_lrs=(1e-4, 1e-3), joint_epochs=1, gdumb_epochs=3)
+CFG = VerifyConfig(
+    seeds=(0,), archs=("mlp",), heldout=(), peer_lrs=(1e-4, 1e-3), joint_epochs=1, replay_epochs=(1,), gdumb_epochs=(3,)
+)
 
 
 def _independent(art, cfg):
@@ -27,12 +29,12 @@ def test_second_verify_reuses_every_peer_cell_and_gives_the_same_certificate(tin
     assert n >= 8 and first.raw["protocol"]["spread"]["cache"] == {"reused_cells": 0, "computed_cells": n}
     assert len(list(tmp_path.glob("*/*.json"))) == n
     seconds = first.raw["protocol"]["spread"]["seconds_by_method"]  # where the time went, per method
-    assert set(seconds) == {"lr grid (validation)", *first.raw["results"]["mlp"]["methods"]}
+    assert set(seconds) == {"tuning (validation)", *first.raw["results"]["mlp"]["methods"]}
     assert all(v >= 0 for v in seconds.values())
     again = verify(tiny_artifact, CFG, cache=tmp_path)
     assert again.raw["protocol"]["spread"]["cache"] == {"reused_cells": n, "computed_cells": 0}
     assert again.raw["results"] == first.raw["results"] and again.raw["reasons"] == first.raw["reasons"]
-    assert again.raw["protocol"]["peers"]["lr_grid_val_acc"] == first.raw["protocol"]["peers"]["lr_grid_val_acc"]
+    assert again.raw["protocol"]["peers"]["tuning"] == first.raw["protocol"]["peers"]["tuning"]
     fresh = verify(tiny_artifact, CFG, cache=False)  # computed anew: what the cache gave back is what a run gives
     assert fresh.raw["results"] == first.raw["results"] and "cache" not in fresh.raw["protocol"]["spread"]
 
@@ -52,7 +54,7 @@ def test_other_images_reuse_the_peers_but_another_recipe_or_epoch_count_does_not
     longer = copy.deepcopy(tiny_artifact)
     longer.metadata["recipe"]["steps_per_task"] *= 2  # the recipe-steps baseline, Random-20 and Herding-20 use it
     assert verify(longer, CFG, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 3
-    more = CFG.merged({"gdumb_epochs": 4})  # GDumb's grid (2 lrs) and its judged cell
+    more = CFG.merged({"gdumb_epochs": [4]})  # GDumb's grid (2 lrs) and its judged cell
     assert verify(tiny_artifact, more, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 3
 
 

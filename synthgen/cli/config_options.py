@@ -54,10 +54,12 @@ def config_options(
     for path, text in helps.items():
         annotation, default = _field(cls, path)
         kind, flag = _cli_type(annotation), option_name(path, rename)
-        shown = ",".join(default) if isinstance(default, tuple) else default
+        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
         decls = [f"{flag}/--no-{flag[2:]}"] if kind is bool and "/" not in flag else [flag]
         panel = (panels or {}).get(path)
-        option = typer.Option(*decls, help=f"{text} (default: {shown})", rich_help_panel=panel)
+        option = typer.Option(
+            *decls, help=text if default is None else f"{text} (default: {shown})", rich_help_panel=panel
+        )
         params.append(
             inspect.Parameter(
                 path.replace(".", "__"),

@@ -34,7 +34,7 @@ def results_table(cert: Certificate) -> Table:
         title=f"verification ({cert.scenario}, {len(cert.seeds)} seeds, "
         f"real test data; peers: {cert.images} real images)"
     )
-    for col in ("arch", "method", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "lr"):
+    for col in ("arch", "method", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "lr, epochs"):
         t.add_column(
             col,
             justify="left" if col in ("arch", "method") else "right",
@@ -52,7 +52,7 @@ def results_table(cert: Certificate) -> Table:
                 f"{s.acc:.3f} ± {s.acc_std:.3f}",
                 *((f"{v:.3f}" if seq else "-") for v in (s.max_forgetting, s.avg_incremental, s.min_seen)),
                 f"{s.acc / joint.acc:.2f}" if joint else "-",
-                f"{s.lr:g}" if s.lr is not None else "-",
+                "-" if s.lr is None else f"{s.lr:g}" + (f", {s.epochs}" if s.epochs else ""),
                 style="bold" if s.name == SYNTHETIC.name else None,
             )
             label = ""
@@ -64,7 +64,7 @@ def results_table(cert: Certificate) -> Table:
 HELP = {
     "stress": "add lr x0.5/x2, steps x2, minibatch scenarios",
     "peers": "run the peers: N real images (random, herding) by the recipe, GDumb-N, Replay-N, Replay-5N",
-    "baselines": "run the informative no-memory real baselines",
+    "baselines": "run the no-memory real baselines (default: when the recipe does not rehearse)",
     "peer_margin": "verdict: final ACC must beat each same-memory peer by this",
     "max_forgetting": "verdict: max forgetting bound",
     "min_joint_fraction": "verdict: final ACC >= this x joint training",
@@ -88,7 +88,7 @@ def verify(
             "--quick", help="2 seeds, peers at lr 1e-3 only, no baselines: for iteration, not a certificate to publish"
         ),
     ] = False,
-    seeds: Annotated[Optional[int], typer.Option(help="fresh learners per architecture (default 5)")] = None,
+    seeds: Annotated[Optional[int], typer.Option(help="fresh learners per architecture (default 3)")] = None,
     archs: Annotated[Optional[str], typer.Option(help="generation archs to test (default: the artifact's)")] = None,
     heldout: Annotated[
         Optional[str], typer.Option(help="held-out zoo archs (default: 3 families not used in generation)")

@@ -112,7 +112,7 @@ def _verification(embedded: dict | None) -> str:
     cert = Certificate.from_dict(embedded)
     n = cert.images
     seeds, ref = list(cert.seeds), list(cert.reference_seeds)
-    note = f"; the joint bound and baselines on seeds {ref}" if ref != seeds else ""
+    note = f"; the references (Replay, the joint bound, baselines) on seeds {ref}" if ref != seeds else ""
     lines = [
         f"**Verdict: {cert.verdict.upper()}** (certificate `certificate.json`, "
         f"seeds {seeds}{note}, evaluated in `eval()` mode on the real test split after every task).",

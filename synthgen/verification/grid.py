@@ -35,6 +35,7 @@ from synthgen.verification.methods import (
     Job,
     Kind,
     Method,
+    budgets,
     job_params,
     method_order,
     run_job,
@@ -44,8 +45,10 @@ from synthgen.verification.metrics import average_accuracy
 from synthgen.verification.runs import fresh
 
 
-def wanted(method: Method, cfg: VerifyConfig) -> bool:
-    """Does ``cfg`` ask for ``method`` (stress scenarios, peers, the joint bound and the baselines can be off)?"""
+def wanted(method: Method, cfg: VerifyConfig, art: Artifact) -> bool:
+    """Does ``cfg`` ask for ``method`` (stress scenarios, peers, the joint bound and the baselines can be off; the
+    baselines by default only for a recipe that does not rehearse)?"""
+    baselines = cfg.baselines if cfg.baselines is not None else not art.recipe.get("rehearsal", False)
     return {
         Kind.SYNTHETIC: True,
         Kind.STRESS: cfg.stress,
@@ -53,29 +56,80 @@ def wanted(method: Method, cfg: VerifyConfig) -> bool:
         Kind.GDUMB: cfg.peers,
         Kind.REAL_IN_PLACE: cfg.peers,
         Kind.JOINT: cfg.joint,
-        Kind.REAL_SEQUENCE: cfg.baselines,
+        Kind.REAL_SEQUENCE: baselines,
     }[method.kind]
 
 
+Choice = tuple[float, int | None]  # a tuned method's (lr, epochs)
+Tried = dict[tuple[str, str], dict[Choice, float]]  # (arch, method) -> validation accuracy of each (lr, epochs)
+
+
+def tuned_methods(art: Artifact, cfg: VerifyConfig) -> list[Method]:
+    """The methods whose lr (and epochs) the verifier chooses by their own runs on the validation split."""
+    return [m for m in method_order(len(art.labels)) if m.tuned and not m.follows and wanted(m, cfg, art)]
+
+
 def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
-    """Phase 1: each tuned method (GDumb, Replay, the joint bound) of each learner with every lr of the grid,
-    first seed, scored on the validation split (the joint bound on all tasks at once). A grid of one lr has
-    nothing to choose: no jobs."""
+    """Tuning, phase 1: each tuned method (GDumb, Replay, the joint bound) of each learner with every lr of the
+    grid at its first budget, first seed, scored on the validation split (the joint bound on all tasks at once).
+    A grid of one lr has nothing to choose: no jobs."""
     if len(cfg.peer_lrs) == 1:
         return []
-    methods = [m for m in method_order(len(art.labels)) if m.tuned and wanted(m, cfg)]
-    return [Job(a, m, cfg.seeds[0], lr, "val") for a in arch_groups(art, cfg) for m in methods for lr in cfg.peer_lrs]
+    return [
+        Job(a, m, cfg.seeds[0], lr, budgets(m, cfg)[0] if m.budgeted else None, "val")
+        for a in arch_groups(art, cfg)
+        for m in tuned_methods(art, cfg)
+        for lr in cfg.peer_lrs
+    ]
 
 
-def plan(art: Artifact, cfg: VerifyConfig, peer_lrs: dict[tuple[str, str], float] | None = None) -> list[Job]:
-    """Phase 2, the judged grid (peers at their chosen lr); the references (joint bound, baselines) on the first
-    ``cfg.reference_seeds`` seeds only."""
+def plan_budgets(art: Artifact, cfg: VerifyConfig, tried: Tried) -> list[Job]:
+    """Tuning, phase 2: Replay and GDumb at their chosen lr with each budget (epochs) not yet tried."""
     jobs = []
     for a in arch_groups(art, cfg):
-        for m in (m for m in method_order(len(art.labels)) if wanted(m, cfg)):
-            lr = (peer_lrs or {}).get((a, m.name), cfg.peer_lrs[0]) if m.tuned else None
-            jobs += [Job(a, m, s, lr) for s in seeds_for(m, cfg)]
+        for m in (m for m in tuned_methods(art, cfg) if m.budgeted and len(budgets(m, cfg)) > 1):
+            lr = _chosen_lr(tried.get((a, m.name), {}), cfg)
+            jobs += [
+                Job(a, m, cfg.seeds[0], lr, e, "val")
+                for e in budgets(m, cfg)
+                if (lr, e) not in tried.get((a, m.name), {})
+            ]
     return jobs
+
+
+def plan(art: Artifact, cfg: VerifyConfig, chosen: dict[tuple[str, str], Choice] | None = None) -> list[Job]:
+    """The grid scored on the test split, each tuned method at its chosen (lr, epochs) (a method that ``follows``
+    another at that one's); the references (Replay, joint bound, baselines) on the first ``cfg.reference_seeds``
+    seeds only."""
+    jobs = []
+    for a in arch_groups(art, cfg):
+        for m in (m for m in method_order(len(art.labels)) if wanted(m, cfg, art)):
+            lr, epochs = None, None
+            if m.tuned:
+                first = (cfg.peer_lrs[0], budgets(m, cfg)[0] if m.budgeted else None)
+                lr, epochs = (chosen or {}).get((a, m.follows or m.name), first)
+            jobs += [Job(a, m, s, lr, epochs) for s in seeds_for(m, cfg)]
+    return jobs
+
+
+def _score(c: dict) -> float:
+    return c["acc"] if "acc" in c else average_accuracy(c["R"])
+
+
+def _chosen_lr(scores: dict[Choice, float], cfg: VerifyConfig) -> float:
+    """The best-scoring lr of phase 1 (on a tie the smaller); the grid's first without a choice to make."""
+    return min(scores, key=lambda k: (-scores[k], k[0]))[0] if scores else cfg.peer_lrs[0]
+
+
+def choose(tried: Tried, art: Artifact, cfg: VerifyConfig) -> dict[tuple[str, str], Choice]:
+    """Each tuned method's (lr, epochs): the best lr of phase 1, then the best epochs at that lr (on a tie the
+    smaller, the cheaper)."""
+    chosen = {}
+    for (a, name), scores in tried.items():
+        lr = _chosen_lr(scores, cfg)
+        at_lr = {e: acc for (r, e), acc in scores.items() if r == lr}
+        chosen[a, name] = (lr, min(at_lr, key=lambda e: (-at_lr[e], e or 0)))
+    return chosen
 
 
 def cell(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig, cache: CellCache | None = None) -> dict:
@@ -133,28 +187,40 @@ def run_grid(
     on_job: Callable[[int, int, Job], None] | None = None,
     cache: CellCache | None = None,
 ) -> tuple[list[Job], list[dict], dict, dict]:
-    """Phase 1 (the lr grid), then the judged grid; returns (jobs, cells, lr grid record, how the jobs were
-    spread: processes, jobs per process and, with a ``cache``, the cells it reused and computed)."""
+    """Tuning (lr, then epochs, on the validation split), then the grid on the test split; returns (jobs, cells,
+    the tuning record, how the jobs were spread: processes, jobs per process and, with a ``cache``, the cells it
+    reused and computed)."""
     if cache is not None:
         cache.bind(source, art.tasks, art.metadata["scenario"], art.metadata["source"]["normalisation"])
-    grid = plan_lr_grid(art, cfg)
-    total = len(grid) + len(plan(art, cfg))
-    scores, ran, grid_s = _spread(grid, art, source, cfg, cache, on_job, 0, total)
-    record: dict[str, dict[str, dict[str, float]]] = {}
-    for job, c in zip(grid, scores):
-        score = c["acc"] if "acc" in c else average_accuracy(c["R"])
-        record.setdefault(job.arch, {}).setdefault(job.method.name, {})[f"{job.lr:g}"] = score
-    chosen = {
-        (a, m): float(max(lrs, key=lambda k: (lrs[k], -float(k)))) for a, ms in record.items() for m, lrs in ms.items()
-    }
+    tried: Tried = {}
+
+    def tune(jobs: list[Job], offset: int) -> tuple[list[int], list[float]]:
+        cells, ran, secs = _spread(jobs, art, source, cfg, cache, on_job, offset, total)
+        for job, c in zip(jobs, cells):
+            tried.setdefault((job.arch, job.method.name), {})[job.lr, job.epochs] = _score(c)
+        return ran, secs
+
+    lr_jobs = plan_lr_grid(art, cfg)
+    grids = [len(budgets(m, cfg)) for m in tuned_methods(art, cfg) if m.budgeted]
+    n_budgets = sum(n - bool(lr_jobs) for n in grids if n > 1)
+    total = len(lr_jobs) + n_budgets * len(arch_groups(art, cfg)) + len(plan(art, cfg))
+    ran, lr_s = tune(lr_jobs, 0)
+    budget_jobs = plan_budgets(art, cfg, tried)
+    ran2, budget_s = tune(budget_jobs, len(lr_jobs))
+    chosen = choose(tried, art, cfg)
+    record = {a: {} for a, _ in tried}
+    for (a, name), scores in tried.items():
+        lr, epochs = chosen[a, name]
+        val = {f"lr={k[0]:g}" + (f" epochs={k[1]}" if k[1] else ""): acc for k, acc in scores.items()}
+        record[a][name] = {"val_acc": val, "lr": lr, "epochs": epochs}
     jobs = plan(art, cfg, chosen)
-    cells, ran2, cell_s = _spread(jobs, art, source, cfg, cache, on_job, len(grid), total)
-    seconds = {"lr grid (validation)": sum(grid_s)}  # where the time went, summed over the processes
+    cells, ran3, cell_s = _spread(jobs, art, source, cfg, cache, on_job, len(lr_jobs) + len(budget_jobs), total)
+    seconds = {"tuning (validation)": sum(lr_s) + sum(budget_s)}  # where the time went, summed over the processes
     for job, s in zip(jobs, cell_s):
         seconds[job.method.name] = seconds.get(job.method.name, 0.0) + s
     spread = {
         "processes": dist.world(),
-        "jobs_per_process": [a + b for a, b in zip(ran, ran2)],
+        "jobs_per_process": [a + b + c for a, b, c in zip(ran, ran2, ran3)],
         "schedule": "each process takes the next unclaimed job",
         "seconds_by_method": {k: round(v, 1) for k, v in seconds.items()},
     }

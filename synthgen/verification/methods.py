@@ -45,6 +45,7 @@ class Method:
     batch_fraction: float | None = None  # stress: shuffled minibatches of this fraction of a task (None: full batch)
     one_epoch: bool = False  # real sequence: one epoch per task instead of the recipe's steps
     selection: str = ""  # real in place: how the real images are chosen (random | herding)
+    follows: str = ""  # a peer trained with the lr and epochs chosen for this other method (Replay-5N: Replay-N's)
 
     @property
     def uses_images(self) -> bool:
@@ -53,13 +54,18 @@ class Method:
 
     @property
     def tuned(self) -> bool:
-        """Is its Adam lr chosen on the validation split?"""
+        """Is its Adam lr chosen on the validation split (by its own runs or, with ``follows``, another's)?"""
         return self.kind in (Kind.REPLAY, Kind.GDUMB, Kind.JOINT)
 
     @property
+    def budgeted(self) -> bool:
+        """Are its epochs chosen on the validation split too (Replay: per task, GDumb: over the buffer)?"""
+        return self.kind in (Kind.REPLAY, Kind.GDUMB)
+
+    @property
     def on_reference_seeds(self) -> bool:
-        """A bound or baseline (never judged against) that runs on the first ``reference_seeds`` seeds only."""
-        return self.kind in (Kind.JOINT, Kind.REAL_SEQUENCE)
+        """A reference (never judged against) that runs on the first ``reference_seeds`` seeds only."""
+        return self.kind in (Kind.REPLAY, Kind.JOINT, Kind.REAL_SEQUENCE)
 
     @property
     def judged(self) -> bool:
@@ -89,7 +95,7 @@ def peer_methods(n: int) -> tuple[Method, ...]:
         Method(f"Herding-{n}", Kind.REAL_IN_PLACE, n, selection="herding"),
         Method(f"GDumb-{n}", Kind.GDUMB, n),
         Method(f"Replay-{n}", Kind.REPLAY, n),
-        Method(f"Replay-{5 * n}", Kind.REPLAY, 5 * n),
+        Method(f"Replay-{5 * n}", Kind.REPLAY, 5 * n, follows=f"Replay-{n}"),
     )
 
 
@@ -118,16 +124,19 @@ class Job:
     arch: str
     method: Method
     seed: int
-    lr: float | None = None  # peers: the Adam lr (grid jobs try each)
-    split: str = "test"  # "val" for the peers' lr grid
+    lr: float | None = None  # tuned methods: the Adam lr (tuning jobs try each)
+    epochs: int | None = None  # Replay, GDumb: the epochs (tuning jobs try each)
+    split: str = "test"  # "val" for the tuning jobs
 
     def key(self) -> dict:
         """What identifies the job in the cache: the method by its name."""
-        return {"arch": self.arch, "method": self.method.name, "seed": self.seed, "lr": self.lr, "split": self.split}
+        k = {"arch": self.arch, "method": self.method.name, "seed": self.seed, "lr": self.lr, "split": self.split}
+        return k | ({"epochs": self.epochs} if self.epochs is not None else {})
 
 
-def peer_recipe(cfg: VerifyConfig, lr: float) -> PeerRecipe:
-    return PeerRecipe(lr=lr, epochs=cfg.peer_epochs, gdumb_epochs=cfg.gdumb_epochs)
+def budgets(method: Method, cfg: VerifyConfig) -> tuple[int, ...]:
+    """The epochs ``method`` may train for, the first of them while its lr is chosen."""
+    return cfg.replay_epochs if method.kind is Kind.REPLAY else cfg.gdumb_epochs
 
 
 def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
@@ -142,10 +151,9 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
         return {"lr_scale": m.lr_scale, "step_scale": m.step_scale, "batch": batch}
     if m.kind is Kind.JOINT:
         return {"lr": job.lr, "epochs": cfg.joint_epochs, "prefixes": job.split == "test"}
-    if m.kind in (Kind.REPLAY, Kind.GDUMB):  # Replay's epochs are over each task, GDumb's over the buffer
-        r = peer_recipe(cfg, job.lr)
-        epochs = r.epochs if m.kind is Kind.REPLAY else r.gdumb_epochs
-        return {"kind": m.kind.value, "memory": m.memory, "lr": r.lr, "epochs": epochs, "batch": r.batch}
+    if m.budgeted:  # Replay's epochs are over each task, GDumb's over the buffer
+        epochs = job.epochs if job.epochs is not None else budgets(m, cfg)[0]
+        return {"kind": m.kind.value, "memory": m.memory, "lr": job.lr, "epochs": epochs, "batch": PeerRecipe().batch}
     # a real sequence without memory
     steps = None if m.one_epoch else recipe["steps_per_task"]
     return {"lr": cfg.baseline_lr, "steps": steps, "batch_size": 32}
@@ -164,7 +172,7 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
                                prefixes=p["prefixes"], split=job.split)  # fmt: skip
         return {"acc": joint.acc, "per_task": joint.per_task, "seen_curve": joint.seen_curve}
     elif "kind" in p:
-        recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], gdumb_epochs=p["epochs"], batch=p["batch"])
+        recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], batch=p["batch"])
         run = peer_matrix(p["kind"], source, tasks, norm, *learner, p["memory"], recipe, scenario, job.split)
     else:
         run = real_sequence_matrix(

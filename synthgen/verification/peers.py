@@ -14,8 +14,8 @@ and ``GDumbPlugin``), written for the verifier's own learners and seeds:
   initialisation every time) is trained on the buffer alone, and that network is what is scored.
   Its optimiser is fresh too (Avalanche gives new parameters an empty state).
 
-Both use a standard recipe (Adam, minibatches, epochs per task); the verifier picks the lr from a
-small grid on the validation split (synthgen.verification.grid). The buffer keeps, for each seen class, the
+Both use a standard recipe (Adam, minibatches, epochs); the verifier picks the lr, then the epochs, from
+small grids on the validation split (synthgen.verification.grid). The buffer keeps, for each seen class, the
 images with the highest seeded random priority: reservoir sampling per class, so shrinking a
 class's share keeps a subset of what it held.
 """
@@ -36,11 +36,11 @@ BATCH = 32  # minibatch of real images (and as many from the buffer), Avalanche'
 
 @dataclass(frozen=True)
 class PeerRecipe:
-    """How a peer trains: Adam at ``lr``, ``epochs`` over each task (Replay) or over the buffer (GDumb)."""
+    """How a peer trains: Adam at ``lr``, ``epochs`` over each task (Replay) or over the buffer after each task
+    (GDumb)."""
 
     lr: float = 1e-3
-    epochs: int = 2
-    gdumb_epochs: int = 30
+    epochs: int = 5
     batch: int = BATCH
 
 
@@ -142,7 +142,7 @@ def run_peer(
                 opt,
                 train_images[idx],
                 train_labels[idx],
-                recipe.gdumb_epochs,
+                recipe.epochs,
                 recipe.batch,
                 g,
                 mask_of_class=mask_of_class,

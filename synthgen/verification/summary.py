@@ -70,6 +70,8 @@ def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tup
         s["seeds"] = [job.seed for job, _ in pairs]
         if pairs[0][0].lr is not None:
             s["lr"] = pairs[0][0].lr
+        if pairs[0][0].epochs is not None:
+            s["epochs"] = pairs[0][0].epochs
         results[arch]["methods"][method] = s
     for r in results.values():
         bound = r["methods"].get(JOINT.name, {}).get("seen_curve")
