@@ -38,7 +38,7 @@ TINY_VERIFY = {
     "peer_lrs": [1e-3],
     "replay_epochs": [2],
     "gdumb_epochs": [30],
-    "baselines": False,
+    "memory_free": False,
     "joint_epochs": 1,
 }
 

@@ -15,12 +15,14 @@ from synthgen.format.artifact import Artifact, ArtifactError
 from synthgen.format.artifact import save_artifact as save
 from synthgen.format.certificate import Certificate
 from synthgen.generation.config import GenerateConfig, LearnerConfig
+from synthgen.generation.presets import generate_config
 from synthgen.share.hub import publish, pull
 from synthgen.verification.config import VerifyConfig
 
 __all__ = [
     "__version__",
     "generate",
+    "generate_config",
     "load",
     "save",
     "verify",

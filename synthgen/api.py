@@ -31,7 +31,7 @@ from synthgen.verification.cache import CellCache
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import run_grid
 from synthgen.verification.lineup import arch_groups, describe, source_for
-from synthgen.verification.methods import Job, peer_methods
+from synthgen.verification.methods import Job, alternatives
 from synthgen.verification.summary import gather
 from synthgen.verification.verdict import judge, make_certificate
 
@@ -40,7 +40,7 @@ QUICK = {
     "peer_lrs": (1e-3,),
     "replay_epochs": (5,),
     "gdumb_epochs": (30,),
-    "baselines": False,
+    "memory_free": False,
 }  # `verify --quick`: for iteration only
 
 
@@ -164,7 +164,7 @@ def verify(
 ) -> Certificate:
     """Retrain fresh learners in sequence on ``artifact`` next to its peers and return its certificate.
 
-    The cells that do not depend on the artifact's images (peers, joint bound, real baselines, the lr grid)
+    The cells that do not depend on the artifact's images (peers, joint bound, memory-free strategies, tuning runs)
     are kept in and reused from ``cache`` (synthgen.verification.cache): True for the default folder, a folder, or
     False to compute everything. Under torchrun the grid is spread over the processes and every rank returns
     the same certificate."""
@@ -175,7 +175,7 @@ def verify(
     t0 = time.perf_counter()
     cells_cache = None if cache is False else CellCache(None if cache is True else cache)
     jobs, cells, tuning, spread = run_grid(art, cfg, source, on_job, cells_cache)
-    results = gather(jobs, cells, info, peer_methods(len(art.labels)))
+    results = gather(jobs, cells, info, alternatives(len(art.labels)))
     verdict = judge(results, cfg, len(art.labels))
     return make_certificate(
         art, cfg, results, tuning, verdict, spread=spread, wall_time_s=round(time.perf_counter() - t0, 2)

@@ -50,7 +50,7 @@ def test_write_verification_and_check(small_artifact, tmp_path):
     cfg = synthgen.VerifyConfig(
         seeds=(0,),
         heldout=(),
-        baselines=False,
+        memory_free=False,
         peer_lrs=(1e-3,),
         replay_epochs=(2,),
         gdumb_epochs=(30,),

@@ -10,7 +10,11 @@ from synthgen.cli.main import app
 from synthgen.format.artifact import load_artifact, save_artifact
 
 runner = CliRunner()
-FAST = ["--quick", "--heldout", ""]  # the MLP alone, 2 seeds, peers and joint at lr 1e-3 only, no informative baselines
+FAST = [
+    "--quick",
+    "--heldout",
+    "",
+]  # the MLP alone, 2 seeds, peers and joint at lr 1e-3 only, no memory-free strategies
 
 
 @pytest.fixture()
@@ -93,7 +97,7 @@ def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
                 "peer_lrs": [0.001],
                 "replay_epochs": [2],
                 "gdumb_epochs": [30],
-                "baselines": False,
+                "memory_free": False,
                 "peer_margin": 0.5,
             }
         )
@@ -109,7 +113,7 @@ def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
 
 
 def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_path):
-    """The references (Replay, the joint bound, the baselines) run on the first ``reference_seeds`` seeds; the judged
+    """The references and the memory-free strategies run on the first ``reference_seeds`` seeds; the judged
     methods on all."""
     from rich.console import Console
 
@@ -127,7 +131,7 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
                 "replay_epochs": [2],
                 "gdumb_epochs": [30],
                 "reference_seeds": 1,
-                "baselines": True,
+                "memory_free": True,
             }
         )
     )
@@ -136,20 +140,20 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
     cert = json.loads((tmp_path / "a.certificate.json").read_text())
     methods = cert["results"]["mlp"]["methods"]
     assert cert["protocol"]["reference_seeds"] == [0]
-    assert methods["joint (upper bound)"]["seeds"] == methods["real sequence (1 epoch)"]["seeds"] == [0]
+    assert methods["joint (upper bound)"]["seeds"] == methods["EWC"]["seeds"] == [0]
     assert methods["synthetic"]["seeds"] == methods["Random-50"]["seeds"] == methods["GDumb-50"]["seeds"] == [0, 1]
     assert methods["Replay-50"]["seeds"] == methods["Replay-250"]["seeds"] == [0]
     console = Console(width=200, record=True)  # the table as a wide terminal shows it
     console.print(results_table(Certificate.from_dict(cert)))
     table = console.export_text()
-    assert "joint (upper bound) (1 seed)" in table and "real sequence (1 epoch) (1 seed)" in table
+    assert "joint (upper bound) (1 seed)" in table and "Naive (1 seed)" in table
     assert re.search(r"GDumb-50\s*│", table) and "GDumb-50 (" not in table and "Replay-50 (1 seed)" in table
     narrow = Console(width=80, record=True)  # a log file: the method names fold, never "Repla…" for both replays
     narrow.print(results_table(Certificate.from_dict(cert)))
     text = narrow.export_text()
     assert "Repla…" not in text and text.count("Replay-") == 2
     card = (export(saved, tmp_path / "folder") / "README.md").read_text()
-    assert "seeds [0, 1]; the references (Replay, the joint bound, baselines) on seeds [0]," in card
+    assert "seeds [0, 1]; the references and memory-free strategies on seeds [0]," in card
 
 
 @pytest.mark.parametrize(

@@ -10,16 +10,20 @@ from synthgen.format.artifact import Artifact
 from synthgen.verification.cache import CellCache, learner_digest
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid
-from synthgen.verification.methods import SYNTHETIC
+from synthgen.verification.methods import SYNTHETIC, Job, settings
 
-# the lr grid, the peers, the joint bound and the baselines: every kind of cached cell
+# the tuning runs, the peers, the joint bound and the memory-free strategies: every kind of cached cell
 CFG = VerifyConfig(
     seeds=(0,), archs=("mlp",), heldout=(), peer_lrs=(1e-4, 1e-3), joint_epochs=1, replay_epochs=(1,), gdumb_epochs=(3,)
 )
 
 
 def _independent(art, cfg):
-    jobs = plan_lr_grid(art, cfg) + plan(art, cfg)
+    """Every cell that does not depend on the images: tuning (lr, then the second setting at the chosen lr) and
+    the grid's peers and references."""
+    second = [Job(j.arch, j.method, j.seed, j.lr, v, j.split) for j in plan_lr_grid(art, cfg)
+              for v in settings(j.method, cfg)[1:] if j.lr == cfg.peer_lrs[0]]  # fmt: skip
+    jobs = plan_lr_grid(art, cfg) + second + plan(art, cfg)
     return [j for j in jobs if not j.method.uses_images]
 
 
@@ -52,8 +56,8 @@ def test_other_images_reuse_the_peers_but_another_recipe_or_epoch_count_does_not
     assert cert.raw["protocol"]["spread"]["cache"]["computed_cells"] == 0
     assert cert.raw["results"]["mlp"]["methods"][SYNTHETIC.name]["acc_mean"] < 0.8  # but the synthetic cell was run
     longer = copy.deepcopy(tiny_artifact)
-    longer.metadata["recipe"]["steps_per_task"] *= 2  # the recipe-steps baseline, Random-20 and Herding-20 use it
-    assert verify(longer, CFG, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 3
+    longer.metadata["recipe"]["steps_per_task"] *= 2  # Random-20 and Herding-20 use it
+    assert verify(longer, CFG, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 2
     more = CFG.merged({"gdumb_epochs": [4]})  # GDumb's grid (2 lrs) and its judged cell
     assert verify(tiny_artifact, more, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 3
 

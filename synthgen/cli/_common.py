@@ -42,6 +42,7 @@ def print_error(message: object, label: str = "error") -> None:
 OPTION_OF_FIELD = {
     "inits_per_step": "--inits",
     "source.name": "--source",
+    "source.data_dir": "--data-dir",
     "tasks.split": "--tasks",
     "tasks.scenario": "--scenario",
     "learners.archs": "--learners",

@@ -14,11 +14,11 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synthgen.api import generate as run_generate
-from synthgen.api import read_config
 from synthgen.core import distributed as dist
 from synthgen.format.artifact import siblings
 from synthgen.generation.checkpoint import load_checkpoint
 from synthgen.generation.config import GenerateConfig
+from synthgen.generation.presets import NO_REHEARSAL, applied, generate_config, preset_names
 from synthgen.generation.result import StepInfo
 from synthgen.generation.stages import plan_stages
 
@@ -29,7 +29,8 @@ app = typer.Typer()
 
 
 HELP = {
-    "source.name": "mnist-5k | digits | mnist | fashion-mnist | kmnist | cifar10 | hf:<name>",
+    "source.name": "mnist-5k | digits | mnist | fashion-mnist | kmnist | cifar10 | hf:<name> | imagefolder:<path>",
+    "source.data_dir": "folder with the source's files (mnist / fashion-mnist idx files) or its download folder",
     "tasks.split": "task split, classes by ',' and tasks by '/'",
     "tasks.scenario": "class-incremental | task-incremental",
     "learners.archs": "comma-separated zoo learners sampled per step",
@@ -55,7 +56,17 @@ HELP = {
     "checkpoint_every": "outer steps between checkpoints; 0 = never",
 }
 MAIN, METHOD, RUN = "What to learn", "The method (advanced)", "Running"
-FIRST = ("source.name", "tasks.split", "tasks.scenario", "ipc", "rehearsal", "steps", "time_budget", "seed")
+FIRST = (
+    "source.name",
+    "source.data_dir",
+    "tasks.split",
+    "tasks.scenario",
+    "ipc",
+    "rehearsal",
+    "steps",
+    "time_budget",
+    "seed",
+)
 PANELS = {path: MAIN if path in FIRST else RUN if path in ("device", "checkpoint_every") else METHOD for path in HELP}
 
 
@@ -65,6 +76,14 @@ def generate(
     out: Annotated[Path, typer.Option("--out", "-o", help="artifact file to write", rich_help_panel=MAIN)] = Path(
         "synthgen.safetensors"
     ),
+    preset: Annotated[
+        Optional[str],
+        typer.Option(
+            help=f"a config shipped with synthgen: {' | '.join(preset_names())}; --config and every option win "
+            f"over it (default: none; {NO_REHEARSAL} with --no-rehearsal)",
+            rich_help_panel=MAIN,
+        ),
+    ] = None,
     config: Annotated[
         Optional[Path], typer.Option(help="JSON GenerateConfig; options given beside it win", rich_help_panel=MAIN)
     ] = None,
@@ -87,11 +106,13 @@ def generate(
         raise typer.Exit(launch_torchrun(nproc))
     with user_errors():
         set_threads(threads)
-        cfg = read_config(config, GenerateConfig, given)
+        cfg = generate_config(config, given, preset)
         ckpt, rank0 = siblings(out).checkpoint, int(os.environ.get("RANK", "0")) == 0
         if not rank0:  # another torchrun process: it learns the same data; rank 0 prints and writes
             run_generate(cfg, out=out, resume=resume)
             return
+        if (name := applied(preset, cfg)) is not None:
+            console.print(f"preset: {name} (options given win over it)")
         if ckpt.exists():
             if resume:
                 console.print(f"resuming at outer step {load_checkpoint(ckpt)[1]['global_step']} from {ckpt}")

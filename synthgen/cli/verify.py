@@ -15,7 +15,7 @@ from rich.table import Table
 from synthgen.api import check, learners_for, verify_config, write_verification
 from synthgen.api import verify as run_verify
 from synthgen.core import distributed as dist
-from synthgen.format.certificate import Certificate, CertificateMismatch
+from synthgen.format.certificate import Certificate, CertificateMismatch, MethodResult
 from synthgen.share.resolve import resolve
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method_order, random_real
@@ -28,13 +28,19 @@ app = typer.Typer()
 VERIFY_TIMEOUT_S = 6 * 3600.0  # a rank waits at the final gather while the others finish their last (long) jobs
 
 
+def chosen(s: MethodResult) -> str:
+    """A tuned method's lr and second setting as chosen on the validation split ("-" for none)."""
+    extra = f", {s.epochs} ep" if s.epochs else f", strength {s.strength:g}" if s.strength else ""
+    return "-" if s.lr is None else f"lr {s.lr:g}{extra}"
+
+
 def results_table(cert: Certificate) -> Table:
-    """Synthetic data vs its peers and baselines, per architecture."""
+    """Synthetic data vs its peers and references, per architecture."""
     t = Table(
         title=f"verification ({cert.scenario}, {len(cert.seeds)} seeds, "
         f"real test data; peers: {cert.images} real images)"
     )
-    for col in ("arch", "method", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "lr, epochs"):
+    for col in ("arch", "method", "final ACC", "max forg.", "avg incr.", "min seen", "/ joint", "chosen"):
         t.add_column(
             col,
             justify="left" if col in ("arch", "method") else "right",
@@ -52,7 +58,7 @@ def results_table(cert: Certificate) -> Table:
                 f"{s.acc:.3f} ± {s.acc_std:.3f}",
                 *((f"{v:.3f}" if seq else "-") for v in (s.max_forgetting, s.avg_incremental, s.min_seen)),
                 f"{s.acc / joint.acc:.2f}" if joint else "-",
-                "-" if s.lr is None else f"{s.lr:g}" + (f", {s.epochs}" if s.epochs else ""),
+                chosen(s),
                 style="bold" if s.name == SYNTHETIC.name else None,
             )
             label = ""
@@ -64,12 +70,12 @@ def results_table(cert: Certificate) -> Table:
 HELP = {
     "stress": "add lr x0.5/x2, steps x2, minibatch scenarios",
     "peers": "run the peers: N real images (random, herding) by the recipe, GDumb-N, Replay-N, Replay-5N",
-    "baselines": "run the no-memory real baselines (default: when the recipe does not rehearse)",
+    "memory_free": "run Naive, EWC, SI, LwF on the real tasks (default: for data made without rehearsal)",
     "peer_margin": "verdict: final ACC must beat each same-memory peer by this",
     "max_forgetting": "verdict: max forgetting bound",
     "min_joint_fraction": "verdict: final ACC >= this x joint training",
 }
-PANELS = {f: METHODS if f in ("stress", "peers", "baselines") else VERDICT for f in HELP}
+PANELS = {f: METHODS if f in ("stress", "peers", "memory_free") else VERDICT for f in HELP}
 
 
 @app.command()
@@ -85,7 +91,8 @@ def verify(
     quick: Annotated[
         bool,
         typer.Option(
-            "--quick", help="2 seeds, peers at lr 1e-3 only, no baselines: for iteration, not a certificate to publish"
+            "--quick",
+            help="2 seeds, peers at one lr and budget, no memory-free strategies: for iteration, not to publish",
         ),
     ] = False,
     seeds: Annotated[Optional[int], typer.Option(help="fresh learners per architecture (default 3)")] = None,
@@ -128,7 +135,7 @@ def verify(
         typer.Option(
             "--cache/--no-cache",
             rich_help_panel=RUNNING,
-            help="reuse the peers, joint bound and baselines already "
+            help="reuse the peers, joint bound and memory-free runs already "
             "computed for this source (they do not depend on the images)",
         ),
     ] = True,
@@ -209,7 +216,8 @@ def verify(
         dist.shutdown()
     console.print(results_table(cert))
     colour = "green" if cert.certified else "red"
-    peer_names = ", ".join(p.name for p in judged_peers(cert.images))
+    ran = {name for r in cert.learners.values() for name in r.methods}
+    peer_names = ", ".join(p.name for p in judged_peers(cert.images) if p.name in ran)
     console.print(
         f"[bold {colour}]{cert.verdict.upper()}[/] (artifact sha256 {cert.artifact_sha256[:16]}...; "
         f"relative to {peer_names}, forgetting and joint training)"
@@ -228,7 +236,7 @@ def verify(
     reused = cert.raw["protocol"]["spread"].get("cache", {}).get("reused_cells")
     if reused:
         console.print(
-            f"reused {reused} cells (peers, joint bound, baselines) from the cache; --no-cache recomputes them"
+            f"reused {reused} cells (peers, joint bound, memory-free) from the cache; --no-cache recomputes them"
         )
     console.print(f"certificate: {cpath}")
     for p in pictures:

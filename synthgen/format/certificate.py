@@ -73,6 +73,7 @@ class MethodResult:
     seen_curve: tuple[float, ...] = ()  # accuracy on the tasks seen so far after each task
     lr: float | None = None  # the chosen Adam lr (peers, joint bound)
     epochs: int | None = None  # the chosen epochs (Replay: per task, GDumb: over the buffer)
+    strength: float | None = None  # the chosen strength of EWC, SI or LwF
     max_forgetting: float | None = None
     avg_incremental: float | None = None
     min_seen: float | None = None
@@ -90,6 +91,7 @@ class MethodResult:
             seen_curve=tuple(d.get("seen_curve", ())),
             lr=d.get("lr"),
             epochs=d.get("epochs"),
+            strength=d.get("strength"),
             max_forgetting=d.get("max_forgetting_mean"),
             avg_incremental=d.get("avg_incremental_acc_mean"),
             min_seen=d.get("min_seen_acc_mean"),

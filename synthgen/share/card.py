@@ -9,7 +9,7 @@ from synthgen.data.tasks import TASK_INCREMENTAL
 from synthgen.format.certificate import Certificate
 from synthgen.format.recipe import optimiser_of
 from synthgen.nn.inner_loop import MASKED
-from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, peer_methods, random_real
+from synthgen.verification.methods import JOINT, MEMORY_FREE, SYNTHETIC, alternatives, judged_peers, random_real
 
 LICENSES = {
     "mnist-5k": "cc-by-sa-3.0",
@@ -76,8 +76,9 @@ GROUP_NAMES = {
 def peer_table(cert: Certificate) -> list[str]:
     """Markdown rows: per learner, the synthetic data next to what a user holding as many real images would
     train (judged), its gain over random real images, and the references (Replay, the joint bound)."""
-    judged = [p.name for p in judged_peers(cert.images)]
-    refs = [*(p.name for p in peer_methods(cert.images) if p.name not in judged), JOINT.name]
+    ran = {name for r in cert.learners.values() for name in r.methods}
+    judged = [p.name for p in judged_peers(cert.images) if p.name in ran]
+    refs = [*(p.name for p in alternatives(cert.images) if p.name not in judged and p.name in ran), JOINT.name]
     gain = f"gain over {random_real(cert.images).name}"
     head = ["arch", "group", "params", "synthetic: final ACC", "min over steps", gain, *judged, *refs]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -112,7 +113,8 @@ def _verification(embedded: dict | None) -> str:
     cert = Certificate.from_dict(embedded)
     n = cert.images
     seeds, ref = list(cert.seeds), list(cert.reference_seeds)
-    note = f"; the references (Replay, the joint bound, baselines) on seeds {ref}" if ref != seeds else ""
+    note = f"; the references and memory-free strategies on seeds {ref}" if ref != seeds else ""
+    memory_free = [m.name for m in MEMORY_FREE if any(m.name in r.methods for r in cert.learners.values())]
     lines = [
         f"**Verdict: {cert.verdict.upper()}** (certificate `certificate.json`, "
         f"seeds {seeds}{note}, evaluated in `eval()` mode on the real test split after every task).",
@@ -122,7 +124,13 @@ def _verification(embedded: dict | None) -> str:
         f"Judged against what a user holding {n} real images would train instead: {n} real images chosen at "
         f"random (Random-{n}) or by herding (Herding-{n}) and trained by this dataset's own recipe, and GDumb-{n}. "
         f"References, not judged: Replay-{n} and Replay-{5 * n}, which learn from the whole real stream, and "
-        "the joint bound.",
+        "the joint bound."
+        + (
+            f" Made without rehearsal, it is also judged against {', '.join(memory_free[1:])}, which learn the real "
+            f"tasks in sequence keeping no data ({memory_free[0]} is their lower bound)."
+            if memory_free
+            else ""
+        ),
         "",
         *peer_table(cert),
         "",
@@ -130,6 +138,12 @@ def _verification(embedded: dict | None) -> str:
         *[f"- reference: {line}" for line in cert.references],
     ]
     return "\n".join(lines) + "\n"
+
+
+SETTINGS = {  # which setting the data was made for, in one sentence
+    True: "Made for a learner that rehearses: task k trains on the synthetic images of tasks 0..k together.",
+    False: "Made for a learner with no memory at all: task k trains on task k's synthetic images alone.",
+}
 
 
 def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: dict[str, str]) -> str:
@@ -161,7 +175,7 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
 
 Made by synthgen {meta.get("versions", {}).get("synthgen", "")}: a few synthetic images
 per class, learned so that a network trained on the tasks **in sequence** does not forget the
-earlier ones (method: arXiv 2004.14046). Scenario: **{meta["scenario"]}**.
+earlier ones (method: arXiv 2004.14046). Scenario: **{meta["scenario"]}**. {SETTINGS[rehearse]}
 
 ## Source and split
 Real data: `{src["name"]}` ({len(names)} classes, images {"x".join(map(str, src["image_shape"]))}). Split:

@@ -138,10 +138,10 @@ def verification_pictures(cert: Certificate, folder: Path) -> list[Path]:
     so far after each task, the peers and the joint bound drawn beside it; and, with the joint bound, each
     task's final accuracy next to it."""
     from synthgen.data.tasks import task_label
-    from synthgen.verification.methods import JOINT, REAL_RECIPE_STEPS, SYNTHETIC, peer_methods
+    from synthgen.verification.methods import JOINT, SYNTHETIC, alternatives
 
     paths = []
-    others = [*(p.name for p in peer_methods(cert.images)), JOINT.name, REAL_RECIPE_STEPS.name]
+    others = [*(p.name for p in alternatives(cert.images)), JOINT.name]
     for arch, r in cert.learners.items():
         s, stem = r.methods[SYNTHETIC.name], re.sub(r"[^A-Za-z0-9._-]", "_", arch)  # 'pkg.nets:build' -> a file name
         title = f"synthetic data, {arch}: accuracy after task i on task j"

@@ -1,6 +1,6 @@
 """An on-disk cache of the verification cells that do not depend on the artifact's images.
 
-The peers (Replay, GDumb), the joint bound, the real baselines and the peers' lr grid are most
+The peers, the joint bound, the memory-free strategies and the tuning runs are most
 of a verification's cost and a function only of the source, the tasks, the learner, the seed and
 the method's recipe (synthgen.verification.methods.job_params). Verifying a second artifact made from the
 same source (or the same one again) reuses them. A cell is keyed by the sha256 of everything it

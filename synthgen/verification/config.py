@@ -24,18 +24,17 @@ class VerifyConfig(ConfigBase):
     heldout: tuple[str, ...] | None = None  # held-out zoo learners; None: 3 families not used in generation
     models: tuple[str, ...] = ()  # the user's own networks, 'pkg.module:callable' (imported)
     stress: bool = False  # also run the stress scenarios (lr x0.5/x2, steps x2, minibatches)
-    peers: bool = True  # Replay-N, Replay-5N, GDumb-N with the same learners and seeds
+    peers: bool = True  # Random-N, Herding-N, GDumb-N, Replay-N, Replay-5N with the same learners
     peer_lrs: Annotated[tuple[PositiveFloat, ...], Field(min_length=1)] = (3e-4, 1e-3, 3e-3)  # Adam lr grid, chosen
     # per learner on the validation split, of the peers and the joint bound
     replay_epochs: Budgets = (2, 5, 10)  # Replay: epochs over each task's real data (+ as many buffer batches),
     # chosen per learner on the validation split at the chosen lr
     gdumb_epochs: Budgets = (30, 100)  # GDumb: epochs over the buffer after each task, chosen the same way
-    baselines: bool | None = None  # real tasks in sequence without memory (they forget); None: when the recipe
-    # does not rehearse
-    baseline_lr: PositiveFloat = 0.05  # SGD lr of those baselines
+    memory_free: bool | None = None  # Naive, EWC, SI, LwF on the real tasks (they keep no data); None: for data
+    # made without rehearsal
     joint: bool = True  # the joint upper bound (the verdict needs it; it does not depend on the data)
     joint_epochs: Positive = 5  # epochs of the joint upper bound (on the tasks seen so far)
-    reference_seeds: Positive = 1  # the references (Replay, joint bound, baselines) run on the first this many seeds
+    reference_seeds: Positive = 1  # the references and the memory-free strategies run on the first this many seeds
     peer_margin: Margin = 0.02  # verdict: final ACC >= each judged peer's + this
     max_forgetting: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.15  # verdict: forgetting bound
     min_joint_fraction: Bound = 0.85  # verdict: final ACC >= this x the joint bound

@@ -35,20 +35,20 @@ from synthgen.verification.methods import (
     Job,
     Kind,
     Method,
-    budgets,
     job_params,
     method_order,
     run_job,
     seeds_for,
+    settings,
 )
 from synthgen.verification.metrics import average_accuracy
 from synthgen.verification.runs import fresh
 
 
 def wanted(method: Method, cfg: VerifyConfig, art: Artifact) -> bool:
-    """Does ``cfg`` ask for ``method`` (stress scenarios, peers, the joint bound and the baselines can be off; the
-    baselines by default only for a recipe that does not rehearse)?"""
-    baselines = cfg.baselines if cfg.baselines is not None else not art.recipe.get("rehearsal", False)
+    """Does ``cfg`` ask for ``method`` (stress scenarios, peers, the joint bound and the memory-free strategies can
+    be off; the memory-free strategies by default run only for data made without rehearsal)?"""
+    memory_free = cfg.memory_free if cfg.memory_free is not None else not art.recipe.get("rehearsal", False)
     return {
         Kind.SYNTHETIC: True,
         Kind.STRESS: cfg.stress,
@@ -56,59 +56,57 @@ def wanted(method: Method, cfg: VerifyConfig, art: Artifact) -> bool:
         Kind.GDUMB: cfg.peers,
         Kind.REAL_IN_PLACE: cfg.peers,
         Kind.JOINT: cfg.joint,
-        Kind.REAL_SEQUENCE: baselines,
+        Kind.MEMORY_FREE: memory_free,
     }[method.kind]
 
 
-Choice = tuple[float, int | None]  # a tuned method's (lr, epochs)
-Tried = dict[tuple[str, str], dict[Choice, float]]  # (arch, method) -> validation accuracy of each (lr, epochs)
+Choice = tuple[float, float | None]  # a tuned method's (lr, second setting)
+Tried = dict[tuple[str, str], dict[Choice, float]]  # (arch, method) -> validation accuracy of each (lr, setting)
 
 
 def tuned_methods(art: Artifact, cfg: VerifyConfig) -> list[Method]:
-    """The methods whose lr (and epochs) the verifier chooses by their own runs on the validation split."""
+    """The methods whose lr (and second setting) the verifier chooses by their own runs on the validation split."""
     return [m for m in method_order(len(art.labels)) if m.tuned and not m.follows and wanted(m, cfg, art)]
 
 
 def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
-    """Tuning, phase 1: each tuned method (GDumb, Replay, the joint bound) of each learner with every lr of the
-    grid at its first budget, first seed, scored on the validation split (the joint bound on all tasks at once).
-    A grid of one lr has nothing to choose: no jobs."""
+    """Tuning, phase 1: each tuned method (GDumb, Replay, EWC, SI, LwF, the joint bound) of each learner with
+    every lr of the grid at its first setting, first seed, scored on the validation split (the joint bound on all
+    tasks at once). A grid of one lr has nothing to choose: no jobs."""
     if len(cfg.peer_lrs) == 1:
         return []
     return [
-        Job(a, m, cfg.seeds[0], lr, budgets(m, cfg)[0] if m.budgeted else None, "val")
+        Job(a, m, cfg.seeds[0], lr, settings(m, cfg)[0] if m.setting else None, "val")
         for a in arch_groups(art, cfg)
         for m in tuned_methods(art, cfg)
         for lr in cfg.peer_lrs
     ]
 
 
-def plan_budgets(art: Artifact, cfg: VerifyConfig, tried: Tried) -> list[Job]:
-    """Tuning, phase 2: Replay and GDumb at their chosen lr with each budget (epochs) not yet tried."""
+def plan_settings(art: Artifact, cfg: VerifyConfig, tried: Tried) -> list[Job]:
+    """Tuning, phase 2: each method with a second setting (Replay's and GDumb's epochs, the strength of EWC, SI
+    and LwF) at its chosen lr with each value not yet tried."""
     jobs = []
     for a in arch_groups(art, cfg):
-        for m in (m for m in tuned_methods(art, cfg) if m.budgeted and len(budgets(m, cfg)) > 1):
-            lr = _chosen_lr(tried.get((a, m.name), {}), cfg)
-            jobs += [
-                Job(a, m, cfg.seeds[0], lr, e, "val")
-                for e in budgets(m, cfg)
-                if (lr, e) not in tried.get((a, m.name), {})
-            ]
+        for m in (m for m in tuned_methods(art, cfg) if len(settings(m, cfg)) > 1):
+            done = tried.get((a, m.name), {})
+            lr = _chosen_lr(done, cfg)
+            jobs += [Job(a, m, cfg.seeds[0], lr, v, "val") for v in settings(m, cfg) if (lr, v) not in done]
     return jobs
 
 
 def plan(art: Artifact, cfg: VerifyConfig, chosen: dict[tuple[str, str], Choice] | None = None) -> list[Job]:
-    """The grid scored on the test split, each tuned method at its chosen (lr, epochs) (a method that ``follows``
-    another at that one's); the references (Replay, joint bound, baselines) on the first ``cfg.reference_seeds``
+    """The grid scored on the test split, each tuned method at its chosen (lr, setting) (a method that ``follows``
+    another at that one's); the references and the memory-free strategies on the first ``cfg.reference_seeds``
     seeds only."""
     jobs = []
     for a in arch_groups(art, cfg):
         for m in (m for m in method_order(len(art.labels)) if wanted(m, cfg, art)):
-            lr, epochs = None, None
+            lr, setting = None, None
             if m.tuned:
-                first = (cfg.peer_lrs[0], budgets(m, cfg)[0] if m.budgeted else None)
-                lr, epochs = (chosen or {}).get((a, m.follows or m.name), first)
-            jobs += [Job(a, m, s, lr, epochs) for s in seeds_for(m, cfg)]
+                first = (cfg.peer_lrs[0], settings(m, cfg)[0] if m.setting else None)
+                lr, setting = (chosen or {}).get((a, m.follows or m.name), first)
+            jobs += [Job(a, m, s, lr, setting) for s in seeds_for(m, cfg)]
     return jobs
 
 
@@ -122,8 +120,8 @@ def _chosen_lr(scores: dict[Choice, float], cfg: VerifyConfig) -> float:
 
 
 def choose(tried: Tried, art: Artifact, cfg: VerifyConfig) -> dict[tuple[str, str], Choice]:
-    """Each tuned method's (lr, epochs): the best lr of phase 1, then the best epochs at that lr (on a tie the
-    smaller, the cheaper)."""
+    """Each tuned method's (lr, setting): the best lr of phase 1, then the best setting at that lr (on a tie the
+    smaller: fewer epochs, a weaker regulariser)."""
     chosen = {}
     for (a, name), scores in tried.items():
         lr = _chosen_lr(scores, cfg)
@@ -187,9 +185,9 @@ def run_grid(
     on_job: Callable[[int, int, Job], None] | None = None,
     cache: CellCache | None = None,
 ) -> tuple[list[Job], list[dict], dict, dict]:
-    """Tuning (lr, then epochs, on the validation split), then the grid on the test split; returns (jobs, cells,
-    the tuning record, how the jobs were spread: processes, jobs per process and, with a ``cache``, the cells it
-    reused and computed)."""
+    """Tuning (lr, then epochs or strength, on the validation split), then the grid on the test split; returns
+    (jobs, cells, the tuning record, how the jobs were spread: processes, jobs per process and, with a ``cache``,
+    the cells it reused and computed)."""
     if cache is not None:
         cache.bind(source, art.tasks, art.metadata["scenario"], art.metadata["source"]["normalisation"])
     tried: Tried = {}
@@ -197,25 +195,26 @@ def run_grid(
     def tune(jobs: list[Job], offset: int) -> tuple[list[int], list[float]]:
         cells, ran, secs = _spread(jobs, art, source, cfg, cache, on_job, offset, total)
         for job, c in zip(jobs, cells):
-            tried.setdefault((job.arch, job.method.name), {})[job.lr, job.epochs] = _score(c)
+            tried.setdefault((job.arch, job.method.name), {})[job.lr, job.setting] = _score(c)
         return ran, secs
 
     lr_jobs = plan_lr_grid(art, cfg)
-    grids = [len(budgets(m, cfg)) for m in tuned_methods(art, cfg) if m.budgeted]
-    n_budgets = sum(n - bool(lr_jobs) for n in grids if n > 1)
-    total = len(lr_jobs) + n_budgets * len(arch_groups(art, cfg)) + len(plan(art, cfg))
+    grids = [len(settings(m, cfg)) for m in tuned_methods(art, cfg)]
+    n_settings = sum(n - bool(lr_jobs) for n in grids if n > 1)
+    total = len(lr_jobs) + n_settings * len(arch_groups(art, cfg)) + len(plan(art, cfg))
     ran, lr_s = tune(lr_jobs, 0)
-    budget_jobs = plan_budgets(art, cfg, tried)
-    ran2, budget_s = tune(budget_jobs, len(lr_jobs))
+    setting_jobs = plan_settings(art, cfg, tried)
+    ran2, setting_s = tune(setting_jobs, len(lr_jobs))
     chosen = choose(tried, art, cfg)
-    record = {a: {} for a, _ in tried}
+    record: dict[str, dict[str, dict]] = {a: {} for a, _ in tried}
     for (a, name), scores in tried.items():
-        lr, epochs = chosen[a, name]
-        val = {f"lr={k[0]:g}" + (f" epochs={k[1]}" if k[1] else ""): acc for k, acc in scores.items()}
-        record[a][name] = {"val_acc": val, "lr": lr, "epochs": epochs}
+        lr, setting = chosen[a, name]
+        knob = next(m.setting for m in tuned_methods(art, cfg) if m.name == name)
+        val = {f"lr={k[0]:g}" + (f" {knob}={k[1]:g}" if knob else ""): acc for k, acc in scores.items()}
+        record[a][name] = {"val_acc": val, "lr": lr} | ({knob: setting} if knob else {})
     jobs = plan(art, cfg, chosen)
-    cells, ran3, cell_s = _spread(jobs, art, source, cfg, cache, on_job, len(lr_jobs) + len(budget_jobs), total)
-    seconds = {"tuning (validation)": sum(lr_s) + sum(budget_s)}  # where the time went, summed over the processes
+    cells, ran3, cell_s = _spread(jobs, art, source, cfg, cache, on_job, len(lr_jobs) + len(setting_jobs), total)
+    seconds = {"tuning (validation)": sum(lr_s) + sum(setting_s)}  # where the time went, summed over the processes
     for job, s in zip(jobs, cell_s):
         seconds[job.method.name] = seconds.get(job.method.name, 0.0) + s
     spread = {

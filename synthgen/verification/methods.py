@@ -3,7 +3,7 @@
 A :class:`Job` is one (architecture, method, seed[, lr, split]). :func:`job_params` names every
 setting besides the learner and the data that the job's result depends on; :func:`run_job` runs
 it with those settings. Only the synthetic method and its stress scenarios depend on the
-artifact's images: every other cell (peers, joint bound, real baselines, the peers' lr grid) is
+artifact's images: every other cell (peers, joint bound, memory-free strategies, the tuning runs) is
 a function of the source, the tasks, the learner, the seed and :func:`job_params`, which is what
 lets synthgen.verification.cache keep it across verifications.
 """
@@ -16,9 +16,10 @@ from enum import Enum
 from synthgen.data.sources import SourceData
 from synthgen.format.artifact import Artifact
 from synthgen.verification.config import VerifyConfig
+from synthgen.verification.memory_free import BATCH, EPOCHS, LR, STRENGTHS
 from synthgen.verification.peers import PeerRecipe
 from synthgen.verification.real_sets import in_place_of
-from synthgen.verification.runs import evaluate_artifact, joint_accuracy, peer_matrix, real_sequence_matrix
+from synthgen.verification.runs import evaluate_artifact, joint_accuracy, memory_free_matrix, peer_matrix
 
 
 class Kind(Enum):
@@ -30,7 +31,7 @@ class Kind(Enum):
     REPLAY = "replay"  # the real stream with a buffer of real images (Avalanche's Replay)
     GDUMB = "gdumb"  # a fresh network on a buffer of real images after each task (Avalanche's GDumb)
     JOINT = "joint"  # all real data of the tasks seen so far at once: the upper bound
-    REAL_SEQUENCE = "real sequence"  # the real tasks in sequence, no memory
+    MEMORY_FREE = "memory-free"  # the real tasks in sequence, no data kept (Avalanche's Naive, EWC, SI, LwF)
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class Method:
     lr_scale: float = 1.0  # stress: the recipe's lrs x this
     step_scale: float = 1.0  # stress: the recipe's steps x this
     batch_fraction: float | None = None  # stress: shuffled minibatches of this fraction of a task (None: full batch)
-    one_epoch: bool = False  # real sequence: one epoch per task instead of the recipe's steps
     selection: str = ""  # real in place: how the real images are chosen (random | herding)
+    strategy: str = ""  # memory-free: naive | ewc | si | lwf
     follows: str = ""  # a peer trained with the lr and epochs chosen for this other method (Replay-5N: Replay-N's)
 
     @property
@@ -53,24 +54,32 @@ class Method:
         return self.kind in (Kind.SYNTHETIC, Kind.STRESS)
 
     @property
-    def tuned(self) -> bool:
-        """Is its Adam lr chosen on the validation split (by its own runs or, with ``follows``, another's)?"""
-        return self.kind in (Kind.REPLAY, Kind.GDUMB, Kind.JOINT)
+    def regularised(self) -> bool:
+        """EWC, SI or LwF: a memory-free strategy with a strength."""
+        return self.kind is Kind.MEMORY_FREE and self.strategy != "naive"
 
     @property
-    def budgeted(self) -> bool:
-        """Are its epochs chosen on the validation split too (Replay: per task, GDumb: over the buffer)?"""
-        return self.kind in (Kind.REPLAY, Kind.GDUMB)
+    def tuned(self) -> bool:
+        """Is its Adam lr chosen on the validation split (by its own runs or, with ``follows``, another's)?"""
+        return self.kind in (Kind.REPLAY, Kind.GDUMB, Kind.JOINT) or self.regularised
+
+    @property
+    def setting(self) -> str:
+        """The second setting chosen on the validation split, at the chosen lr ("" for none): the epochs of
+        Replay (per task) and GDumb (over the buffer), the strength of EWC, SI and LwF."""
+        return "epochs" if self.kind in (Kind.REPLAY, Kind.GDUMB) else "strength" if self.regularised else ""
 
     @property
     def on_reference_seeds(self) -> bool:
-        """A reference (never judged against) that runs on the first ``reference_seeds`` seeds only."""
-        return self.kind in (Kind.REPLAY, Kind.JOINT, Kind.REAL_SEQUENCE)
+        """Runs on the first ``reference_seeds`` seeds only: the references (never judged against), and the
+        memory-free strategies, which forget by far more than the seeds' spread."""
+        return self.kind in (Kind.REPLAY, Kind.JOINT, Kind.MEMORY_FREE)
 
     @property
     def judged(self) -> bool:
-        """Does the verdict compare the data with it: the alternatives a user holding N images has."""
-        return self.kind in (Kind.GDUMB, Kind.REAL_IN_PLACE)
+        """Does the verdict compare the data with it: the alternatives a user holding N images has (and, for
+        data made without rehearsal, the strategies that keep no data)."""
+        return self.kind in (Kind.GDUMB, Kind.REAL_IN_PLACE) or self.regularised
 
 
 SYNTHETIC = Method("synthetic", Kind.SYNTHETIC)
@@ -82,8 +91,7 @@ STRESS = (
     Method("batch 1/4, steps x4", Kind.STRESS, step_scale=4.0, batch_fraction=0.25),
 )
 JOINT = Method("joint (upper bound)", Kind.JOINT)
-REAL_RECIPE_STEPS = Method("real sequence (recipe steps)", Kind.REAL_SEQUENCE)
-BASELINES = (REAL_RECIPE_STEPS, Method("real sequence (1 epoch)", Kind.REAL_SEQUENCE, one_epoch=True))
+MEMORY_FREE = tuple(Method(name, Kind.MEMORY_FREE, strategy=name.lower()) for name in ("Naive", "EWC", "SI", "LwF"))
 
 
 def peer_methods(n: int) -> tuple[Method, ...]:
@@ -99,9 +107,22 @@ def peer_methods(n: int) -> tuple[Method, ...]:
     )
 
 
+def alternatives(n: int) -> tuple[Method, ...]:
+    """Every method the data is compared with: :func:`peer_methods` and the memory-free strategies (these run for
+    data made without rehearsal)."""
+    return (*peer_methods(n), *MEMORY_FREE)
+
+
 def judged_peers(n: int) -> tuple[Method, ...]:
-    """The peers the verdict compares with."""
-    return tuple(p for p in peer_methods(n) if p.judged)
+    """The methods the verdict compares with (the memory-free ones when they ran)."""
+    return tuple(p for p in alternatives(n) if p.judged)
+
+
+def about(m: Method) -> str:
+    """Why a reference is not judged: what it holds that a user of the data does not, or lacks."""
+    if m.kind is Kind.REPLAY:
+        return f"{m.name} learns from the whole real stream and keeps {m.memory} images"
+    return f"{m.name} learns from the whole real stream and keeps nothing: the lower bound"
 
 
 def random_real(n: int) -> Method:
@@ -111,7 +132,7 @@ def random_real(n: int) -> Method:
 
 def method_order(n: int) -> tuple[Method, ...]:
     """Every method, in the order of the grid and of every table of its results."""
-    return (SYNTHETIC, *STRESS, *peer_methods(n), JOINT, *BASELINES)
+    return (SYNTHETIC, *STRESS, *peer_methods(n), *MEMORY_FREE, JOINT)
 
 
 def seeds_for(method: Method, cfg: VerifyConfig) -> tuple[int, ...]:
@@ -125,18 +146,20 @@ class Job:
     method: Method
     seed: int
     lr: float | None = None  # tuned methods: the Adam lr (tuning jobs try each)
-    epochs: int | None = None  # Replay, GDumb: the epochs (tuning jobs try each)
+    setting: float | None = None  # the method's second setting, epochs or strength (tuning jobs try each)
     split: str = "test"  # "val" for the tuning jobs
 
     def key(self) -> dict:
         """What identifies the job in the cache: the method by its name."""
         k = {"arch": self.arch, "method": self.method.name, "seed": self.seed, "lr": self.lr, "split": self.split}
-        return k | ({"epochs": self.epochs} if self.epochs is not None else {})
+        return k | ({self.method.setting: self.setting} if self.setting is not None else {})
 
 
-def budgets(method: Method, cfg: VerifyConfig) -> tuple[int, ...]:
-    """The epochs ``method`` may train for, the first of them while its lr is chosen."""
-    return cfg.replay_epochs if method.kind is Kind.REPLAY else cfg.gdumb_epochs
+def settings(method: Method, cfg: VerifyConfig) -> tuple[float, ...]:
+    """The values of ``method``'s second setting to choose from, the first of them while its lr is chosen."""
+    if method.regularised:
+        return STRENGTHS[method.strategy]
+    return {Kind.REPLAY: cfg.replay_epochs, Kind.GDUMB: cfg.gdumb_epochs}.get(method.kind, ())
 
 
 def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
@@ -151,12 +174,12 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
         return {"lr_scale": m.lr_scale, "step_scale": m.step_scale, "batch": batch}
     if m.kind is Kind.JOINT:
         return {"lr": job.lr, "epochs": cfg.joint_epochs, "prefixes": job.split == "test"}
-    if m.budgeted:  # Replay's epochs are over each task, GDumb's over the buffer
-        epochs = job.epochs if job.epochs is not None else budgets(m, cfg)[0]
-        return {"kind": m.kind.value, "memory": m.memory, "lr": job.lr, "epochs": epochs, "batch": PeerRecipe().batch}
-    # a real sequence without memory
-    steps = None if m.one_epoch else recipe["steps_per_task"]
-    return {"lr": cfg.baseline_lr, "steps": steps, "batch_size": 32}
+    setting = job.setting if job.setting is not None else (settings(m, cfg) or (None,))[0]
+    if m.kind is Kind.MEMORY_FREE:
+        lr = job.lr if job.lr is not None else LR
+        return {"strategy": m.strategy, "lr": lr, "strength": setting, "epochs": EPOCHS, "batch": BATCH}
+    # Replay (epochs over each task) or GDumb (epochs over the buffer)
+    return {"kind": m.kind.value, "memory": m.memory, "lr": job.lr, "epochs": int(setting), "batch": PeerRecipe().batch}
 
 
 def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
@@ -171,11 +194,10 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
         joint = joint_accuracy(source, tasks, norm, *learner, p["lr"], p["epochs"], scenario=scenario,
                                prefixes=p["prefixes"], split=job.split)  # fmt: skip
         return {"acc": joint.acc, "per_task": joint.per_task, "seen_curve": joint.seen_curve}
-    elif "kind" in p:
+    elif job.method.kind is Kind.MEMORY_FREE:
+        run = memory_free_matrix(p["strategy"], source, tasks, norm, *learner, p["lr"], p["strength"] or 0.0,
+                                 scenario, job.split)  # fmt: skip
+    else:
         recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], batch=p["batch"])
         run = peer_matrix(p["kind"], source, tasks, norm, *learner, p["memory"], recipe, scenario, job.split)
-    else:
-        run = real_sequence_matrix(
-            source, tasks, norm, *learner, p["lr"], p["steps"], batch_size=p["batch_size"], scenario=scenario
-        )
     return {"R": run.R, "R_task": run.R_task}

@@ -2,7 +2,8 @@
 
 One protocol for everything that is compared: the synthetic artifact (following its recipe),
 real images in its place trained by its recipe (verification.real_sets), its same-memory peers
-(Replay, GDumb: verification.peers), the real-data baselines without memory and joint training.
+(Replay, GDumb: verification.peers), the strategies that keep no data (verification.memory_free) and
+joint training.
 Every sequence run returns accuracy matrices R[i][j] (verification.metrics); models are scored in
 ``eval()`` mode, as a consumer would deploy them.
 """
@@ -20,10 +21,11 @@ from synthgen.core.seeding import derive_seed, generator
 from synthgen.data.sources import SourceData, normalise
 from synthgen.data.tasks import TASK_INCREMENTAL, mask_of_class, scenario_masks
 from synthgen.format.artifact import Artifact
-from synthgen.format.recipe import Optimiser, optimiser_of
+from synthgen.format.recipe import optimiser_of
 from synthgen.nn.consumer import Split, TaskData, hits, predict, train_on_tasks
 from synthgen.nn.inner_loop import rehearsed_tasks
 from synthgen.nn.learners import build_learner
+from synthgen.verification.memory_free import run_memory_free
 from synthgen.verification.peers import PeerRecipe, run_peer
 
 
@@ -103,30 +105,24 @@ def evaluate_artifact(
     return score.run
 
 
-def real_sequence_matrix(
+def memory_free_matrix(
+    strategy: str,
     source: SourceData,
     tasks: Sequence[Sequence[int]],
     norm: dict,
     arch: str,
     seed: int,
     lr: float,
-    steps: int | None,
-    batch_size: int = 32,
+    strength: float,
     scenario: str = "class-incremental",
+    split: str = "test",
 ) -> SequenceRun:
-    """Baseline: train in sequence on all the REAL data of each task, no memory (it forgets).
-
-    ``steps=None`` means one epoch per task at ``batch_size``.
-    """
+    """Naive, EWC, SI or LwF (verification.memory_free) on the real tasks with the learner for (arch, seed)."""
     nc = source.num_classes
-    pairs = zip(real_sets(source, tasks, norm, "train"), scenario_masks(tasks, nc, scenario))
-    train = [(x, F.one_hot(y, nc).float(), mask) for (x, y), mask in pairs]
+    score = Scorer(real_sets(source, tasks, norm, split), tasks, nc, scenario)
+    table = mask_of_class(tasks, nc, scenario) if scenario == TASK_INCREMENTAL else None
     model = fresh(arch, source.image_shape, nc, seed)
-    score = Scorer(real_test_sets(source, tasks, norm), tasks, nc, scenario)
-    n_steps = steps if steps is not None else max(1, len(train[0][0]) // batch_size)
-    train_on_tasks(
-        model, train, [lr] * len(tasks), n_steps, batch_size, score, generator(seed, "batches"), Optimiser("sgd")
-    )
+    run_memory_free(strategy, model, real_sets(source, tasks, norm, "train"), lr, strength, seed, score, table)
     return score.run
 
 

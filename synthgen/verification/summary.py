@@ -70,8 +70,8 @@ def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tup
         s["seeds"] = [job.seed for job, _ in pairs]
         if pairs[0][0].lr is not None:
             s["lr"] = pairs[0][0].lr
-        if pairs[0][0].epochs is not None:
-            s["epochs"] = pairs[0][0].epochs
+        if pairs[0][0].setting is not None:
+            s[pairs[0][0].method.setting] = pairs[0][0].setting  # "epochs" or "strength"
         results[arch]["methods"][method] = s
     for r in results.values():
         bound = r["methods"].get(JOINT.name, {}).get("seen_curve")

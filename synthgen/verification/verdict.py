@@ -18,10 +18,18 @@ from synthgen.core.version import versions
 from synthgen.format.artifact import Artifact
 from synthgen.format.certificate import CERTIFICATE_VERSION, CERTIFIED, NOT_CERTIFIED, Certificate, digest
 from synthgen.verification.config import VerifyConfig
+from synthgen.verification.memory_free import BATCH as MF_BATCH
+from synthgen.verification.memory_free import EPOCHS as MF_EPOCHS
+from synthgen.verification.memory_free import LR as MF_LR
+from synthgen.verification.memory_free import STRENGTHS
 from synthgen.verification.methods import (
     JOINT,
+    MEMORY_FREE,
     STRESS,
     SYNTHETIC,
+    Kind,
+    about,
+    alternatives,
     judged_peers,
     peer_methods,
     seeds_for,
@@ -42,7 +50,7 @@ def judge(results: dict, cfg: VerifyConfig, n: int) -> Verdict:
     """The relative verdict: one reason line per check (figure, peer or bound, margin); the references (Replay,
     which learns from the whole real stream) get a line each that the verdict does not read."""
     ok, reasons, references = True, [], []
-    peers = [p.name for p in judged_peers(n)]
+    peers = judged_peers(n)
     for arch, r in results.items():
         s, where = r["methods"][SYNTHETIC.name], f"{arch} ({r['group']})"
 
@@ -52,10 +60,11 @@ def judge(results: dict, cfg: VerifyConfig, n: int) -> Verdict:
             reasons.append(f"{where}: {text.replace('{verdict}', 'meets' if good else 'FAILS')}")
 
         acc = s["acc_mean"]
-        for peer in peers:
-            p = r["methods"].get(peer)
-            if p is None:
+        for method in peers:
+            peer, p = method.name, r["methods"].get(method.name)
+            if p is None and method.kind is not Kind.MEMORY_FREE:  # those run only for data made without rehearsal
                 check(False, f"final ACC {acc:.3f} {{verdict}}: peer {peer} was not run")
+            if p is None:
                 continue
             gap, paired = acc - p["acc_mean"], s["lead"][peer]
             check(
@@ -64,11 +73,11 @@ def judge(results: dict, cfg: VerifyConfig, n: int) -> Verdict:
                 f"{paired['se']:.3f}, {len(paired['seeds'])} paired seeds) "
                 f"{{verdict}} margin >= {cfg.peer_margin:+.3f}",
             )
-        for ref in (m for m in peer_methods(n) if not m.judged and m.name in r["methods"]):
+        for ref in (m for m in alternatives(n) if not m.judged and m.name in r["methods"]):
             gap = acc - r["methods"][ref.name]["acc_mean"]
             references.append(
                 f"{where}: final ACC {acc:.3f} vs {ref.name} {r['methods'][ref.name]['acc_mean']:.3f}: {gap:+.3f} "
-                f"({ref.name} learns from the whole real stream and keeps {ref.memory} images)"
+                f"({about(ref)})"
             )
         forg = s["max_forgetting_mean"]
         check(forg <= cfg.max_forgetting, f"max forgetting {forg:.3f} {{verdict}} <= {cfg.max_forgetting:.2f}")
@@ -136,8 +145,14 @@ def make_certificate(
                 "epochs": cfg.joint_epochs,
                 "bound": "a fresh learner trained on all real training data of tasks 0..i, for each step i",
             },
-            "baselines": cfg.baselines,
-            "baseline_lr": cfg.baseline_lr,
+            "made_for": "rehearsal" if art.recipe.get("rehearsal", False) else "no rehearsal",
+            "memory_free": {
+                "strategies": sorted({m.name for r in results.values() for m in MEMORY_FREE if m.name in r["methods"]}),
+                "definition": "Avalanche's Naive, EWC (separate), SI, LwF (T=2) on the real tasks in sequence, no data "
+                f"kept; Adam, batch {MF_BATCH}, {MF_EPOCHS} epochs per task; lr then strength chosen on the "
+                f"validation split like the peers' (Naive: lr {MF_LR:g})",
+                "strengths": {m.name: list(STRENGTHS[m.strategy]) for m in MEMORY_FREE if m.regularised},
+            },
             "stress": cfg.stress,
             "spread": spread or {"processes": dist.world()},
             "evaluation": "fresh learner per (arch, seed) trained in sequence per the recipe; accuracy in "
