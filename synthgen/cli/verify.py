@@ -118,7 +118,11 @@ def verify(
         typer.Option("--embed", rich_help_panel=OUTPUT, help="also embed the certificate in the artifact's metadata"),
     ] = False,
     data_dir: Annotated[
-        Optional[str], typer.Option(rich_help_panel=SOURCES, help="cache folder for online sources")
+        Optional[str],
+        typer.Option(
+            rich_help_panel=SOURCES,
+            help="folder with the source's files (mnist / fashion-mnist idx files) or its download folder",
+        ),
     ] = None,
     endpoint: Annotated[
         Optional[str], typer.Option(rich_help_panel=SOURCES, help="hub URL for org/name refs (default: HF_ENDPOINT)")

@@ -52,7 +52,7 @@ def wanted(method: Method, cfg: VerifyConfig, art: Artifact) -> bool:
     return {
         Kind.SYNTHETIC: True,
         Kind.STRESS: cfg.stress,
-        Kind.REPLAY: cfg.peers,
+        Kind.REPLAY: cfg.peers and cfg.replay,
         Kind.GDUMB: cfg.peers,
         Kind.REAL_IN_PLACE: cfg.peers,
         Kind.JOINT: cfg.joint,

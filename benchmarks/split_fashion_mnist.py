@@ -1,0 +1,266 @@
+"""Split-Fashion-MNIST benchmark (full size, offline): generate, verify, a static ConvNet-3 score, publish, reload.
+
+    python benchmarks/split_fashion_mnist.py --work runs/fashion                  # 3 generation seeds
+    python benchmarks/split_fashion_mnist.py --work runs/fashion --gen-seeds 1 --ver-seeds 2 --no-references
+
+Needs Fashion-MNIST's idx files: `apt-get install dataset-fashion-mnist` (as root), or `--data-dir DIR`.
+Each phase keeps its result in ``--work`` and is skipped when it is there (a stopped run resumes):
+
+- generate: ``synthgen generate --preset fashion-mnist --seed S`` (5 tasks of 2 classes, class-incremental,
+  10 images per class), timed from outside (wall time, peak RSS);
+- verify: ``synthgen verify --config`` on the generation pool and held-out families (VERIFY); with
+  ``--references`` also Replay-N / Replay-5N and the joint bound at full size, one seed (hours on 2 cores);
+- convnet3: the sequence on ConvNet-3 at width 128 (the distillation literature's network), one seed;
+- static: a fresh ConvNet-3 (width 128) trained on the 100 images jointly, the literature's evaluation (SGD
+  momentum 0.9, lr 0.01 halved at half time, DSA-style augmentation), next to DC / DSA / IDC / KIP's figures;
+- hub: the seed-0 artifact exported, published to a hub on 127.0.0.1 (tests/hub_servers.py), pulled back with
+  ``datasets.load_dataset``.
+
+The table goes into docs/benchmarks.md between its ``fashion-mnist`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.split_mnist import timed  # noqa: E402
+
+HELDOUT = ["cnn", "cnn_bn", "lenet", "convnet3_s"]
+VERIFY = {"heldout": HELDOUT, "memory_free": False}
+REFERENCES = {"replay_epochs": [1], "joint_epochs": 1}  # one epoch over 10,800 real images per task
+PUBLISHED = {"DC": 82.3, "DSA": 84.6, "IDC": 86.0, "KIP": 86.8}  # 10 images/class, ConvNet-3, trained jointly
+STATIC_EPOCHS = 300
+MARKS = ("<!-- fashion-mnist -->", "<!-- /fashion-mnist -->")
+
+
+def synthgen_cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "synthgen", *args]
+
+
+def phase_generate(work: Path, seed: int, data_dir: list[str]) -> None:
+    out = work / f"seed{seed}.safetensors"
+    if out.exists():
+        return
+    cmd = synthgen_cli("generate", "--preset", "fashion-mnist", "--seed", str(seed), "--out", str(out), *data_dir)
+    wall, rss = timed(cmd, work / f"generate{seed}.log")
+    (work / f"seed{seed}.generate.json").write_text(json.dumps({"wall_s": wall, "rss_mb": rss}))
+
+
+def phase_verify(work: Path, seed: int, ver_seeds: int, references: bool, data_dir: list[str]) -> None:
+    cert = work / f"seed{seed}.certificate.json"
+    if cert.exists():
+        return
+    cfg = {**VERIFY, "seeds": list(range(ver_seeds)), "replay": references, "joint": references}
+    if references:
+        cfg.update(REFERENCES, reference_seeds=1)
+    (work / "verify.json").write_text(json.dumps(cfg))
+    cmd = synthgen_cli("verify", str(work / f"seed{seed}.safetensors"), "--config", str(work / "verify.json"),
+                       "--certificate", str(cert), *data_dir)  # fmt: skip
+    wall, rss = timed(cmd, work / f"verify{seed}.log")
+    (work / f"seed{seed}.verify.json").write_text(json.dumps({"wall_s": wall, "rss_mb": rss}))
+
+
+def phase_convnet3(work: Path, data_dir: str | None) -> None:
+    """The sequence on ConvNet-3 at width 128 with the judged peers, one seed (seed 0's artifact)."""
+    out = work / "seed0.convnet3.json"
+    if out.exists():
+        return
+    import synthgen
+    from synthgen.verification.config import VerifyConfig
+
+    cfg = VerifyConfig(seeds=(0,), archs=("convnet3",), heldout=(), replay=False, joint=False, memory_free=False,
+                       peer_lrs=(1e-3,), gdumb_epochs=(100,))  # fmt: skip
+    t0 = time.perf_counter()
+    cert = synthgen.verify(synthgen.load(work / "seed0.safetensors"), cfg, cache=False, data_dir=data_dir)
+    r = cert.learners["convnet3"].methods
+    out.write_text(json.dumps({k: v.acc for k, v in r.items()} | {"seconds": time.perf_counter() - t0}))
+
+
+def dsa_augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """DSA-style differentiable augmentation of a batch, one draw per image: scale, rotate, translate (an affine
+    grid), brightness / contrast jitter and a cutout square (Zhao & Bilen 2021's families for grey images)."""
+    import torch.nn.functional as F
+
+    n = len(x)
+
+    def u(lo, hi):
+        return torch.rand(n, generator=g) * (hi - lo) + lo
+
+    angle, scale = u(-15, 15) * torch.pi / 180, u(0.8, 1.2)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = scale * torch.cos(angle), -scale * torch.sin(angle)
+    theta[:, 1, 0], theta[:, 1, 1] = scale * torch.sin(angle), scale * torch.cos(angle)
+    theta[:, :, 2] = torch.stack([u(-0.125, 0.125), u(-0.125, 0.125)], 1)
+    x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+    x = (x - x.mean((1, 2, 3), keepdim=True)) * u(0.5, 1.5).view(-1, 1, 1, 1) + x.mean((1, 2, 3), keepdim=True)
+    x = x + u(-0.5, 0.5).view(-1, 1, 1, 1)
+    h, w = x.shape[-2:]
+    cy, cx = (u(0, 1) * h).long(), (u(0, 1) * w).long()
+    ys, xs = torch.arange(h).view(1, -1, 1), torch.arange(w).view(1, 1, -1)
+    hole = ((ys - cy.view(-1, 1, 1)).abs() < h // 4) & ((xs - cx.view(-1, 1, 1)).abs() < w // 4)
+    return x * (~hole).unsqueeze(1)
+
+
+def phase_static(work: Path, data_dir: str | None, epochs: int = STATIC_EPOCHS) -> None:
+    """ConvNet-3 (width 128) trained on the 100 images at once, scored on the 10,000 test images."""
+    out = work / "seed0.static.json"
+    if out.exists():
+        return
+    import synthgen
+    from synthgen.data.config import SourceConfig
+    from synthgen.data.sources import load_source, normalise
+    from synthgen.nn.consumer import predict
+    from synthgen.nn.inner_loop import soft_cross_entropy
+    from synthgen.nn.learners import build_learner
+
+    art = synthgen.load(work / "seed0.safetensors")
+    src = load_source(SourceConfig(name="fashion-mnist", data_dir=data_dir))
+    x_test, y_test = src.split("test")
+    x_test = normalise(x_test, art.metadata["source"]["normalisation"])
+    targets = art.soft_labels if art.soft_labels is not None else torch.nn.functional.one_hot(art.labels, 10).float()
+    model = build_learner("convnet3", tuple(art.images.shape[1:]), 10, 0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    sched = torch.optim.lr_scheduler.MultiStepLR(opt, [epochs // 2], 0.1)
+    g, t0 = torch.Generator().manual_seed(0), time.perf_counter()
+    model.train()
+    for _ in range(epochs):  # 100 images: one batch per epoch
+        opt.zero_grad()
+        soft_cross_entropy(model(dsa_augment(art.images, g)), targets).backward()
+        opt.step()
+        sched.step()
+    acc = float((predict(model, x_test).argmax(1) == y_test).float().mean())
+    out.write_text(json.dumps({"acc": acc, "epochs": epochs, "seconds": time.perf_counter() - t0}))
+
+
+def phase_hub(work: Path) -> None:
+    """Export seed 0, publish it to a hub on 127.0.0.1, load task 1 back with datasets.load_dataset."""
+    out = work / "seed0.hub.json"
+    if out.exists():
+        return
+    import synthgen
+    from tests.hub_servers import SECRET, running_hub
+
+    folder = synthgen.export(work / "seed0.safetensors", work / "seed0_hf")
+    with running_hub(work / "hub") as hub:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+        env.update(HF_ENDPOINT=hub.write_url, HF_TOKEN=SECRET, HF_HOME=str(work / "hf-home"))
+        subprocess.run(synthgen_cli("publish", str(folder), "--repo", "bench/fashion"), env=env, check=True)
+        env.update(HF_ENDPOINT=hub.read_url, HF_HOME=str(work / "hf-fresh"))
+        env.pop("HF_TOKEN")
+        script = ("import datasets, json; d = datasets.load_dataset('bench/fashion', 'task_1', split='train'); "
+                  "print(json.dumps({'rows': len(d), 'labels': sorted(set(d['label']))}))")  # fmt: skip
+        got = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True)
+    out.write_text(got.stdout.strip().splitlines()[-1])
+
+
+def render(work: Path, seeds: int) -> str:
+    """The Fashion-MNIST section of docs/benchmarks.md from the files in ``work``."""
+    from synthgen.format.certificate import load_certificate
+    from synthgen.verification.methods import SYNTHETIC, judged_peers, random_real
+
+    certs = [load_certificate(work / f"seed{s}.certificate.json") for s in range(seeds)]
+    gens = [json.loads((work / f"seed{s}.generate.json").read_text()) for s in range(seeds)]
+    vers = [json.loads((work / f"seed{s}.verify.json").read_text()) for s in range(seeds)]
+    n, learners = certs[0].images, list(certs[0].learners)
+    judged = [p.name for p in judged_peers(n) if p.name in certs[0].learners[learners[0]].methods]
+    refs = [
+        m for m in ("Replay-100", "Replay-500", "joint (upper bound)") if m in certs[0].learners[learners[0]].methods
+    ]
+
+    def mean(arch: str, name: str, field: str = "acc") -> float:
+        return statistics.mean(getattr(c.learners[arch].methods[name], field) for c in certs)
+
+    head = ["learner", "group", "final ACC", "min seen", "avg incr.", "max forg.", *judged,
+            f"gain over {random_real(n).name}", *refs]  # fmt: skip
+    lines = [
+        MARKS[0],
+        "# Benchmarks: Split-Fashion-MNIST, full size",
+        "",
+        f"Command: `python benchmarks/split_fashion_mnist.py --work {work} --gen-seeds {seeds} "
+        f"--ver-seeds {len(certs[0].seeds)}{'' if refs else ' --no-references'}`  ",
+        f"60,000 training and 10,000 test images (the Debian package `dataset-fashion-mnist`), 5 tasks of 2 classes, "
+        f"class-incremental, {n} synthetic images; `--preset fashion-mnist`; {seeds} generation seed(s) x "
+        f"{len(certs[0].seeds)} verification seeds, mean over the generation seeds.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for a in learners:
+        s = certs[0].learners[a]
+        row = [a, s.group, f"**{mean(a, SYNTHETIC.name):.3f}**"]
+        row += [f"{mean(a, SYNTHETIC.name, f):.3f}" for f in ("min_seen", "avg_incremental", "max_forgetting")]
+        row += [f"{mean(a, p):.3f}" for p in judged]
+        row += [f"{mean(a, SYNTHETIC.name) - mean(a, random_real(n).name):+.3f}"]
+        row += [f"{mean(a, r):.3f}" for r in refs]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", f"Generation: median {statistics.median(g['wall_s'] for g in gens):.0f} s wall, peak RSS "
+              f"{statistics.median(g['rss_mb'] for g in gens) / 1024:.2f} GB; verify of the grid above: median "
+              f"{statistics.median(v['wall_s'] for v in vers):.0f} s (empty cache)."]  # fmt: skip
+    if (work / "seed0.convnet3.json").exists():
+        c3 = json.loads((work / "seed0.convnet3.json").read_text())
+        peers = ", ".join(f"{k} {v:.3f}" for k, v in c3.items() if k not in ("synthetic", "seconds"))
+        lines += ["", f"ConvNet-3 at width 128, in sequence (seed 0's data, 1 verification seed): synthetic "
+                  f"**{c3['synthetic']:.3f}**; {peers} ({c3['seconds']:.0f} s)."]  # fmt: skip
+    if (work / "seed0.static.json").exists():
+        st = json.loads((work / "seed0.static.json").read_text())
+        pub = ", ".join(f"{k} {v}" for k, v in PUBLISHED.items())
+        lines += ["", f"Static evaluation (seed 0's 100 images trained jointly, not in sequence; ConvNet-3 width "
+                  f"128, {st['epochs']} epochs, DSA-style augmentation, one run): **{100 * st['acc']:.1f}**. "
+                  f"Published at 10 images/class on full Fashion-MNIST, ConvNet-3: {pub} (DC/DSA and IDC READMEs, "
+                  "KIP's paper)."]  # fmt: skip
+    if (work / "seed0.hub.json").exists():
+        hub = json.loads((work / "seed0.hub.json").read_text())
+        lines += ["", f"Hub: seed 0 exported, published to a hub on 127.0.0.1 and read back with "
+                  f"`datasets.load_dataset(repo, 'task_1')`: {hub['rows']} rows, labels {hub['labels']}."]  # fmt: skip
+    return "\n".join([*lines, MARKS[1]]) + "\n"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Replace the text between the markers in ``path`` (or append it)."""
+    old = path.read_text() if path.exists() else ""
+    if MARKS[0] in old and MARKS[1] in old:
+        head, rest = old.split(MARKS[0], 1)
+        old = head + rest.split(MARKS[1], 1)[1].lstrip("\n")
+    path.write_text(old.rstrip("\n") + "\n\n" + text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gen-seeds", type=int, default=3)
+    ap.add_argument("--ver-seeds", type=int, default=3)
+    ap.add_argument("--work", default="runs/fashion")
+    ap.add_argument("--out", default="docs/benchmarks.md")
+    ap.add_argument("--data-dir", default=None, help="Fashion-MNIST's idx files (default: the Debian package's)")
+    ap.add_argument("--references", action=argparse.BooleanOptionalAction, default=True,
+                    help="also Replay-N, Replay-5N and the joint bound at full size (hours on 2 cores)")  # fmt: skip
+    ap.add_argument("--render", action="store_true", help="only rewrite the section from a finished --work folder")
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    data_dir = ["--data-dir", args.data_dir] if args.data_dir else []
+    if not args.render:
+        for s in range(args.gen_seeds):
+            phase_generate(work, s, data_dir)
+            phase_verify(work, s, args.ver_seeds, args.references, data_dir)
+        phase_static(work, args.data_dir)
+        phase_hub(work)
+        phase_convnet3(work, args.data_dir)
+    text = render(work, args.gen_seeds)
+    write_section(Path(args.out), text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
