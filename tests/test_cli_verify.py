@@ -202,3 +202,10 @@ def test_cache_dir_is_reused_and_no_cache_computes_everything(saved, tmp_path):
     off = runner.invoke(app, [*args[:-1], str(tmp_path / "unused"), "--no-cache"], env={"COLUMNS": "200"})
     assert off.exit_code == 0 and not (tmp_path / "unused").exists()
     assert "cache" not in json.loads((tmp_path / "a.certificate.json").read_text())["protocol"]["spread"]
+
+
+def test_no_replay_leaves_out_the_references_that_train_on_the_whole_stream(saved, tmp_path):
+    res = runner.invoke(app, ["verify", str(saved), *FAST, "--no-replay", "--certificate", str(tmp_path / "c.json")])
+    assert res.exit_code in (0, 1), res.output
+    methods = json.loads((tmp_path / "c.json").read_text())["results"]["mlp"]["methods"]
+    assert "GDumb-50" in methods and "Random-50" in methods and not any(m.startswith("Replay") for m in methods)

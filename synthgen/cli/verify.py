@@ -70,12 +70,13 @@ def results_table(cert: Certificate) -> Table:
 HELP = {
     "stress": "add lr x0.5/x2, steps x2, minibatch scenarios",
     "peers": "run the peers: N real images (random, herding) by the recipe, GDumb-N, Replay-N, Replay-5N",
+    "replay": "run Replay-N and Replay-5N (references; the costliest cells on a full-size source)",
     "memory_free": "run Naive, EWC, SI, LwF on the real tasks (default: for data made without rehearsal)",
     "peer_margin": "verdict: final ACC must beat each same-memory peer by this",
     "max_forgetting": "verdict: max forgetting bound",
     "min_joint_fraction": "verdict: final ACC >= this x joint training",
 }
-PANELS = {f: METHODS if f in ("stress", "peers", "memory_free") else VERDICT for f in HELP}
+PANELS = {f: METHODS if f in ("stress", "peers", "replay", "memory_free") else VERDICT for f in HELP}
 
 
 @app.command()
