@@ -228,7 +228,8 @@ def render(work: Path, seeds: int) -> str:
 
 
 def write_section(path: Path, text: str) -> None:
-    """Replace the text between the markers in ``path`` (or append it)."""
+    """Replace the text between the markers in ``path`` (or append it; split_mnist.py keeps it when it rewrites
+    the rest)."""
     old = path.read_text() if path.exists() else ""
     if MARKS[0] in old and MARKS[1] in old:
         head, rest = old.split(MARKS[0], 1)
