@@ -165,7 +165,7 @@ def phase_hub(work: Path) -> None:
     out.write_text(got.stdout.strip().splitlines()[-1])
 
 
-def render(work: Path, seeds: int) -> str:
+def render(work: Path, seeds: int, note: str = "") -> str:
     """The Fashion-MNIST section of docs/benchmarks.md from the files in ``work``."""
     from synthgen.format.certificate import load_certificate
     from synthgen.verification.methods import SYNTHETIC, judged_peers, random_real
@@ -173,7 +173,8 @@ def render(work: Path, seeds: int) -> str:
     certs = [load_certificate(work / f"seed{s}.certificate.json") for s in range(seeds)]
     gens = [json.loads((work / f"seed{s}.generate.json").read_text()) for s in range(seeds)]
     vers = [json.loads((work / f"seed{s}.verify.json").read_text()) for s in range(seeds)]
-    n, learners = certs[0].images, list(certs[0].learners)
+    n, order = certs[0].images, {"generation": 0, "heldout": 1, "user": 2}
+    learners = sorted(certs[0].learners, key=lambda a: (order[certs[0].learners[a].group], a))
     judged = [p.name for p in judged_peers(n) if p.name in certs[0].learners[learners[0]].methods]
     refs = [
         m for m in ("Replay-100", "Replay-500", "joint (upper bound)") if m in certs[0].learners[learners[0]].methods
@@ -208,6 +209,7 @@ def render(work: Path, seeds: int) -> str:
     lines += ["", f"Generation: median {statistics.median(g['wall_s'] for g in gens):.0f} s wall, peak RSS "
               f"{statistics.median(g['rss_mb'] for g in gens) / 1024:.2f} GB; verify of the grid above: median "
               f"{statistics.median(v['wall_s'] for v in vers):.0f} s (empty cache)."]  # fmt: skip
+    lines += [note] if note else []
     if (work / "seed0.convnet3.json").exists():
         c3 = json.loads((work / "seed0.convnet3.json").read_text())
         peers = ", ".join(f"{k} {v:.3f}" for k, v in c3.items() if k not in ("synthetic", "seconds"))
@@ -247,6 +249,7 @@ def main() -> None:
     ap.add_argument("--references", action=argparse.BooleanOptionalAction, default=True,
                     help="also Replay-N, Replay-5N and the joint bound at full size (hours on 2 cores)")  # fmt: skip
     ap.add_argument("--render", action="store_true", help="only rewrite the section from a finished --work folder")
+    ap.add_argument("--note", default="", help="a remark on the run, printed under its timings")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -258,7 +261,7 @@ def main() -> None:
         phase_static(work, args.data_dir)
         phase_hub(work)
         phase_convnet3(work, args.data_dir)
-    text = render(work, args.gen_seeds)
+    text = render(work, args.gen_seeds, args.note)
     write_section(Path(args.out), text)
     print(text)
 

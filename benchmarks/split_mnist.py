@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from synthgen.format.artifact import load_artifact
-from synthgen.verification.methods import JOINT, STRESS, SYNTHETIC, judged_peers
+from synthgen.verification.methods import JOINT, STRESS, SYNTHETIC, Kind, judged_peers
 
 FASHION = "<!-- fashion-mnist -->"  # where benchmarks/split_fashion_mnist.py's section starts
 # the held-out rows: the zoo's families at a consumer's sizes (ConvNet-3 at width 32: at 128 its joint bound and
@@ -44,7 +44,8 @@ STRESS_NAMES = [m.name for m in STRESS]
 
 
 def judged_names(n: int) -> list[str]:
-    return [p.name for p in judged_peers(n)]
+    """The peers a rehearsed artifact is judged against (the memory-free ones run only without rehearsal)."""
+    return [p.name for p in judged_peers(n) if p.kind is not Kind.MEMORY_FREE]
 
 
 TARGET_ALL, TARGET_GEN, TARGET_GAP, TARGET_PEER, TARGET_STRESS = 0.85, 0.90, 0.05, 0.05, 0.05  # every zoo family
@@ -416,10 +417,10 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         f"| **median** | **{gen_s:.1f}** | **{gen_rss:.0f}** |",
         *(["", note, ""] if note else [""]),
         f"`synthgen verify seed0.safetensors` (defaults: {len(default_cert['protocol']['seeds'])} seeds, "
-        f"{len(default_cert['results'])} learners, peers tuned on validation, references and joint): **{ver['cold']['wall_s']:.1f} s**, "
-        f"{ver['cold']['rss_mb']:.0f} MB with an empty cache; the same command again, reusing the peers, the references "
-        f"and the joint bound from the cache (synthgen.verification.cache): **{ver['warm']['wall_s']:.1f} s**, "
-        f"{ver['warm']['rss_mb']:.0f} MB; verdict **{default_cert['verdict']}**.",
+        f"{len(default_cert['results'])} learners, peers tuned on validation, references and joint): "
+        f"**{ver['cold']['wall_s']:.1f} s**, {ver['cold']['rss_mb']:.0f} MB with an empty cache; the same command "
+        f"again, reusing the peers, the references and the joint bound from the cache (synthgen.verification.cache): "
+        f"**{ver['warm']['wall_s']:.1f} s**, {ver['warm']['rss_mb']:.0f} MB; verdict **{default_cert['verdict']}**.",
         "",
     ]
     lines += time_table(work) or ["Its reasons:", ""]
