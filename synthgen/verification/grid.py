@@ -119,7 +119,7 @@ def _chosen_lr(scores: dict[Choice, float], cfg: VerifyConfig) -> float:
     return min(scores, key=lambda k: (-scores[k], k[0]))[0] if scores else cfg.peer_lrs[0]
 
 
-def choose(tried: Tried, art: Artifact, cfg: VerifyConfig) -> dict[tuple[str, str], Choice]:
+def choose(tried: Tried, cfg: VerifyConfig) -> dict[tuple[str, str], Choice]:
     """Each tuned method's (lr, setting): the best lr of phase 1, then the best setting at that lr (on a tie the
     smaller: fewer epochs, a weaker regulariser)."""
     chosen = {}
@@ -205,7 +205,7 @@ def run_grid(
     ran, lr_s = tune(lr_jobs, 0)
     setting_jobs = plan_settings(art, cfg, tried)
     ran2, setting_s = tune(setting_jobs, len(lr_jobs))
-    chosen = choose(tried, art, cfg)
+    chosen = choose(tried, cfg)
     record: dict[str, dict[str, dict]] = {a: {} for a, _ in tried}
     for (a, name), scores in tried.items():
         lr, setting = chosen[a, name]
