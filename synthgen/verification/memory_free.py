@@ -28,6 +28,7 @@ from torch import nn
 
 from synthgen.core.seeding import generator
 from synthgen.nn.inner_loop import apply_mask
+from synthgen.nn.learners import has_batchnorm
 
 STRATEGIES = ("naive", "ewc", "si", "lwf")
 STRENGTHS = {"ewc": (1e2, 1e4, 1e6), "si": (0.1, 1.0, 10.0), "lwf": (0.5, 1.0, 2.0)}  # the grids chosen from
@@ -84,13 +85,14 @@ def run_memory_free(
     omega = [torch.zeros_like(p) for p in params]
     old: nn.Module | None = None
     seen: list[int] = []
+    single_ok = not has_batchnorm(model)  # BatchNorm cannot train on a single image
     for i, (x, y) in enumerate(train):
         start = [p.detach().clone() for p in params]
         path = [torch.zeros_like(p) for p in params]
         model.train()
         for _ in range(epochs):
             for idx in torch.randperm(len(x), generator=g).split(BATCH):
-                if len(idx) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+                if len(idx) < 2 and not single_ok:
                     continue
                 bx, by = x[idx], y[idx]
                 out = model(bx)

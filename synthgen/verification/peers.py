@@ -84,16 +84,18 @@ def _adam_epochs(
     """``epochs`` passes of ``opt`` over (x, y) in shuffled minibatches, each joined by a random minibatch of
     ``memory`` (``mask_of_class[c]``: the logits an image of class c is scored on, task-incremental; None: all)."""
     from synthgen.nn.inner_loop import apply_mask
+    from synthgen.nn.learners import has_batchnorm
 
     model.train()
+    single_ok = not has_batchnorm(model)  # BatchNorm cannot train on a single image
     for _ in range(epochs):
         for idx in torch.randperm(len(x), generator=g).split(batch):
             bx, by = x[idx], y[idx]
             if memory is not None and len(memory[0]):
                 pick = torch.randperm(len(memory[0]), generator=g)[:batch]
                 bx, by = torch.cat([bx, memory[0][pick]]), torch.cat([by, memory[1][pick]])
-            if len(bx) < 2 and any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-                continue  # BatchNorm cannot train on a single image
+            if len(bx) < 2 and not single_ok:
+                continue
             opt.zero_grad()
             logits = model(bx) if mask_of_class is None else apply_mask(model(bx), mask_of_class[by])
             F.cross_entropy(logits, by).backward()
