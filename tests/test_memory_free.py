@@ -15,7 +15,10 @@ SEEDS = (0, 1, 2)
 
 def _first_task_kept(mnist5k, strategy, strength):
     norm = mnist5k.normalisation()
-    runs = [memory_free_matrix(strategy, mnist5k, TASKS, norm, "mlp", s, 1e-3, strength, split="val") for s in SEEDS]
+    runs = [
+        memory_free_matrix(strategy, mnist5k, TASKS, norm, "mlp", s, 1e-3, strength, splits=("val",)) for s in SEEDS
+    ]
+    runs = [r["val"] for r in runs]
     return [r.R[1][0] for r in runs], [r.R[1][1] for r in runs]
 
 

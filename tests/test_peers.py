@@ -41,10 +41,10 @@ def test_replay_trains_on_buffer_and_gdumb_starts_fresh_each_task():
 
 def test_replay_remembers_what_plain_sequential_training_forgets(mnist5k):
     tasks, norm = [(0, 1), (2, 3)], mnist5k.normalisation()
-    replay = peer_matrix("replay", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(epochs=1))
-    none = peer_matrix("replay", mnist5k, tasks, norm, "mlp", 0, 0, PeerRecipe(epochs=1))
+    replay = peer_matrix("replay", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(epochs=1))["test"]
+    none = peer_matrix("replay", mnist5k, tasks, norm, "mlp", 0, 0, PeerRecipe(epochs=1))["test"]
     assert replay.R[1][0] > none.R[1][0] + 0.3  # 20 stored digits keep task 0 alive
-    gdumb = peer_matrix("gdumb", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(epochs=20))
+    gdumb = peer_matrix("gdumb", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(epochs=20))["test"]
     assert average_accuracy(gdumb.R) > 0.7
 
 

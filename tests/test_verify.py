@@ -17,10 +17,11 @@ from synthgen.format.certificate import (
     validate_certificate,
 )
 from synthgen.format.recipe import make_recipe
+from synthgen.verification import grid
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid, plan_settings
 from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs
-from synthgen.verification.methods import JOINT, MEMORY_FREE, STRESS, SYNTHETIC
+from synthgen.verification.methods import JOINT, MEMORY_FREE, STRESS, SYNTHETIC, Job, alternatives, run_job
 
 # one lr and budget for the peers, the joint bound at 2 epochs: the tuning itself is tested in
 # test_peers_lr_and_epochs_are_chosen_on_validation
@@ -172,6 +173,21 @@ def test_peers_lr_and_epochs_are_chosen_on_validation(tiny_artifact):
     assert (results["Replay-100"]["lr"], results["Replay-100"]["epochs"]) == (
         record["Replay-20"]["lr"], record["Replay-20"]["epochs"]
     )  # fmt: skip
+
+
+def test_tuning_runs_yield_the_first_seeds_test_cells(tiny_artifact, mnist5k, monkeypatch):
+    cfg = VerifyConfig(
+        seeds=(0,), archs=("mlp",), heldout=(), memory_free=False, joint=False, peer_lrs=(1e-3,),
+        replay_epochs=(1, 2), gdumb_epochs=(1, 5),
+    )  # fmt: skip
+    computed, compute = [], grid.cell
+    monkeypatch.setattr(grid, "cell", lambda job, *a, **k: computed.append(job) or compute(job, *a, **k))
+    results = verify(tiny_artifact, cfg, cache=False).raw["results"]["mlp"]["methods"]
+    tested = {j.method.name for j in computed if j.split == "test"}
+    assert {"GDumb-20", "Replay-20"}.isdisjoint(tested) and "Replay-100" in tested  # 100 follows 20: not tuned
+    gdumb = next(m for m in alternatives(20) if m.name == "GDumb-20")
+    alone = run_job(Job("mlp", gdumb, 0, 1e-3, results["GDumb-20"]["epochs"]), tiny_artifact, mnist5k, cfg)
+    assert results["GDumb-20"]["matrices"] == [alone["R"]]  # the same run, scored on test beside validation
 
 
 def test_deterministic(tiny_artifact):

@@ -10,7 +10,7 @@ from synthgen.format.artifact import Artifact
 from synthgen.verification.cache import CellCache, learner_digest
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid
-from synthgen.verification.methods import SYNTHETIC, Job, settings
+from synthgen.verification.methods import SYNTHETIC, Job, settings, twin_on_test
 
 # the tuning runs, the peers, the joint bound and the memory-free strategies: every kind of cached cell
 CFG = VerifyConfig(
@@ -20,10 +20,12 @@ CFG = VerifyConfig(
 
 def _independent(art, cfg):
     """Every cell that does not depend on the images: tuning (lr, then the second setting at the chosen lr) and
-    the grid's peers and references."""
+    the grid's peers and references, but for the first seed's test cells of the tuned peers, which their tuning
+    runs yield."""
     second = [Job(j.arch, j.method, j.seed, j.lr, v, j.split) for j in plan_lr_grid(art, cfg)
               for v in settings(j.method, cfg)[1:] if j.lr == cfg.peer_lrs[0]]  # fmt: skip
-    jobs = plan_lr_grid(art, cfg) + second + plan(art, cfg)
+    tuned = {(j.method, j.seed) for j in plan_lr_grid(art, cfg) if twin_on_test(j)}
+    jobs = plan_lr_grid(art, cfg) + second + [j for j in plan(art, cfg) if (j.method, j.seed) not in tuned]
     return [j for j in jobs if not j.method.uses_images]
 
 
@@ -58,8 +60,8 @@ def test_other_images_reuse_the_peers_but_another_recipe_or_epoch_count_does_not
     longer = copy.deepcopy(tiny_artifact)
     longer.metadata["recipe"]["steps_per_task"] *= 2  # Random-20 and Herding-20 use it
     assert verify(longer, CFG, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 2
-    more = CFG.merged({"gdumb_epochs": [4]})  # GDumb's grid (2 lrs) and its judged cell
-    assert verify(tiny_artifact, more, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 3
+    more = CFG.merged({"gdumb_epochs": [4]})  # GDumb's grid (2 lrs); its judged cell is the chosen lr's
+    assert verify(tiny_artifact, more, cache=tmp_path).raw["protocol"]["spread"]["cache"]["computed_cells"] == 2
 
 
 def test_a_tampered_or_corrupt_entry_is_recomputed_not_trusted(tiny_artifact, tmp_path):
@@ -77,7 +79,7 @@ def test_a_tampered_or_corrupt_entry_is_recomputed_not_trusted(tiny_artifact, tm
     entry2["inputs"]["job"]["seed"] = 7  # a cell filed under a key it was not computed for
     files[2].write_text(json.dumps(entry2))
     again = verify(tiny_artifact, CFG, cache=tmp_path)
-    assert again.raw["protocol"]["spread"]["cache"]["computed_cells"] == 3
+    assert again.raw["protocol"]["spread"]["cache"]["computed_cells"] == 3  # each spoiled entry, recomputed
     assert again.raw["results"] == first.raw["results"]
 
 

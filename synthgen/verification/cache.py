@@ -81,6 +81,8 @@ def _well_formed(cell: object) -> bool:
 
     if not isinstance(cell, dict):
         return False
+    if set(cell) == {"R", "R_task", "test"}:  # a tuning run scored on validation, and on test beside it
+        return _well_formed({"R": cell["R"], "R_task": cell["R_task"]}) and _well_formed(cell["test"])
     if set(cell) == {"R", "R_task"}:
         return all(
             isinstance(m, list) and m and all(accs(row) and len(row) == len(m) for row in m) for m in cell.values()

@@ -8,7 +8,8 @@ scored on the REAL test split of every task after every task (synthgen.verificat
   at random or by herding and trained by the artifact's own recipe (synthgen.verification.real_sets), and
   GDumb-N; these are judged. Replay-N and Replay-5N (synthgen.verification.peers) learn from the whole
   real stream: references. The Adam lr of GDumb and Replay is picked per learner from a small grid on the
-  validation split (recorded);
+  validation split (recorded); each tuning run is scored on the test split too, so the run at the chosen
+  setting is also the first seed's test cell;
 - joint training on the real data of the tasks seen so far (the upper bound at every step);
 - informative real tasks in sequence without memory.
 
@@ -40,6 +41,7 @@ from synthgen.verification.methods import (
     run_job,
     seeds_for,
     settings,
+    twin_on_test,
 )
 from synthgen.verification.metrics import average_accuracy
 from synthgen.verification.runs import fresh
@@ -156,9 +158,10 @@ def _spread(
     on_job: Callable[[int, int, Job], None] | None,
     offset: int,
     total: int,
+    ready: dict[Job, dict] | None = None,
 ) -> tuple[list[dict], list[int], list[float]]:
-    """Run ``jobs`` and return their cells in plan order, how many each process ran, and each cell's seconds
-    (reading a cached cell is near 0). Under torchrun each
+    """Run ``jobs`` (those in ``ready`` are already done) and return their cells in plan order, how many each
+    process ran, and each cell's seconds (reading a cached or ready cell is near 0). Under torchrun each
     rank takes the next unclaimed job until none is left (a shared counter), so the ranks finish together
     however unequal the jobs' costs; every cell is its own seeded computation, whoever runs it."""
     queue = f"synthgen-verify-{next(_ROUNDS)}"
@@ -166,7 +169,7 @@ def _spread(
     i = dist.claim(queue) if dist.is_active() else 0
     while i < len(jobs):
         t0 = time.perf_counter()
-        out = cell(jobs[i], art, source, cfg, cache)
+        out = (ready or {}).get(jobs[i]) or cell(jobs[i], art, source, cfg, cache)
         done[i] = (out, time.perf_counter() - t0)
         if on_job:
             on_job(offset + i + 1, total, jobs[i])  # i: how far the whole group has claimed
@@ -191,11 +194,15 @@ def run_grid(
     if cache is not None:
         cache.bind(source, art.tasks, art.metadata["scenario"], art.metadata["source"]["normalisation"])
     tried: Tried = {}
+    ready: dict[Job, dict] = {}  # test cells that tuning runs yielded (the first seed at each setting tried)
 
     def tune(jobs: list[Job], offset: int) -> tuple[list[int], list[float]]:
         cells, ran, secs = _spread(jobs, art, source, cfg, cache, on_job, offset, total)
         for job, c in zip(jobs, cells):
             tried.setdefault((job.arch, job.method.name), {})[job.lr, job.setting] = _score(c)
+            twin = twin_on_test(job)
+            if twin is not None and "test" in c:
+                ready[twin] = c["test"]
         return ran, secs
 
     lr_jobs = plan_lr_grid(art, cfg)
@@ -213,7 +220,8 @@ def run_grid(
         val = {f"lr={k[0]:g}" + (f" {knob}={k[1]:g}" if knob else ""): acc for k, acc in scores.items()}
         record[a][name] = {"val_acc": val, "lr": lr} | ({knob: setting} if knob else {})
     jobs = plan(art, cfg, chosen)
-    cells, ran3, cell_s = _spread(jobs, art, source, cfg, cache, on_job, len(lr_jobs) + len(setting_jobs), total)
+    done = len(lr_jobs) + len(setting_jobs)
+    cells, ran3, cell_s = _spread(jobs, art, source, cfg, cache, on_job, done, total, ready)
     seconds = {"tuning (validation)": sum(lr_s) + sum(setting_s)}  # where the time went, summed over the processes
     for job, s in zip(jobs, cell_s):
         seconds[job.method.name] = seconds.get(job.method.name, 0.0) + s

@@ -10,7 +10,7 @@ lets synthgen.verification.cache keep it across verifications.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from synthgen.data.sources import SourceData
@@ -182,10 +182,21 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
     return {"kind": m.kind.value, "memory": m.memory, "lr": job.lr, "epochs": int(setting), "batch": PeerRecipe().batch}
 
 
+def twin_on_test(job: Job) -> Job | None:
+    """The test-split job whose cell a tuning ``job`` also yields: the same training run scored on the test split
+    beside the validation split (Replay, GDumb, EWC, SI, LwF; the joint bound's tuning trains only the whole
+    sequence, its test cell every prefix)."""
+    if job.split != "val" or job.method.kind not in (Kind.REPLAY, Kind.GDUMB, Kind.MEMORY_FREE):
+        return None
+    return replace(job, split="test")
+
+
 def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
-    """One cell of the grid -> {'R', 'R_task'} matrices, or the joint bound's figures."""
+    """One cell of the grid -> {'R', 'R_task'} matrices, or the joint bound's figures; a tuning job with a
+    :func:`twin_on_test` also returns the twin's matrices under 'test'."""
     norm, tasks, scenario = art.metadata["source"]["normalisation"], art.tasks, art.metadata["scenario"]
     p, learner = job_params(job, art, cfg), (job.arch, job.seed)  # every real-data method: source, tasks, learner
+    splits = (job.split, "test") if twin_on_test(job) else (job.split,)
     if job.method.uses_images:
         run = evaluate_artifact(art, source, *learner, p["lr_scale"], p["step_scale"], p["batch"])
     elif job.method.kind is Kind.REAL_IN_PLACE:
@@ -194,10 +205,14 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
         joint = joint_accuracy(source, tasks, norm, *learner, p["lr"], p["epochs"], scenario=scenario,
                                prefixes=p["prefixes"], split=job.split)  # fmt: skip
         return {"acc": joint.acc, "per_task": joint.per_task, "seen_curve": joint.seen_curve}
-    elif job.method.kind is Kind.MEMORY_FREE:
-        run = memory_free_matrix(p["strategy"], source, tasks, norm, *learner, p["lr"], p["strength"] or 0.0,
-                                 scenario, job.split)  # fmt: skip
     else:
-        recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], batch=p["batch"])
-        run = peer_matrix(p["kind"], source, tasks, norm, *learner, p["memory"], recipe, scenario, job.split)
+        if job.method.kind is Kind.MEMORY_FREE:
+            runs = memory_free_matrix(p["strategy"], source, tasks, norm, *learner, p["lr"], p["strength"] or 0.0,
+                                      scenario, splits)  # fmt: skip
+        else:
+            recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], batch=p["batch"])
+            runs = peer_matrix(p["kind"], source, tasks, norm, *learner, p["memory"], recipe, scenario, splits)
+        run = runs[job.split]
+        if len(splits) > 1:
+            return {"R": run.R, "R_task": run.R_task, "test": {"R": runs["test"].R, "R_task": runs["test"].R_task}}
     return {"R": run.R, "R_task": run.R_task}

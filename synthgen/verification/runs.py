@@ -65,6 +65,22 @@ class Scorer:
             row.append([hits(lg, y, m) / len(y) for lg, (_, y), m in zip(logits, self.tests, masks)])
 
 
+class Scorers:
+    """Several :class:`Scorer` at once, one per split: one training run scored on validation and test alike."""
+
+    def __init__(self, source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, scenario: str,
+                 splits: Sequence[str]):  # fmt: skip
+        self.each = {s: Scorer(real_sets(source, tasks, norm, s), tasks, source.num_classes, scenario) for s in splits}
+
+    def __call__(self, i: int, model: nn.Module) -> None:
+        for score in self.each.values():
+            score(i, model)
+
+    @property
+    def runs(self) -> dict[str, SequenceRun]:
+        return {s: score.run for s, score in self.each.items()}
+
+
 def artifact_tasks(art: Artifact) -> list[TaskData]:
     """The artifact's tasks as (images, targets, mask) following its recipe."""
     masks = scenario_masks(art.tasks, art.num_classes, art.metadata["scenario"])
@@ -115,15 +131,16 @@ def memory_free_matrix(
     lr: float,
     strength: float,
     scenario: str = "class-incremental",
-    split: str = "test",
-) -> SequenceRun:
-    """Naive, EWC, SI or LwF (verification.memory_free) on the real tasks with the learner for (arch, seed)."""
+    splits: Sequence[str] = ("test",),
+) -> dict[str, SequenceRun]:
+    """Naive, EWC, SI or LwF (verification.memory_free) on the real tasks with the learner for (arch, seed),
+    scored on each of ``splits``."""
     nc = source.num_classes
-    score = Scorer(real_sets(source, tasks, norm, split), tasks, nc, scenario)
+    score = Scorers(source, tasks, norm, scenario, splits)
     table = mask_of_class(tasks, nc, scenario) if scenario == TASK_INCREMENTAL else None
     model = fresh(arch, source.image_shape, nc, seed)
     run_memory_free(strategy, model, real_sets(source, tasks, norm, "train"), lr, strength, seed, score, table)
-    return score.run
+    return score.runs
 
 
 def peer_matrix(
@@ -136,13 +153,14 @@ def peer_matrix(
     memory: int,
     recipe: PeerRecipe,
     scenario: str = "class-incremental",
-    split: str = "test",
-) -> SequenceRun:
-    """Replay-``memory`` or GDumb-``memory`` (verification.peers) with the verifier's learner for (arch, seed)."""
+    splits: Sequence[str] = ("test",),
+) -> dict[str, SequenceRun]:
+    """Replay-``memory`` or GDumb-``memory`` (verification.peers) with the verifier's learner for (arch, seed),
+    scored on each of ``splits``."""
     nc = source.num_classes
     x, y = source.split("train")
     pool_x = normalise(x, norm)
-    score = Scorer(real_sets(source, tasks, norm, split), tasks, nc, scenario)
+    score = Scorers(source, tasks, norm, scenario, splits)
     table = mask_of_class(tasks, nc, scenario) if scenario == TASK_INCREMENTAL else None
     run_peer(
         kind,
@@ -157,7 +175,7 @@ def peer_matrix(
         score,
         table,
     )
-    return score.run
+    return score.runs
 
 
 @dataclass
