@@ -79,6 +79,7 @@ class Interrupt(Exception):
         (13, 6, "0,1/2,3", {}),
         (16, 40, "0,1/2,3/4,5", {}),  # 3 tasks: the pool advanced stage by stage == the pool rebuilt on resume
         (20, 6, "0,1/2,3", {"tail_average": 0.5}),  # in stage 1's averaged tail: the running sum is in the checkpoint
+        (28, 6, "0,1/2,3", {"refine_steps": 8, "rehearsal": False}),  # mid refine stage (steps 25-32)
     ],
 )
 def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split, extra):
@@ -100,6 +101,22 @@ def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split, ex
     assert torch.allclose(full.soft_labels, resumed.soft_labels, atol=1e-5)
     assert full.lrs == pytest.approx(resumed.lrs, abs=1e-6)
     assert [h["loss"] for h in full.history] == pytest.approx([h["loss"] for h in resumed.history], abs=1e-5)
+
+
+def test_the_refine_stage_learns_every_tasks_data_and_keeps_their_lrs(mnist5k):
+    cfg = tiny_config(steps=8, refine_steps=4, rehearsal=False, eval_every=0)
+    engine = Engine(cfg, source=mnist5k)
+    assert [st.tasks for st in engine.stages] == [(0,), (1,), (0, 1)]
+    seen = []
+
+    def snapshot(info):
+        if info.global_step in (8, 12):  # the task stages' end, the refine stage's end
+            seen.append([(t.pixels.detach().clone(), float(t.log_lr)) for t in engine.synth])
+
+    engine.run(snapshot)
+    (before, after) = seen
+    for (px0, lr0), (px1, lr1) in zip(before, after):
+        assert (px1 - px0).abs().max() > 1e-4 and lr1 == lr0  # every task's pixels move; the lrs stay
 
 
 def test_too_few_real_images_for_ipc_is_a_clear_error(mnist5k):

@@ -29,3 +29,10 @@ def test_progress_by_steps():
     assert st.steps == 20
     assert st.progress(5, 1e9) == pytest.approx(0.25)
     assert not st.done(19, 1e9) and st.done(20, 0.0)
+
+
+def test_a_refine_stage_follows_the_task_stages_and_costs_as_many_steps_as_tasks():
+    stages = plan_stages(GenerateConfig(steps=300, refine_steps=20, time_budget=120.0), 2)
+    assert [(s.tasks, s.steps) for s in stages] == [((0,), 100), ((1,), 200), ((0, 1), 20)]
+    assert stages[-1].refine and not stages[0].refine
+    assert [s.seconds for s in stages] == pytest.approx([120 * w / 340 for w in (100, 200, 40)])

@@ -38,6 +38,7 @@ HELP = {
     "soft_labels": "learn soft labels (--hard-labels: one-hot)",
     "init": "where the images start: real | kmeans | noise",
     "steps": "total outer steps over the task stages",
+    "refine_steps": "then outer steps learning every task's data together, scored after every task; 0 = none",
     "tail_average": "each task stage ends at its data's mean over this last fraction of its steps; 0 = off",
     "feature_weight": "weight of matching each class's mean embedding under a random network to the real"
     " images'; 0 = off",

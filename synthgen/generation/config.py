@@ -48,6 +48,8 @@ class GenerateConfig(ConfigBase):
     label_lr: LearningRate = 0.05  # Adam lr on the soft-label logits
     lr_lr: LearningRate = 0.01  # Adam lr on the log of each task's recipe lr
     steps: NonNegative = 1000  # outer steps over the task stages (task t gets a share proportional to t + 1)
+    refine_steps: NonNegative = 0  # then a last stage learning every task's data together, each step scoring a
+    # learner trained through the whole sequence after every task (what a consumer without rehearsal meets); 0 = none
     time_budget: PositiveFloat | None = None  # seconds; if set, replaces `steps` as the stopping rule
     tail_average: Fraction = 0.8  # a task stage ends at its data's mean over this last fraction of its steps; 0 = off
     inits_per_step: Positive = 1  # fresh learner initialisations per outer step

@@ -111,17 +111,20 @@ class Engine:
             raise GenerationError(str(err)) from None
 
     def _make_optimizer(self, stage: Stage) -> torch.optim.Optimizer:
+        """Adam over the stage's tasks; the refine stage keeps each task's lr (learning it there made the data
+        fragile under the stress recipes)."""
+        lr_lr = None if stage.refine else self.cfg.lr_lr
         return torch.optim.Adam(
-            self.synth[stage.task].param_groups(self.cfg.outer_lr, self.cfg.label_lr, self.cfg.lr_lr)
+            [g for t in stage.tasks for g in self.synth[t].param_groups(self.cfg.outer_lr, self.cfg.label_lr, lr_lr)]
         )
 
     def step(self) -> float | None:
         """One outer step of the current stage; None (and no change) when its meta-loss is not finite."""
-        task = self.stages[self.stage].task
+        st = self.stages[self.stage]
         params = [p for grp in self.opt.param_groups for p in grp["params"]]
-        loss = self.meta(self.synth, task, draw(self.cfg, self.stage, self.stage_step, task, self.real), params)
+        loss = self.meta(self.synth, st.tasks, draw(self.cfg, self.stage, self.stage_step, st, self.real), params)
         if self.cfg.feature_weight > 0:
-            extra = self._feature_term(task)
+            extra = self._feature_term(st.tasks)
             for p, g in zip(params, torch.autograd.grad(extra, params, allow_unused=True)):
                 if g is not None:
                     p.grad = p.grad + g
@@ -138,10 +141,10 @@ class Engine:
         self.opt.step()
         return loss
 
-    def _feature_term(self, task: int) -> torch.Tensor:
-        """``feature_weight`` x the task's distribution-matching distance (one random ``feature_arch`` network per
+    def _feature_term(self, tasks: tuple[int, ...]) -> torch.Tensor:
+        """``feature_weight`` x the tasks' distribution-matching distance (one random ``feature_arch`` network per
         outer step, synthgen.generation.feature_matching). It needs no learner, so every rank adds the same gradient."""
-        sets = [(self.synth[task].images(), self.synth[task].labels)]
+        sets = [(self.synth[t].images(), self.synth[t].labels) for t in tasks]
         return (
             step_feature_loss(
                 self.cfg.feature_arch,
@@ -187,6 +190,8 @@ class Engine:
             st = self.stages[self.stage]
             if self.opt is None:
                 self.opt = self._make_optimizer(st)
+            if st.refine:
+                self.meta.pool = None  # the refine stage replays nothing: free the pool before its longer unrolls
             while not st.done(self.stage_step, self.stage_elapsed):
                 t0 = time.perf_counter()
                 loss = self.step()
@@ -195,7 +200,7 @@ class Engine:
                 dt = dist.reduce_scalar(time.perf_counter() - t0, "max")  # ranks agree on time budgets
                 self.elapsed += dt
                 self.stage_elapsed += dt
-                trained = self.synth[st.task].named_parameters(prefix=str(st.task))
+                trained = [(k, v) for t in st.tasks for k, v in self.synth[t].named_parameters(prefix=str(t))]
                 self.tail.add(st, self.stage_step, self.stage_elapsed, ((k, v) for k, v in trained if v.requires_grad))
                 done = st.done(self.stage_step, self.stage_elapsed)
                 val = None

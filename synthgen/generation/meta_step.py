@@ -7,7 +7,9 @@ gradient chunk ``i % C``; rank r computes the chunks ``c % world == r``; chunk g
 and summed in chunk order, so the result does not depend on the number of processes
 (synthgen.core.distributed).
 
-The loss scores the learner, trained through tasks 0..t, on real data of every task seen so far.
+The loss scores the learner, trained through tasks 0..t, on real data of every task seen so far. In the refine
+stage (several trainable tasks) the learner is trained through the whole sequence from its initialisation and
+scored after every task on the real data seen by then: every point of the sequence counts alike.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from synthgen.format.recipe import Optimiser
 from synthgen.generation.config import GenerateConfig
 from synthgen.generation.realdata import RealView
 from synthgen.generation.replay_pool import ReplayPool
+from synthgen.generation.stages import Stage
 from synthgen.nn.inner_loop import SynthBatch, real_loss, rehearsed, stack_states, train_sequence, train_task
 from synthgen.nn.learners import build_learner
 
@@ -35,26 +38,26 @@ class Draw:
     picks: list[int]  # architecture index of each learner
     seeds: list[int]  # initialisation seed of each learner (fresh learners)
     pool_draws: list[int] | None  # replay-pool entry of each learner (when the stage replays frozen tasks)
-    x: torch.Tensor  # real batch from tasks 0..last
-    y: torch.Tensor
-    mask: torch.Tensor  # per-image logit mask (task-incremental) or all True
+    points: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per trainable task t: the real (x, y, logit
+    # mask) of tasks 0..t that score the learner after t (one batch from tasks 0..last, split by what was seen)
     lr_factor: float  # lr jitter shared by all tasks and learners
 
 
-def draw(cfg: GenerateConfig, stage: int, step: int, task: int, real: RealView) -> Draw:
-    """The step's randomness, in a fixed order."""
-    g = generator(cfg.seed, "step", stage, step)
+def draw(cfg: GenerateConfig, index: int, step: int, stage: Stage, real: RealView) -> Draw:
+    """The step's randomness, in a fixed order (``index``: the stage's place in the plan)."""
+    g = generator(cfg.seed, "step", index, step)
     n = cfg.inits_per_step
     picks = torch.randint(len(cfg.learners.archs), (n,), generator=g).tolist()
     seeds = torch.randint(2**62, (n,), generator=g).tolist()
-    x, y, mask = real.batch(task, cfg.real_batch, g)
+    x, y, mask = real.batch(stage.task, cfg.real_batch, g)
+    points = [(x[k], y[k], mask[k]) for k in (real.seen_mask(y, t) for t in stage.tasks[:-1])] + [(x, y, mask)]
     pool_draws = None
-    if cfg.replay_pool > 0 and task > 0:
+    if cfg.replay_pool > 0 and stage.tasks[0] > 0:
         pool_draws = torch.randint(cfg.replay_pool, (n,), generator=g).tolist()
     factor = 1.0
     if cfg.lr_jitter > 1.0:
         factor = cfg.lr_jitter ** (float(torch.rand((), generator=g)) * 2 - 1)
-    return Draw(picks, seeds, pool_draws, x, y, mask, factor)
+    return Draw(picks, seeds, pool_draws, points, factor)
 
 
 class MetaGradient:
@@ -89,20 +92,21 @@ class MetaGradient:
         self.pool.advance(frozen)
         return self.pool
 
-    def __call__(self, synth: nn.ModuleList, task: int, d: Draw, params: list[torch.Tensor]) -> float:
+    def __call__(self, synth: nn.ModuleList, tasks: tuple[int, ...], d: Draw, params: list[torch.Tensor]) -> float:
         """Meta-loss of the step (summed over ranks); gradients land in ``p.grad`` for every p in ``params``."""
-        cfg = self.cfg
-        frozen = [synth[t].materialize(detach=True) for t in range(task)]
-        current = synth[task].materialize()
+        cfg, first = self.cfg, tasks[0]
+        frozen = [synth[t].materialize(detach=True) for t in range(first)]
+        current = [synth[t].materialize() for t in tasks]
         if cfg.rehearsal:  # task t trains on the synthetic sets of tasks 0..t
-            *frozen, current = rehearsed([*frozen, current])
+            both = rehearsed([*frozen, *current])
+            frozen, current = both[:first], both[first:]
         picks = d.picks
         if d.pool_draws is not None:
             pool = self.replay_pool(frozen)
             picks = [pool.arch_of[j] for j in d.pool_draws]
         if d.lr_factor != 1.0:
             frozen = [replace(b, lr=b.lr * d.lr_factor) for b in frozen]
-            current = replace(current, lr=current.lr * d.lr_factor)
+            current = [replace(b, lr=b.lr * d.lr_factor) for b in current]
         opt, n = self.optimiser, cfg.inits_per_step
         chunks = max(cfg.grad_chunks, dist.world())
         work = [(c, a) for c in dist.my_share(chunks) for a in sorted({picks[i] for i in range(c, n, chunks)})]
@@ -127,8 +131,11 @@ class MetaGradient:
             def per_learner(state):
                 if d.pool_draws is None:
                     state = train_sequence(base, state, frozen, cfg.inner_steps, opt)
-                state = train_task(base, state, current, cfg.inner_steps, opt)
-                return real_loss(base, state, d.x, d.y, d.mask)
+                losses = []
+                for batch, (x, y, mask) in zip(current, d.points):
+                    state = train_task(base, state, batch, cfg.inner_steps, opt)
+                    losses.append(real_loss(base, state, x, y, mask))
+                return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
 
             loss = vmap(per_learner)(stacked).sum() / n
             grads = torch.autograd.grad(loss, params, retain_graph=k < len(work) - 1, allow_unused=True)

@@ -16,11 +16,22 @@ from synthgen.generation.config import GenerateConfig
 
 @dataclass(frozen=True)
 class Stage:
-    """Stage ``task`` learns that task's data; the tasks before it are frozen."""
+    """A stage learns the data of ``tasks`` (one task, or every task in the refine stage); earlier tasks are
+    frozen."""
 
-    task: int
+    tasks: tuple[int, ...]
     steps: int  # outer steps (the stopping rule without a time budget)
     seconds: float | None  # the stage's share of the time budget, when there is one
+
+    @property
+    def task(self) -> int:
+        """The last task it trains: the learners are scored after it (and, in the refine stage, after each)."""
+        return self.tasks[-1]
+
+    @property
+    def refine(self) -> bool:
+        """Does it learn several tasks' data together (keeping their lrs)?"""
+        return len(self.tasks) > 1
 
     def progress(self, step: int, elapsed: float) -> float:
         """Fraction of the stage done: by time under a time budget, else by steps."""
@@ -36,17 +47,19 @@ class Stage:
 
 
 def plan_stages(cfg: GenerateConfig, num_tasks: int) -> list[Stage]:
-    """One stage per task; task t gets weight t + 1 of the steps (or of the time budget): its data must teach
-    the new classes and protect every earlier one."""
+    """One stage per task; task t gets weight t + 1 of the steps: its data must teach the new classes and protect
+    every earlier one. With ``refine_steps`` a last stage learns every task's data together, each step training
+    a learner through the whole sequence. Under a time budget each stage gets its share of the step plan's work
+    (a refine step unrolls every task: it counts as ``num_tasks`` steps)."""
     total_w = num_tasks * (num_tasks + 1) / 2
-    return [
-        Stage(
-            task=t,
-            steps=round(cfg.steps * (t + 1) / total_w),
-            seconds=None if cfg.time_budget is None else cfg.time_budget * (t + 1) / total_w,
-        )
-        for t in range(num_tasks)
-    ]
+    plan = [((t,), cfg.steps * (t + 1) / total_w) for t in range(num_tasks)]
+    if cfg.refine_steps and num_tasks > 1:
+        plan.append((tuple(range(num_tasks)), float(cfg.refine_steps)))
+    work = [steps * len(tasks) for tasks, steps in plan]
+    if not any(work):  # no steps: a time budget is split by the task weights
+        work = [float(tasks[-1] + 1) for tasks, _ in plan]
+    budget = [None if cfg.time_budget is None else cfg.time_budget * w / sum(work) for w in work]
+    return [Stage(tasks, round(steps), seconds) for (tasks, steps), seconds in zip(plan, budget)]
 
 
 @dataclass

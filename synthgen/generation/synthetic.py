@@ -73,11 +73,11 @@ class SyntheticTask(nn.Module):
         )
         return b.detached() if detach else b
 
-    def param_groups(self, outer_lr: float, label_lr: float, lr_lr: float) -> list[dict]:
-        """Adam parameter groups with one learning rate per kind of variable."""
+    def param_groups(self, outer_lr: float, label_lr: float, lr_lr: float | None) -> list[dict]:
+        """Adam parameter groups with one learning rate per kind of variable (``lr_lr`` None: the lr is kept)."""
         groups = [{"params": [self.pixels], "lr": outer_lr}]
         if self.label_logits.requires_grad:
             groups.append({"params": [self.label_logits], "lr": label_lr})
-        if self.log_lr.requires_grad:
+        if self.log_lr.requires_grad and lr_lr is not None:
             groups.append({"params": [self.log_lr], "lr": lr_lr})
         return groups

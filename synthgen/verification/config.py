@@ -26,7 +26,7 @@ class VerifyConfig(ConfigBase):
     stress: bool = False  # also run the stress scenarios (lr x0.5/x2, steps x2, minibatches)
     peers: bool = True  # Random-N, Herding-N, GDumb-N, Replay-N, Replay-5N with the same learners
     replay: bool = True  # Replay-N and Replay-5N among the peers (references; on full-size data the costliest cells)
-    peer_lrs: Annotated[tuple[PositiveFloat, ...], Field(min_length=1)] = (3e-4, 1e-3, 3e-3)  # Adam lr grid, chosen
+    peer_lrs: Annotated[tuple[PositiveFloat, ...], Field(min_length=1)] = (1e-3, 3e-3)  # Adam lr grid, chosen
     # per learner on the validation split, of the peers and the joint bound
     replay_epochs: Budgets = (2, 5, 10)  # Replay: epochs over each task's real data (+ as many buffer batches),
     # chosen per learner on the validation split at the chosen lr
