@@ -35,6 +35,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _sections import marks, write_section  # noqa: E402
+
 from benchmarks.split_mnist import timed  # noqa: E402
 
 HELDOUT = ["cnn", "cnn_bn", "lenet", "convnet3_s"]
@@ -42,7 +44,8 @@ VERIFY = {"heldout": HELDOUT, "memory_free": False}
 REFERENCES = {"replay_epochs": [1], "joint_epochs": 1}  # one epoch over 10,800 real images per task
 PUBLISHED = {"DC": 82.3, "DSA": 84.6, "IDC": 86.0, "KIP": 86.8}  # 10 images/class, ConvNet-3, trained jointly
 STATIC_EPOCHS = 300
-MARKS = ("<!-- fashion-mnist -->", "<!-- /fashion-mnist -->")
+SECTION = "fashion-mnist"  # its section of docs/benchmarks.md
+MARKS = marks(SECTION)
 
 
 def synthgen_cli(*args: str) -> list[str]:
@@ -229,16 +232,6 @@ def render(work: Path, seeds: int, note: str = "") -> str:
     return "\n".join([*lines, MARKS[1]]) + "\n"
 
 
-def write_section(path: Path, text: str) -> None:
-    """Replace the text between the markers in ``path`` (or append it; split_mnist.py keeps it when it rewrites
-    the rest)."""
-    old = path.read_text() if path.exists() else ""
-    if MARKS[0] in old and MARKS[1] in old:
-        head, rest = old.split(MARKS[0], 1)
-        old = head + rest.split(MARKS[1], 1)[1].lstrip("\n")
-    path.write_text(old.rstrip("\n") + "\n\n" + text)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gen-seeds", type=int, default=3)
@@ -262,7 +255,7 @@ def main() -> None:
         phase_hub(work)
         phase_convnet3(work, args.data_dir)
     text = render(work, args.gen_seeds, args.note)
-    write_section(Path(args.out), text)
+    write_section(Path(args.out), SECTION, text)
     print(text)
 
 

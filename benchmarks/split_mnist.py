@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 
 import torch
+from _sections import sections_of
 
 from synthgen.format.artifact import load_artifact
 from synthgen.verification.methods import JOINT, STRESS, SYNTHETIC, Kind, judged_peers
 
-FASHION = "<!-- fashion-mnist -->"  # where benchmarks/split_fashion_mnist.py's section starts
 # the held-out rows: the zoo's families at a consumer's sizes (ConvNet-3 at width 32: at 128 its joint bound and
 # peers alone take hours on 2 cores; research.md has the width-128 figures)
 ZOO_ROWS = ("mlp", "mlp2", "convnet", "cnn", "cnn_bn", "convnet3_s", "lenet", "resnet8")
@@ -475,8 +475,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         "- 1 vs 2 processes: [scaling_bench.md](scaling_bench.md) (`benchmarks/scaling.py`).",
     ]
     text = "\n".join(lines) + "\n"
-    keep = out.read_text().split(FASHION, 1) if out.exists() else []
-    out.write_text(text + ("\n" + FASHION + keep[1] if len(keep) == 2 else ""))  # split_fashion_mnist.py's section
+    keep = sections_of(out.read_text()) if out.exists() else ""  # the other scripts' sections
+    out.write_text(text + ("\n" + keep if keep else ""))
     return text
 
 

@@ -160,13 +160,14 @@ def with_progress(cfg: GenerateConfig, run):
         if i.val_acc is not None:
             last_val[0] = f" val {i.val_acc:.3f}"
         loss = "skipped" if i.loss is None else f"{i.loss:.3f}"
+        where = f"task {i.stage + 1}/{num_tasks}" if i.stage < num_tasks else "refining every task"
         bar.update(
             job,
-            description=f"task {i.stage + 1}/{num_tasks}",
+            description=where,
             completed=i.elapsed if by_time else i.global_step,
             info=f"meta-loss {loss}{last_val[0]}",
         )
-        detail = f"task {i.stage + 1}/{num_tasks}, meta-loss {loss}{last_val[0]}"
+        detail = f"{where}, meta-loss {loss}{last_val[0]}"
         log.update(i.elapsed if by_time else i.global_step, total, detail, " s" if by_time else " outer steps")
 
     try:

@@ -1,0 +1,141 @@
+"""Split-MNIST without rehearsal (the paper's setting): data a network learns in sequence with no memory at all.
+
+    python benchmarks/no_rehearsal.py --work runs/no-rehearsal      # 3 generation seeds, the default verify
+
+Each phase keeps its result in ``--work`` and is skipped when it is there (a stopped run resumes):
+
+- generate: ``synthgen generate --no-rehearsal --seed S`` (the ``no-rehearsal`` preset), timed from outside;
+- verify: the default ``synthgen verify`` of each artifact. For data made without rehearsal it runs the
+  memory-free strategies too (EWC, SI, LwF judged; Naive a reference) beside Random-N, Herding-N, GDumb-N and
+  the references. The peer cells are cached in ``<work>/verify-cache``: seeds 1 and 2 reuse seed 0's.
+
+The table goes into docs/benchmarks.md between its ``no-rehearsal`` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+from _sections import marks, write_section
+from split_mnist import CACHE, timed
+
+from synthgen.format.artifact import load_artifact
+from synthgen.verification.methods import SYNTHETIC, Kind, alternatives, random_real
+
+SECTION = "no-rehearsal"
+TARGET_ACC, TARGET_FORGETTING, TARGET_MEMORY_FREE = 0.88, 0.10, 0.30  # issue targets, mean over generation seeds
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "synthgen", *args]
+
+
+def phase_generate(work: Path, seed: int) -> None:
+    out = work / f"seed{seed}.safetensors"
+    if (work / f"seed{seed}.generate.json").exists():
+        return
+    cmd = cli("generate", "--no-rehearsal", "--seed", str(seed), "--out", str(out), "--checkpoint-every", "0")
+    wall, rss = timed(cmd, work / f"generate{seed}.log")
+    (work / f"seed{seed}.generate.json").write_text(json.dumps({"wall_s": wall, "rss_mb": rss}))
+
+
+def phase_verify(work: Path, seed: int) -> None:
+    if (work / f"seed{seed}.verify.json").exists():
+        return
+    cmd = cli("verify", str(work / f"seed{seed}.safetensors"), "--certificate", str(work / f"seed{seed}.cert.json"))
+    wall, rss = timed(cmd, work / f"verify{seed}.log")
+    (work / f"seed{seed}.verify.json").write_text(json.dumps({"wall_s": wall, "rss_mb": rss}))
+
+
+def render(work: Path, seeds: int) -> str:
+    certs = [json.loads((work / f"seed{s}.cert.json").read_text()) for s in range(seeds)]
+    gens = [json.loads((work / f"seed{s}.generate.json").read_text()) for s in range(seeds)]
+    vers = [json.loads((work / f"seed{s}.verify.json").read_text()) for s in range(seeds)]
+    first = certs[0]["results"]
+    n = len(load_artifact(work / "seed0.safetensors").labels)
+    ran = next(iter(first.values()))["methods"]
+    judged = [p.name for p in alternatives(n) if p.judged and p.name in ran]
+    refs = [p.name for p in alternatives(n) if not p.judged and p.name in ran and p.kind is not Kind.REPLAY]
+    refs += [p.name for p in alternatives(n) if p.kind is Kind.REPLAY and p.name in ran]
+    memory_free = [p.name for p in alternatives(n) if p.kind is Kind.MEMORY_FREE and p.judged and p.name in ran]
+
+    def m(arch: str, name: str, key: str = "acc_mean") -> float:
+        return statistics.mean(c["results"][arch]["methods"][name][key] for c in certs)
+
+    head = ["learner", "group", "final ACC", "min seen", "max forg.", *judged, f"gain over {random_real(n).name}",
+            "lead over the best judged peer", *refs]  # fmt: skip
+    lines = [
+        marks(SECTION)[0],
+        "# Benchmarks: Split-MNIST without rehearsal (`--no-rehearsal`)",
+        "",
+        f"Command: `python benchmarks/no_rehearsal.py --work {work} --gen-seeds {seeds}`  ",
+        f"The `no-rehearsal` preset on mnist-5k: task t trains on its own {n // 5} images alone, nothing kept. "
+        f"{seeds} generation seeds x {len(certs[0]['protocol']['seeds'])} verification seeds of the default "
+        "`synthgen verify` (the memory-free strategies and the references on the first seed), mean over the "
+        "generation seeds; max forg.: the worst generation seed's.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    found = {}
+    for arch, r in sorted(first.items(), key=lambda kv: (kv[1]["group"] != "generation", kv[0])):
+        acc = m(arch, SYNTHETIC.name)
+        forg = max(c["results"][arch]["methods"][SYNTHETIC.name]["max_forgetting_mean"] for c in certs)
+        peers = {p: m(arch, p) for p in judged + refs}
+        found[arch] = (acc, forg, peers)
+        row = [arch, r["group"], f"**{acc:.3f}**", f"{m(arch, SYNTHETIC.name, 'min_seen_acc_mean'):.3f}",
+               f"{forg:.3f}", *(f"{peers[p]:.3f}" for p in judged), f"{acc - peers[random_real(n).name]:+.3f}",
+               f"{acc - max(peers[p] for p in judged):+.3f}", *(f"{peers[p]:.3f}" for p in refs)]  # fmt: skip
+        lines.append("| " + " | ".join(row) + " |")
+    gen_s = statistics.median(g["wall_s"] for g in gens)
+    lines += [
+        "",
+        f"Generation: median {gen_s:.0f} s wall, peak RSS {statistics.median(g['rss_mb'] for g in gens):.0f} MB; "
+        f"default verify: {vers[0]['wall_s']:.0f} s with an empty cache, then "
+        f"{statistics.median(v['wall_s'] for v in vers[1:]) if seeds > 1 else 0:.0f} s (median, peers cached). "
+        "Verdicts: " + ", ".join(f"seed {s} {c['verdict']}" for s, c in enumerate(certs)) + ".",
+        "",
+        "| target | | measured |",
+        "|---|---|---|",
+    ]
+    worst_acc = min(found.items(), key=lambda kv: kv[1][0])
+    worst_forg = max(found.items(), key=lambda kv: kv[1][1])
+    gap = min((acc - peers[p], a, p) for a, (acc, _, peers) in found.items() for p in memory_free)
+    for what, ok, figure in (
+        (f"final ACC >= {TARGET_ACC} on every learner", worst_acc[1][0] >= TARGET_ACC,
+         f"lowest {worst_acc[1][0]:.3f} ({worst_acc[0]})"),
+        (f"max forgetting <= {TARGET_FORGETTING}", worst_forg[1][1] <= TARGET_FORGETTING,
+         f"highest {worst_forg[1][1]:.3f} ({worst_forg[0]})"),
+        (f"every memory-free peer beaten by >= {TARGET_MEMORY_FREE}", gap[0] >= TARGET_MEMORY_FREE,
+         f"smallest lead {gap[0]:+.3f} ({gap[1]}, {gap[2]})"),
+    ):  # fmt: skip
+        lines.append(f"| {what} | {'met' if ok else '**not met**'} | {figure} |")
+    return "\n".join([*lines, marks(SECTION)[1]]) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gen-seeds", type=int, default=3)
+    ap.add_argument("--work", default="runs/no-rehearsal")
+    ap.add_argument("--out", default="docs/benchmarks.md")
+    ap.add_argument("--render", action="store_true", help="only rewrite the section from a finished --work folder")
+    args = ap.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["SYNTHGEN_CACHE_DIR"] = str(work / CACHE)
+    if not args.render:
+        for s in range(args.gen_seeds):
+            phase_generate(work, s)
+            phase_verify(work, s)
+    text = render(work, args.gen_seeds)
+    write_section(Path(args.out), SECTION, text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
