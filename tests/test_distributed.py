@@ -107,3 +107,13 @@ def test_torchrun_verify_spreads_the_grid_and_rank0_alone_writes(tmp_path, tiny_
     halves = spread["protocol"]["spread"]["jobs_per_process"]
     assert len(halves) == 2 and min(halves) > 0 and sum(halves) == total[0]  # each rank ran its share
     assert two.stdout.count("certificate:") == 1 and two.stdout.count("verification (") == 1
+
+
+def test_nproc_verify_reports_not_certified_as_exit_1_not_as_a_crash(tmp_path, tiny_artifact):
+    from synthgen.format.artifact import save_artifact
+
+    save_artifact(tiny_artifact, tmp_path / "a.safetensors")
+    args = ["verify", "a.safetensors", "--quick", "--heldout", "mlp256", "--peer-margin", "0.9", "--no-cache"]
+    res = _run([*args, "--nproc", "2"], tmp_path)
+    assert res.returncode == 1 and "NOT CERTIFIED" in res.stdout  # an impossible margin: a result, exit 1
+    assert "ChildFailedError" not in res.stderr and "Traceback" not in res.stderr

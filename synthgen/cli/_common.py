@@ -17,6 +17,7 @@ console = Console()
 err_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
+VERDICT_FILE = "SYNTHGEN_VERDICT_FILE"  # set by --nproc: where rank 0 leaves an exit code that is a result
 
 
 def set_threads(threads: int | None) -> None:
@@ -73,8 +74,12 @@ def user_errors() -> Iterator[None]:
 
 
 def launch_torchrun(nproc: int) -> int:
-    """Re-run this very command under torchrun with ``nproc`` processes (``--nproc`` dropped)."""
+    """Re-run this very command under torchrun with ``nproc`` processes (``--nproc`` dropped). An exit code that
+    is a result (verify's 1: not certified) comes back through a file: torchrun reports any other than 0 as a
+    crash of its workers."""
     import sys
+    import tempfile
+    from pathlib import Path
 
     args, skip = [], False
     for a in sys.argv[1:]:
@@ -84,7 +89,26 @@ def launch_torchrun(nproc: int) -> int:
             skip = True
         elif not a.startswith("--nproc="):
             args.append(a)
-    return launch(nproc, args)
+    with tempfile.TemporaryDirectory() as folder:
+        verdict = Path(folder) / "exit"
+        os.environ[VERDICT_FILE] = str(verdict)
+        try:
+            rc = launch(nproc, args)
+        finally:
+            del os.environ[VERDICT_FILE]
+        return int(verdict.read_text()) if rc == 0 and verdict.exists() else rc
+
+
+def result_code(code: int) -> int:
+    """The exit code for a result: under a --nproc launch, left for the launcher (see :func:`launch_torchrun`)
+    and 0 returned."""
+    where = os.environ.get(VERDICT_FILE)
+    if not where or code == 0:
+        return code
+    from synthgen.core.io import atomic_write
+
+    atomic_write(where, str(code).encode())
+    return 0
 
 
 class LogLines:

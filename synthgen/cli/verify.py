@@ -20,7 +20,7 @@ from synthgen.share.resolve import resolve
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method_order, random_real
 
-from ._common import LogLines, console, launch_torchrun, print_error, set_threads, user_errors
+from ._common import LogLines, console, launch_torchrun, print_error, result_code, set_threads, user_errors
 from .config_options import with_config_options
 
 METHODS, VERDICT, OUTPUT, SOURCES, RUNNING = "Methods", "Verdict thresholds", "Output", "Data and hub", "Running"
@@ -174,7 +174,7 @@ def verify(
                 f"certificate {check_cert} belongs to this artifact (sha256 {art.sha256}); verdict: {cert.verdict}",
                 soft_wrap=True,
             )
-            raise typer.Exit(0 if cert.certified else 1)
+            raise typer.Exit(result_code(0 if cert.certified else 1))
         flags = {
             "seeds": None if seeds is None else tuple(range(seeds)),
             "archs": _csv(archs),
@@ -246,7 +246,7 @@ def verify(
     console.print(f"certificate: {cpath}")
     for p in pictures:
         console.print(f"picture:     {p}")
-    raise typer.Exit(0 if cert.certified else 1)
+    raise typer.Exit(result_code(0 if cert.certified else 1))
 
 
 def _csv(text: Optional[str]) -> Optional[tuple[str, ...]]:
