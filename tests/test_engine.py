@@ -119,6 +119,18 @@ def test_the_refine_stage_learns_every_tasks_data_and_keeps_their_lrs(mnist5k):
         assert (px1 - px0).abs().max() > 1e-4 and lr1 == lr0  # every task's pixels move; the lrs stay
 
 
+def test_a_refine_stage_serves_a_consumer_without_rehearsal(mnist5k):
+    """3 tasks learned stage by stage, then (or not) 20 steps learning them together, scored after every task:
+    measured 0.63-0.67 without, 0.84-0.88 with (mlp, 3 verification seeds)."""
+    three = TaskConfig(split="0,1/2,3/4,5")
+    acc = {}
+    for refine in (0, 20):
+        cfg = tiny_config(tasks=three, steps=60, refine_steps=refine)
+        art = artifact_from_result(Engine(cfg, source=mnist5k).run(), cfg)
+        acc[refine] = [average_accuracy(evaluate_artifact(art, mnist5k, "mlp", s).R) for s in SEEDS]
+    assert min(acc[20]) > max(acc[0]) + 0.1, acc
+
+
 def test_too_few_real_images_for_ipc_is_a_clear_error(mnist5k):
     with pytest.raises(GenerationError, match="class 0 has 350 training images, fewer than ipc=400"):
         Engine(tiny_config(ipc=400), source=mnist5k)
