@@ -111,7 +111,7 @@ def test_the_refine_stage_learns_every_tasks_data_and_keeps_their_lrs(mnist5k):
 
     def snapshot(info):
         if info.global_step in (8, 12):  # the task stages' end, the refine stage's end
-            seen.append([(t.pixels.detach().clone(), float(t.log_lr)) for t in engine.synth])
+            seen.append([(t.pixels.detach().clone(), float(t.log_lr.detach())) for t in engine.synth])
 
     engine.run(snapshot)
     (before, after) = seen
