@@ -52,7 +52,7 @@ def phase_verify(work: Path, seed: int) -> None:
     (work / f"seed{seed}.verify.json").write_text(json.dumps({"wall_s": wall, "rss_mb": rss}))
 
 
-def render(work: Path, seeds: int) -> str:
+def render(work: Path, seeds: int, note: str = "") -> str:
     certs = [json.loads((work / f"seed{s}.cert.json").read_text()) for s in range(seeds)]
     gens = [json.loads((work / f"seed{s}.generate.json").read_text()) for s in range(seeds)]
     vers = [json.loads((work / f"seed{s}.verify.json").read_text()) for s in range(seeds)]
@@ -99,6 +99,7 @@ def render(work: Path, seeds: int) -> str:
         f"default verify: {vers[0]['wall_s']:.0f} s with an empty cache, then "
         f"{statistics.median(v['wall_s'] for v in vers[1:]) if seeds > 1 else 0:.0f} s (median, peers cached). "
         "Verdicts: " + ", ".join(f"seed {s} {c['verdict']}" for s, c in enumerate(certs)) + ".",
+        *([note] if note else []),
         "",
         "| target | | measured |",
         "|---|---|---|",
@@ -124,6 +125,7 @@ def main() -> None:
     ap.add_argument("--work", default="runs/no-rehearsal")
     ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--render", action="store_true", help="only rewrite the section from a finished --work folder")
+    ap.add_argument("--note", default="", help="a remark on the run, printed under its timings")
     args = ap.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -132,7 +134,7 @@ def main() -> None:
         for s in range(args.gen_seeds):
             phase_generate(work, s)
             phase_verify(work, s)
-    text = render(work, args.gen_seeds)
+    text = render(work, args.gen_seeds, args.note)
     write_section(Path(args.out), SECTION, text)
     print(text)
 
