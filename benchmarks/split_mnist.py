@@ -366,17 +366,22 @@ def verify_targets(means: dict, certs: dict[int, dict], ver: dict, gen_s: float,
 
 
 def time_table(work: Path) -> list[str]:
-    """Where the cold verify's time went, per method (seconds summed over its cells), when the run recorded it."""
+    """Where the cold verify's time went, per method and per learner (seconds summed over the cells), when the
+    run recorded it."""
     path = work / "seed0.cold.certificate.json"
-    seconds = json.loads(path.read_text())["protocol"]["spread"].get("seconds_by_method") if path.exists() else None
-    if not seconds:
-        return []
-    total = sum(seconds.values())
-    lines = ["Where the cold verify's time went (seconds summed over each method's cells):", "",
-             "| method | seconds | share |", "|---|---|---|"]  # fmt: skip
-    for name, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
-        lines.append(f"| {name} | {s:.0f} | {s / total:.0%} |")
-    return [*lines, "", "Its reasons:", ""]
+    spread = json.loads(path.read_text())["protocol"]["spread"] if path.exists() else {}
+    lines = []
+    for key, what in (("seconds_by_method", "method"), ("seconds_by_learner", "learner")):
+        seconds = spread.get(key)
+        if not seconds:
+            continue
+        total = sum(seconds.values())
+        lines += [f"Where the cold verify's time went, per {what} (seconds summed over its cells):", "",
+                  f"| {what} | seconds | share |", "|---|---|---|"]  # fmt: skip
+        ranked = sorted(seconds.items(), key=lambda kv: -kv[1])
+        lines += [f"| {name} | {s:.0f} | {s / total:.0%} |" for name, s in ranked]
+        lines.append("")
+    return [*lines, "Its reasons:", ""] if lines else []
 
 
 def render(work: Path, seeds: int, out: Path, note: str = "") -> str:

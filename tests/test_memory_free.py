@@ -19,7 +19,7 @@ def _first_task_kept(mnist5k, strategy, strength):
         memory_free_matrix(strategy, mnist5k, TASKS, norm, "mlp", s, 1e-3, strength, splits=("val",)) for s in SEEDS
     ]
     runs = [r["val"] for r in runs]
-    return [r.R[1][0] for r in runs], [r.R[1][1] for r in runs]
+    return [r.R[-1][0] for r in runs], [r.R[-1][1] for r in runs]  # after the last task
 
 
 @pytest.mark.parametrize("strategy,strength", [("ewc", 1e6), ("si", 1.0)])

@@ -67,3 +67,14 @@ def test_paired_difference_mean_and_standard_error():
     assert metrics.paired_difference([0.9], [0.8]) == pytest.approx((0.1, 0.0))
     with pytest.raises(ValueError):
         metrics.paired_difference([0.9, 0.8], [0.8])
+
+
+def test_the_lower_triangle_alone_gives_every_metric():
+    lower = [row[: i + 1] for i, row in enumerate(R)]  # what the verifier scores: the tasks seen so far
+    for fn in (metrics.average_accuracy, metrics.backward_transfer, metrics.max_forgetting, metrics.min_seen_accuracy,
+               metrics.average_incremental_accuracy):  # fmt: skip
+        assert fn(lower) == pytest.approx(fn(R))
+    with pytest.raises(ValueError):
+        metrics.average_accuracy([[0.9], [0.5]])  # the last row must cover every task
+    with pytest.raises(ValueError):
+        metrics.average_accuracy([[], [0.5, 0.8]])  # row i must cover tasks 0..i

@@ -17,7 +17,8 @@ from synthgen.format.certificate import (
     validate_certificate,
 )
 from synthgen.format.recipe import make_recipe
-from synthgen.verification import grid
+from synthgen.nn import consumer
+from synthgen.verification import grid, runs
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid, plan_settings
 from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs
@@ -188,6 +189,19 @@ def test_tuning_runs_yield_the_first_seeds_test_cells(tiny_artifact, mnist5k, mo
     gdumb = next(m for m in alternatives(20) if m.name == "GDumb-20")
     alone = run_job(Job("mlp", gdumb, 0, 1e-3, results["GDumb-20"]["epochs"]), tiny_artifact, mnist5k, cfg)
     assert results["GDumb-20"]["matrices"] == [alone["R"]]  # the same run, scored on test beside validation
+
+
+def test_cells_score_the_seen_tasks_and_tuning_reads_validation_once(tiny_artifact, mnist5k, monkeypatch):
+    scored = []  # images of every forward pass that scores a model
+    predict = consumer.predict
+    monkeypatch.setattr(runs, "predict", lambda model, x: scored.append(len(x)) or predict(model, x))
+    gdumb = next(m for m in alternatives(20) if m.name == "GDumb-20")
+    cell = run_job(Job("mlp", gdumb, 0, 1e-3, 5, "val"), tiny_artifact, mnist5k, FAST)
+    T, norm = len(tiny_artifact.tasks), tiny_artifact.metadata["source"]["normalisation"]
+    assert [len(row) for row in cell["test"]["R"]] == list(range(1, T + 1))  # after task i: tasks 0..i
+    val = sum(len(y) for _, y in runs.real_sets(mnist5k, tiny_artifact.tasks, norm, "val"))
+    test = [len(y) for _, y in runs.real_sets(mnist5k, tiny_artifact.tasks, norm, "test")]
+    assert sum(scored) == val + sum(sum(test[: i + 1]) for i in range(T))  # validation once, at the end
 
 
 def test_deterministic(tiny_artifact):

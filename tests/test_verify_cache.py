@@ -3,6 +3,7 @@
 import copy
 import json
 
+import pytest
 import torch
 
 from synthgen.api import verify
@@ -37,6 +38,9 @@ def test_second_verify_reuses_every_peer_cell_and_gives_the_same_certificate(tin
     seconds = first.raw["protocol"]["spread"]["seconds_by_method"]  # where the time went, per method
     assert set(seconds) == {"tuning (validation)", *first.raw["results"]["mlp"]["methods"]}
     assert all(v >= 0 for v in seconds.values())
+    learners = first.raw["protocol"]["spread"]["seconds_by_learner"]  # the same seconds, per learner
+    assert set(learners) == set(first.raw["results"])
+    assert sum(learners.values()) == pytest.approx(sum(seconds.values()), abs=0.1 * len(seconds))
     again = verify(tiny_artifact, CFG, cache=tmp_path)
     assert again.raw["protocol"]["spread"]["cache"] == {"reused_cells": n, "computed_cells": 0}
     assert again.raw["results"] == first.raw["results"] and again.raw["reasons"] == first.raw["reasons"]

@@ -71,22 +71,17 @@ def sample_grid(
 
 
 def accuracy_heatmap(R: Sequence[Sequence[float]], path: str | os.PathLike, title: str = "") -> Path:
-    """Heatmap of R[i][j] (rows: after task i, columns: task j) with values written in."""
+    """Heatmap of R[i][j] (rows: after task i, columns: task j) with values written in; a row shorter than the
+    matrix (the tasks seen so far) leaves the later tasks blank."""
     plt = _agg()
     T = len(R)
+    grid = [[R[i][j] if j < len(R[i]) else float("nan") for j in range(T)] for i in range(T)]
     fig, ax = plt.subplots(figsize=(1.1 * T + 1.5, 0.9 * T + 1.2))
-    im = ax.imshow(R, vmin=0, vmax=1, cmap="viridis")
+    im = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
     for i in range(T):
-        for j in range(T):
-            ax.text(
-                j,
-                i,
-                f"{R[i][j]:.2f}",
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="white" if R[i][j] < 0.6 else "black",
-            )
+        for j in range(len(R[i])):
+            ax.text(j, i, f"{R[i][j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if R[i][j] < 0.6 else "black")  # fmt: skip
     ax.set_xlabel("evaluated on task j")
     ax.set_ylabel("after training task i")
     ax.set_xticks(range(T))

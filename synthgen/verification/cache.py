@@ -37,7 +37,7 @@ from synthgen.data.sources import SourceData
 from synthgen.nn import consumer, inner_loop, learners
 from synthgen.verification import peers, runs
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 ENV = "SYNTHGEN_CACHE_DIR"
@@ -74,18 +74,20 @@ def learner_digest(model: torch.nn.Module) -> str:
 
 
 def _well_formed(cell: object) -> bool:
-    """A cell as the verifier makes them: matrices of accuracies in [0, 1], or the joint bound's figures."""
+    """A cell as the verifier makes them: lower-triangular matrices of accuracies in [0, 1], a tuning run's
+    final accuracy with its test matrices, or the joint bound's figures."""
 
     def accs(v: object) -> bool:
         return isinstance(v, list) and all(isinstance(a, (int, float)) and math.isfinite(a) and 0 <= a <= 1 for a in v)
 
     if not isinstance(cell, dict):
         return False
-    if set(cell) == {"R", "R_task", "test"}:  # a tuning run scored on validation, and on test beside it
-        return _well_formed({"R": cell["R"], "R_task": cell["R_task"]}) and _well_formed(cell["test"])
-    if set(cell) == {"R", "R_task"}:
+    if set(cell) == {"acc", "test"}:  # a tuning run's final validation accuracy, and its run scored on test
+        return accs([cell["acc"]]) and _well_formed(cell["test"])
+    if set(cell) == {"R", "R_task"}:  # row i: the tasks seen so far
         return all(
-            isinstance(m, list) and m and all(accs(row) and len(row) == len(m) for row in m) for m in cell.values()
+            isinstance(m, list) and m and all(accs(row) and len(row) == i + 1 for i, row in enumerate(m))
+            for m in cell.values()
         )
     if set(cell) == {"acc", "per_task", "seen_curve"}:
         return accs([cell["acc"]]) and accs(cell["per_task"]) and accs(cell["seen_curve"])

@@ -225,11 +225,15 @@ def run_grid(
     seconds = {"tuning (validation)": sum(lr_s) + sum(setting_s)}  # where the time went, summed over the processes
     for job, s in zip(jobs, cell_s):
         seconds[job.method.name] = seconds.get(job.method.name, 0.0) + s
+    by_learner: dict[str, float] = {}
+    for job, s in zip([*lr_jobs, *setting_jobs, *jobs], [*lr_s, *setting_s, *cell_s]):
+        by_learner[job.arch] = by_learner.get(job.arch, 0.0) + s
     spread = {
         "processes": dist.world(),
         "jobs_per_process": [a + b + c for a, b, c in zip(ran, ran2, ran3)],
         "schedule": "each process takes the next unclaimed job",
         "seconds_by_method": {k: round(v, 1) for k, v in seconds.items()},
+        "seconds_by_learner": {k: round(v, 1) for k, v in by_learner.items()},
     }
     if cache is not None:
         counts = dist.gather((cache.reused, cache.computed))

@@ -193,7 +193,7 @@ def twin_on_test(job: Job) -> Job | None:
 
 def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
     """One cell of the grid -> {'R', 'R_task'} matrices, or the joint bound's figures; a tuning job with a
-    :func:`twin_on_test` also returns the twin's matrices under 'test'."""
+    :func:`twin_on_test` -> its final validation accuracy 'acc' and the twin's matrices under 'test'."""
     norm, tasks, scenario = art.metadata["source"]["normalisation"], art.tasks, art.metadata["scenario"]
     p, learner = job_params(job, art, cfg), (job.arch, job.seed)  # every real-data method: source, tasks, learner
     splits = (job.split, "test") if twin_on_test(job) else (job.split,)
@@ -213,6 +213,6 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
             recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], batch=p["batch"])
             runs = peer_matrix(p["kind"], source, tasks, norm, *learner, p["memory"], recipe, scenario, splits)
         run = runs[job.split]
-        if len(splits) > 1:
-            return {"R": run.R, "R_task": run.R_task, "test": {"R": runs["test"].R, "R_task": runs["test"].R_task}}
+        if job.split == "val":  # a tuning run: its final validation accuracy, and its twin's test matrices
+            return {"acc": run.final_acc, "test": {"R": runs["test"].R, "R_task": runs["test"].R_task}}
     return {"R": run.R, "R_task": run.R_task}

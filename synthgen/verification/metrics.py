@@ -1,5 +1,8 @@
 """Pure functions on an accuracy matrix R, where R[i][j] is the accuracy on task j's real test
 data after training through task i (rows: after task i; columns: evaluated task j).
+
+Every metric reads only the lower triangle (j <= i: the tasks seen so far), so R may hold just that:
+row i with the i + 1 entries of tasks 0..i (the verifier's matrices), or a square matrix.
 """
 
 from __future__ import annotations
@@ -11,8 +14,8 @@ Matrix = Sequence[Sequence[float]]
 
 def _check(R: Matrix) -> int:
     T = len(R)
-    if T == 0 or any(len(row) != T for row in R):
-        raise ValueError("accuracy matrix must be square and non-empty")
+    if T == 0 or len(R[-1]) != T or any(len(row) < i + 1 or len(row) > T for i, row in enumerate(R)):
+        raise ValueError("accuracy matrix must be non-empty, row i holding tasks 0..i (lower triangle) or all tasks")
     return T
 
 

@@ -44,33 +44,51 @@ def real_test_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dic
 
 @dataclass
 class SequenceRun:
-    """Accuracy matrices of one learner trained through a task sequence."""
+    """Accuracy matrices of one learner trained through a task sequence. Row i holds tasks 0..i after task i:
+    the lower triangle, all that the metrics read (synthgen.verification.metrics); a run scored only at its
+    end (``Scorer(final_only=True)``) has the one row of every task."""
 
     R: list[list[float]]  # in the sequence's own scenario
     R_task: list[list[float]]  # evaluated task-incrementally (logits masked to each task's classes)
 
+    @property
+    def final_acc(self) -> float:
+        """Mean accuracy over every task after the last one (metrics.average_accuracy)."""
+        return sum(self.R[-1]) / len(self.R[-1])
+
 
 class Scorer:
-    """``after_task(i, model)``: appends row i of both matrices (one forward pass per test set serves both)."""
+    """``after_task(i, model)``: appends row i of both matrices, the tasks seen so far (one forward pass per test
+    set serves both); with ``final_only`` only after the last task, on every task (what tuning reads)."""
 
-    def __init__(self, tests: Split, tasks: Sequence[Sequence[int]], num_classes: int, scenario: str):
+    def __init__(self, tests: Split, tasks: Sequence[Sequence[int]], num_classes: int, scenario: str,
+                 final_only: bool = False):  # fmt: skip
         self.tests = tests
         self.masks = scenario_masks(tasks, num_classes, scenario)
         self.task_masks = scenario_masks(tasks, num_classes, TASK_INCREMENTAL)
+        self.final_only = final_only
         self.run = SequenceRun([], [])
 
     def __call__(self, i: int, model: nn.Module) -> None:
-        logits = [predict(model, x) for x, _ in self.tests]
+        last = i == len(self.tests) - 1
+        if self.final_only and not last:
+            return
+        tests = self.tests[: i + 1]
+        logits = [predict(model, x) for x, _ in tests]
         for row, masks in ((self.run.R, self.masks), (self.run.R_task, self.task_masks)):
-            row.append([hits(lg, y, m) / len(y) for lg, (_, y), m in zip(logits, self.tests, masks)])
+            row.append([hits(lg, y, m) / len(y) for lg, (_, y), m in zip(logits, tests, masks)])
 
 
 class Scorers:
-    """Several :class:`Scorer` at once, one per split: one training run scored on validation and test alike."""
+    """Several :class:`Scorer` at once, one per split: one training run scored on validation and test alike. The
+    validation split is scored after the last task only: tuning reads the final accuracy."""
 
     def __init__(self, source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, scenario: str,
                  splits: Sequence[str]):  # fmt: skip
-        self.each = {s: Scorer(real_sets(source, tasks, norm, s), tasks, source.num_classes, scenario) for s in splits}
+        self.each = {
+            s: Scorer(real_sets(source, tasks, norm, s), tasks, source.num_classes, scenario, final_only=s == "val")
+            for s in splits
+        }
 
     def __call__(self, i: int, model: nn.Module) -> None:
         for score in self.each.values():

@@ -45,7 +45,7 @@ def summarise(cells: list[dict]) -> dict:
     T = len(Rs[0])
     out["per_task_final"] = [statistics.mean(R[T - 1][j] for R in Rs) for j in range(T)]
     out["seen_curve"] = [statistics.mean(v) for v in zip(*(seen_accuracy(R) for R in Rs))]
-    out["mean_matrix"] = [[statistics.mean(R[i][j] for R in Rs) for j in range(T)] for i in range(T)]
+    out["mean_matrix"] = [[statistics.mean(R[i][j] for R in Rs) for j in range(i + 1)] for i in range(T)]
     out["matrices"], out["task_matrices"] = Rs, Rts
     return out
 
