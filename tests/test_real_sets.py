@@ -45,3 +45,23 @@ def test_the_data_teaches_more_than_random_real_images_under_its_own_recipe(smal
     ]
     acc = lambda rows: sum(sum(r) / len(r) for r in rows) / len(rows)  # noqa: E731
     assert acc(synth) > acc(rand) + 0.05, (acc(synth), acc(rand))
+
+
+def test_herding_is_chosen_once_per_source_and_equals_a_fresh_choice(tiny_artifact, mnist5k, monkeypatch):
+    from synthgen.verification import real_sets
+
+    calls, herd = [], real_sets.herding
+    monkeypatch.setattr(real_sets, "herding", lambda x, k: calls.append(k) or herd(x, k))
+    monkeypatch.setattr(real_sets, "_HERDED", {})
+    first = in_place_of(tiny_artifact, mnist5k, "herding", seed=0)
+    classes = len(tiny_artifact.labels.unique())
+    assert len(calls) == classes  # once per class ...
+    again = in_place_of(tiny_artifact, mnist5k, "herding", seed=1)
+    assert len(calls) == classes and torch.equal(first.images, again.images)  # ... not again for another seed
+    x, y = mnist5k.split("train")
+    norm = tiny_artifact.metadata["source"]["normalisation"]
+    for c in tiny_artifact.labels.unique().tolist():  # what herding over the class's normalised images picks
+        pool = torch.nonzero(y == c).flatten()
+        slots = tiny_artifact.labels == c
+        pick = pool[herd(normalise(x[pool], norm), int(slots.sum()))]
+        assert torch.equal(first.images[slots], normalise(x[pick], norm))

@@ -13,6 +13,8 @@ literature's baselines:
 from __future__ import annotations
 
 import copy
+import json
+import weakref
 
 import torch
 
@@ -37,23 +39,41 @@ def herding(x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.tensor(chosen, dtype=torch.int64)
 
 
+_HERDED: dict[int, dict[tuple, torch.Tensor]] = {}  # id(source) -> its herded picks, dropped with the source
+
+
+def _herded(source: SourceData, norm: dict, c: int, k: int) -> torch.Tensor:
+    """Training indices of the ``k`` herded images of class ``c``: the same for every learner and seed, so chosen
+    once per source, normalisation, class and count in a process."""
+    if id(source) not in _HERDED:
+        _HERDED[id(source)] = {}
+        weakref.finalize(source, _HERDED.pop, id(source), None)
+    memo = _HERDED[id(source)]
+    key = (json.dumps(norm, sort_keys=True), c, k)
+    if key not in memo:
+        x, y = source.split("train")
+        pool = torch.nonzero(y == c).flatten()
+        memo[key] = pool[herding(normalise(x[pool], norm), k)]
+    return memo[key]
+
+
 def in_place_of(art: Artifact, source: SourceData, selection: str, seed: int) -> Artifact:
     """``art`` with every image replaced by a real training image of its class (``selection``: random or
     herding), labels one-hot, the metadata and recipe otherwise unchanged."""
     if selection not in SELECTIONS:
         raise ValueError(f"unknown selection {selection!r}")
     x, y = source.split("train")
-    x = normalise(x, art.metadata["source"]["normalisation"])
+    norm = art.metadata["source"]["normalisation"]
     images = torch.empty_like(art.images)
     g = generator(seed, "real-in-place", selection)
     for c in art.labels.unique().tolist():
         slots = torch.nonzero(art.labels == c).flatten()
-        pool = torch.nonzero(y == c).flatten()
         if selection == "random":
+            pool = torch.nonzero(y == c).flatten()
             pick = pool[torch.randperm(len(pool), generator=g)[: len(slots)]]
         else:
-            pick = pool[herding(x[pool], len(slots))]
-        images[slots] = x[pick]
+            pick = _herded(source, norm, c, len(slots))
+        images[slots] = normalise(x[pick], norm)
     meta = copy.deepcopy(art.metadata)
     meta["recipe"]["targets"] = "labels"
     return Artifact(images, art.labels.clone(), art.task_ids.clone(), meta, soft_labels=None)
