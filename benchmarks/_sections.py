@@ -17,10 +17,11 @@ def sections_of(text: str) -> str:
 
 
 def write_section(path: Path, name: str, text: str) -> None:
-    """Replace section ``name`` in ``path`` with ``text`` (which holds its markers), or append it."""
+    """Replace section ``name`` in ``path`` with ``text`` (which holds its markers) where it stands, or append it."""
     start, end = marks(name)
     old = path.read_text() if path.exists() else ""
     if start in old and end in old:
         head, rest = old.split(start, 1)
-        old = head + rest.split(end, 1)[1].lstrip("\n")
-    path.write_text(old.rstrip("\n") + "\n\n" + text)
+        path.write_text(head + text.strip("\n") + rest.split(end, 1)[1])
+    else:
+        path.write_text(old.rstrip("\n") + "\n\n" + text)
