@@ -3,10 +3,12 @@
     synthgen generate --out /tmp/v.safetensors --inner-steps 20 ...             # a variant
     python benchmarks/zoo_ablation.py --name "K=20" --artifact /tmp/v.safetensors --command "synthgen generate ..."
     python benchmarks/zoo_ablation.py --table                                   # every logged row (docs/research.md)
+    python benchmarks/zoo_ablation.py --name "lr x0.5" --artifact A --archs mlp,cnn --lr-scale 0.5 --step-scale 2
 
 Each family's learner is trained in sequence per the artifact's recipe by the verifier's own
 protocol (synthgen.verification.runs.evaluate_artifact: fresh learner per seed, eval() mode, real test
-split after every task), seeds 0..2; a row holds final ACC, max forgetting and the accuracy on the
+split after every task), seeds 0..2, optionally with the recipe's lrs and steps scaled (the data as it is, trained
+by another recipe than the one it was made for); a row holds final ACC, max forgetting and the accuracy on the
 tasks seen so far after each task. Rows go to benchmarks/logs/zoo_ablation.jsonl.
 """
 
@@ -26,22 +28,26 @@ from synthgen.verification.runs import evaluate_artifact
 FAMILIES = ("mlp", "mlp2", "convnet", "cnn", "cnn_bn", "lenet", "convnet3", "resnet8")
 
 
-def score(path: str, archs: tuple[str, ...] = FAMILIES, seeds: int = 3) -> dict:
-    """arch -> {acc, max_forgetting, seen}: means over ``seeds`` fresh learners."""
+def score(
+    path: str, archs: tuple[str, ...] = FAMILIES, seeds: int = 3, lr_scale: float = 1.0, step_scale: float = 1.0
+) -> dict:
+    """arch -> {acc, max_forgetting, seen}: means over ``seeds`` fresh learners, trained with the recipe's lrs x
+    ``lr_scale`` and steps x ``step_scale``."""
     art = load_artifact(path)
     source = source_for(art)
     out = {}
     for arch in archs:
-        runs = [evaluate_artifact(art, source, arch, s).R for s in range(seeds)]
+        runs = [evaluate_artifact(art, source, arch, s, lr_scale, step_scale).R for s in range(seeds)]
         out[arch] = {
             "acc": round(statistics.mean(average_accuracy(R) for R in runs), 3),
             "max_forgetting": round(statistics.mean(max_forgetting(R) for R in runs), 3),
             "seen": [round(statistics.mean(v), 3) for v in zip(*(seen_accuracy(R) for R in runs))],
         }
-    gen = art.metadata["generation"]
+    gen, steps = art.metadata["generation"], art.recipe["steps_per_task"]
     return {
         "learners": gen["archs"],
-        "recipe": {k: art.recipe.get(k) for k in ("optimizer", "steps_per_task")},
+        "recipe": {"optimizer": art.recipe["optimizer"], "steps_per_task": round(steps * step_scale)}
+        | ({"lr_scale": lr_scale} if lr_scale != 1.0 else {}),
         "outer_steps": gen["outer_steps"],
         "engine_s": gen["wall_time_s"],
         "results": out,
@@ -49,16 +55,16 @@ def score(path: str, archs: tuple[str, ...] = FAMILIES, seeds: int = 3) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = (
-        "| variant | generation learners | K | engine s | peak RSS MB | " + " | ".join(FAMILIES) + " | min seen (mlp) |"
-    )
-    lines = [head, "|---" * (6 + len(FAMILIES)) + "|"]
+    cols = list(FAMILIES) + list(dict.fromkeys(a for r in rows for a in r["results"] if a not in FAMILIES))
+    head = "| variant | generation learners | K | engine s | peak RSS MB | " + " | ".join(cols) + " | min seen (mlp) |"
+    lines = [head, "|---" * (6 + len(cols)) + "|"]
     for r in rows:
         res = r["results"]
-        cells = [f"{res[a]['acc']:.3f}" + ("*" if a in r["learners"] else "") if a in res else "-" for a in FAMILIES]
+        cells = [f"{res[a]['acc']:.3f}" + ("*" if a in r["learners"] else "") if a in res else "-" for a in cols]
+        low = f"{min(res['mlp']['seen']):.3f}" if "mlp" in res else "-"
         lines.append(
             f"| {r['name']} | {', '.join(r['learners'])} | {r['recipe']['steps_per_task']} | {r['engine_s']:.0f} | "
-            f"{r.get('rss_mb', '-')} | " + " | ".join(cells) + f" | {min(res['mlp']['seen']):.3f} |"
+            f"{r.get('rss_mb', '-')} | " + " | ".join(cells) + f" | {low} |"
         )
     return (
         "\n".join(lines)
@@ -74,6 +80,9 @@ def main() -> None:
     ap.add_argument("--rss-mb", type=int, help="the generate run's peak RSS (recorded)")
     ap.add_argument("--log", default="benchmarks/logs/zoo_ablation.jsonl")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--archs", default=",".join(FAMILIES), help="comma-separated learners (default: one per family)")
+    ap.add_argument("--lr-scale", type=float, default=1.0, help="train with the recipe's lrs x this")
+    ap.add_argument("--step-scale", type=float, default=1.0, help="train with the recipe's steps x this")
     ap.add_argument("--table", action="store_true", help="print the table of logged rows and exit")
     args = ap.parse_args()
     table_or_append(
@@ -84,7 +93,7 @@ def main() -> None:
             "name": args.name,
             "command": args.command,
             **({"rss_mb": args.rss_mb} if args.rss_mb else {}),
-            **score(args.artifact),
+            **score(args.artifact, tuple(args.archs.split(",")), lr_scale=args.lr_scale, step_scale=args.step_scale),
         },
         args.threads,
     )
