@@ -91,11 +91,11 @@ def test_continual_metrics_are_recorded_per_step(fast_cert):
 
 def test_each_lead_over_a_peer_is_paired_by_seed_with_its_standard_error(fast_cert):
     mlp = fast_cert.raw["results"]["mlp"]["methods"]
+    data_final = [sum(R[-1]) / len(R[-1]) for R in mlp[SYNTHETIC.name]["matrices"]]
     for peer in ("Random-50", "Herding-50", "GDumb-50"):
-        gaps = [
-            sum(a[-1]) / len(a[-1]) - sum(b[-1]) / len(b[-1])
-            for a, b in zip(mlp[SYNTHETIC.name]["matrices"], mlp[peer]["matrices"])
-        ]
+        p = mlp[peer]  # GDumb is scored after the last task alone: its final accuracies, not matrices
+        peer_final = [sum(R[-1]) / len(R[-1]) for R in p["matrices"]] if "matrices" in p else p["acc"]
+        gaps = [a - b for a, b in zip(data_final, peer_final)]
         lead = mlp[SYNTHETIC.name]["lead"][peer]
         assert lead["seeds"] == [0, 1] and lead["mean"] == pytest.approx(sum(gaps) / 2)
         assert lead["se"] == pytest.approx(abs(gaps[0] - gaps[1]) / 2)  # 2 pairs: sample std / sqrt(2) = |d0 - d1| / 2
@@ -186,22 +186,27 @@ def test_tuning_runs_yield_the_first_seeds_test_cells(tiny_artifact, mnist5k, mo
     results = verify(tiny_artifact, cfg, cache=False).raw["results"]["mlp"]["methods"]
     tested = {j.method.name for j in computed if j.split == "test"}
     assert {"GDumb-20", "Replay-20"}.isdisjoint(tested) and "Replay-100" in tested  # 100 follows 20: not tuned
-    gdumb = next(m for m in alternatives(20) if m.name == "GDumb-20")
-    alone = run_job(Job("mlp", gdumb, 0, 1e-3, results["GDumb-20"]["epochs"]), tiny_artifact, mnist5k, cfg)
-    assert results["GDumb-20"]["matrices"] == [alone["R"]]  # the same run, scored on test beside validation
+    peer = {m.name: m for m in alternatives(20)}
+    alone = run_job(Job("mlp", peer["GDumb-20"], 0, 1e-3, results["GDumb-20"]["epochs"]), tiny_artifact, mnist5k, cfg)
+    assert results["GDumb-20"]["acc"] == [alone["acc"]]  # the same run, scored on test beside validation
+    alone = run_job(Job("mlp", peer["Replay-20"], 0, 1e-3, results["Replay-20"]["epochs"]), tiny_artifact, mnist5k, cfg)
+    assert results["Replay-20"]["matrices"] == [alone["R"]]
 
 
 def test_cells_score_the_seen_tasks_and_tuning_reads_validation_once(tiny_artifact, mnist5k, monkeypatch):
     scored = []  # images of every forward pass that scores a model
     predict = consumer.predict
     monkeypatch.setattr(runs, "predict", lambda model, x: scored.append(len(x)) or predict(model, x))
-    gdumb = next(m for m in alternatives(20) if m.name == "GDumb-20")
-    cell = run_job(Job("mlp", gdumb, 0, 1e-3, 5, "val"), tiny_artifact, mnist5k, FAST)
+    peer = {m.name: m for m in alternatives(20)}
+    cell = run_job(Job("mlp", peer["Replay-20"], 0, 1e-3, 1, "val"), tiny_artifact, mnist5k, FAST)
     T, norm = len(tiny_artifact.tasks), tiny_artifact.metadata["source"]["normalisation"]
     assert [len(row) for row in cell["test"]["R"]] == list(range(1, T + 1))  # after task i: tasks 0..i
     val = sum(len(y) for _, y in runs.real_sets(mnist5k, tiny_artifact.tasks, norm, "val"))
     test = [len(y) for _, y in runs.real_sets(mnist5k, tiny_artifact.tasks, norm, "test")]
     assert sum(scored) == val + sum(sum(test[: i + 1]) for i in range(T))  # validation once, at the end
+    scored.clear()  # GDumb: only the network after the last task is trained, scored once on each split
+    cell = run_job(Job("mlp", peer["GDumb-20"], 0, 1e-3, 5, "val"), tiny_artifact, mnist5k, FAST)
+    assert len(cell["test"]["per_task"]) == T and sum(scored) == val + sum(test)
 
 
 def test_deterministic(tiny_artifact):

@@ -75,7 +75,7 @@ def learner_digest(model: torch.nn.Module) -> str:
 
 def _well_formed(cell: object) -> bool:
     """A cell as the verifier makes them: lower-triangular matrices of accuracies in [0, 1], a tuning run's
-    final accuracy with its test matrices, or the joint bound's figures."""
+    final accuracy with its test cell, or the final figures of a run scored at its end (the joint bound, GDumb)."""
 
     def accs(v: object) -> bool:
         return isinstance(v, list) and all(isinstance(a, (int, float)) and math.isfinite(a) and 0 <= a <= 1 for a in v)

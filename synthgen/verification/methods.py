@@ -19,7 +19,13 @@ from synthgen.verification.config import VerifyConfig
 from synthgen.verification.memory_free import BATCH, EPOCHS, LR, STRENGTHS
 from synthgen.verification.peers import PeerRecipe
 from synthgen.verification.real_sets import in_place_of
-from synthgen.verification.runs import evaluate_artifact, joint_accuracy, memory_free_matrix, peer_matrix
+from synthgen.verification.runs import (
+    SequenceRun,
+    evaluate_artifact,
+    joint_accuracy,
+    memory_free_matrix,
+    peer_matrix,
+)
 
 
 class Kind(Enum):
@@ -192,8 +198,9 @@ def twin_on_test(job: Job) -> Job | None:
 
 
 def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
-    """One cell of the grid -> {'R', 'R_task'} matrices, or the joint bound's figures; a tuning job with a
-    :func:`twin_on_test` -> its final validation accuracy 'acc' and the twin's matrices under 'test'."""
+    """One cell of the grid -> {'R', 'R_task'} matrices, or the final figures of the joint bound and GDumb; a
+    tuning job with a :func:`twin_on_test` -> its final validation accuracy 'acc' and the twin's cell under
+    'test'."""
     norm, tasks, scenario = art.metadata["source"]["normalisation"], art.tasks, art.metadata["scenario"]
     p, learner = job_params(job, art, cfg), (job.arch, job.seed)  # every real-data method: source, tasks, learner
     splits = (job.split, "test") if twin_on_test(job) else (job.split,)
@@ -213,6 +220,17 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
             recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], batch=p["batch"])
             runs = peer_matrix(p["kind"], source, tasks, norm, *learner, p["memory"], recipe, scenario, splits)
         run = runs[job.split]
-        if job.split == "val":  # a tuning run: its final validation accuracy, and its twin's test matrices
-            return {"acc": run.final_acc, "test": {"R": runs["test"].R, "R_task": runs["test"].R_task}}
+        test = final_figures(runs["test"]) if job.method.kind is Kind.GDUMB else _matrices(runs["test"])
+        if job.split == "val":  # a tuning run: its final validation accuracy, and its twin's test cell
+            return {"acc": run.final_acc, "test": test}
+        return test
+    return _matrices(run)
+
+
+def _matrices(run: SequenceRun) -> dict:
     return {"R": run.R, "R_task": run.R_task}
+
+
+def final_figures(run: SequenceRun) -> dict:
+    """The cell of a run scored after its last task alone (GDumb): final ACC and each task's accuracy."""
+    return {"acc": run.final_acc, "per_task": run.R[-1], "seen_curve": []}

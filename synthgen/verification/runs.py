@@ -81,12 +81,13 @@ class Scorer:
 
 class Scorers:
     """Several :class:`Scorer` at once, one per split: one training run scored on validation and test alike. The
-    validation split is scored after the last task only: tuning reads the final accuracy."""
+    validation split is scored after the last task only (tuning reads the final accuracy); with ``final_only``
+    every split is."""
 
     def __init__(self, source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, scenario: str,
-                 splits: Sequence[str]):  # fmt: skip
+                 splits: Sequence[str], final_only: bool = False):  # fmt: skip
         self.each = {
-            s: Scorer(real_sets(source, tasks, norm, s), tasks, source.num_classes, scenario, final_only=s == "val")
+            s: Scorer(real_sets(source, tasks, norm, s), tasks, source.num_classes, scenario, final_only or s == "val")
             for s in splits
         }
 
@@ -174,11 +175,11 @@ def peer_matrix(
     splits: Sequence[str] = ("test",),
 ) -> dict[str, SequenceRun]:
     """Replay-``memory`` or GDumb-``memory`` (verification.peers) with the verifier's learner for (arch, seed),
-    scored on each of ``splits``."""
+    scored on each of ``splits`` (GDumb after the last task only)."""
     nc = source.num_classes
     x, y = source.split("train")
     pool_x = normalise(x, norm)
-    score = Scorers(source, tasks, norm, scenario, splits)
+    score = Scorers(source, tasks, norm, scenario, splits, final_only=kind == "gdumb")
     table = mask_of_class(tasks, nc, scenario) if scenario == TASK_INCREMENTAL else None
     run_peer(
         kind,

@@ -52,7 +52,8 @@ def summarise(cells: list[dict]) -> dict:
 
 def lead(data: dict, peer: dict) -> dict:
     """The data's final-ACC lead over a peer, paired by seed (the same initial weights): mean, standard error, seeds."""
-    peer_final = dict(zip(peer["seeds"], map(average_accuracy, peer["matrices"])))
+    finals = peer["acc"] if "matrices" not in peer else [average_accuracy(R) for R in peer["matrices"]]
+    peer_final = dict(zip(peer["seeds"], finals))
     pairs = [(seed, average_accuracy(R)) for seed, R in zip(data["seeds"], data["matrices"]) if seed in peer_final]
     mean, se = paired_difference([acc for _, acc in pairs], [peer_final[seed] for seed, _ in pairs])
     return {"mean": mean, "se": se, "seeds": [seed for seed, _ in pairs]}
