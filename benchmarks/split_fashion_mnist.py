@@ -213,11 +213,13 @@ def render(work: Path, seeds: int, note: str = "") -> str:
         row += [f"{mean(a, SYNTHETIC.name) - mean(a, random_real(n).name):+.3f}"]
         row += [f"{mean(a, r):.3f}" for r in refs]
         lines.append("| " + " | ".join(row) + " |")
-    cached = statistics.median(v["wall_s"] for v in vers[1:]) if len(vers) > 1 else 0.0
-    warm = f"; seeds 1-{len(vers) - 1}, the peers cached: median {cached:.0f} s"
+    warm = ""
+    if len(vers) > 1:
+        cached = statistics.median(v["wall_s"] for v in vers[1:])
+        warm = f"; seeds 1-{len(vers) - 1}, the peers cached: median {cached:.0f} s"
     lines += ["", f"Generation: median {statistics.median(g['wall_s'] for g in gens):.0f} s wall, peak RSS "
               f"{statistics.median(g['rss_mb'] for g in gens) / 1024:.2f} GB; verify of the grid above: seed 0 "
-              f"{vers[0]['wall_s']:.0f} s with an empty cache{warm if len(vers) > 1 else ''}."]  # fmt: skip
+              f"{vers[0]['wall_s']:.0f} s with an empty cache{warm}."]  # fmt: skip
     lines += [note] if note else []
     if (work / "seed0.convnet3.json").exists():
         c3 = json.loads((work / "seed0.convnet3.json").read_text())
