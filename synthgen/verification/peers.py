@@ -14,7 +14,8 @@ and ``GDumbPlugin``), written for the verifier's own learners and seeds:
   initialisation every time) is trained on the buffer alone, and that network is what is scored.
   Its optimiser is fresh too (Avalanche gives new parameters an empty state). Each task's network owes
   nothing to the ones before it, and the verdict reads the final accuracy, so only the network after the
-  last task is trained and scored: the same figure at a fifth of the cost on five tasks.
+  last task is trained and scored, at a fifth of the cost on five tasks (the same definition; its
+  minibatches come from a shorter random stream, so the figure is not bit-identical to scoring every task).
 
 Both use a standard recipe (Adam, minibatches, epochs); the verifier picks the lr, then the epochs, from
 small grids on the validation split (synthgen.verification.grid). The buffer keeps, for each seen class, the
