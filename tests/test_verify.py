@@ -23,6 +23,7 @@ from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid, plan_settings
 from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs
 from synthgen.verification.methods import JOINT, MEMORY_FREE, STRESS, SYNTHETIC, Job, alternatives, run_job
+from synthgen.verification.schedule import Board
 
 # one lr and budget for the peers, the joint bound at 2 epochs: the tuning itself is tested in
 # test_peers_lr_and_epochs_are_chosen_on_validation
@@ -174,6 +175,35 @@ def test_peers_lr_and_epochs_are_chosen_on_validation(tiny_artifact):
     assert (results["Replay-100"]["lr"], results["Replay-100"]["epochs"]) == (
         record["Replay-20"]["lr"], record["Replay-20"]["epochs"]
     )  # fmt: skip
+
+
+def test_jobs_decided_by_tuning_come_after_the_runs_they_read_and_choose_as_the_whole_tuning_does(tiny_artifact):
+    cfg = VerifyConfig(
+        seeds=(0, 1), archs=("mlp",), heldout=(), memory_free=True, peer_lrs=(1e-5, 1e-3), joint_epochs=1,
+        replay_epochs=(1, 3), gdumb_epochs=(1, 20),
+    )  # fmt: skip
+    board, ran = Board("test"), []
+    for slot in grid._slots(tiny_artifact, cfg):  # in one process, in order: Board.read raises on a missing run
+        job = slot(board)
+        if job.split == "val":  # made-up scores: the lr 1e-3 and the largest setting win, but one method's 1e-5
+            score = job.lr * (1 + (job.setting or 0)) * (1e4 if job.method.name == "SI" and job.lr < 1e-4 else 1)
+            board.post(job, score)
+        ran.append(job)
+    tried: dict = {}
+    for job in (j for j in ran if j.split == "val"):
+        tried.setdefault((job.arch, job.method.name), {})[job.lr, job.setting] = board.scores[
+            job.arch, job.method.name, (job.lr, job.setting)
+        ]
+    chosen = grid.choose(tried, cfg)
+    assert chosen["mlp", "Replay-20"] == (1e-3, 3) and chosen["mlp", "SI"][0] == 1e-5
+    test = [j for j in ran if j.split == "test"]
+    assert sorted(test, key=repr) == sorted((j for j in plan(tiny_artifact, cfg, chosen) if not grid.yielded(j, cfg)),
+                                            key=repr)  # fmt: skip
+    assert {(j.method.name, j.seed) for j in plan(tiny_artifact, cfg, chosen) if grid.yielded(j, cfg)} == {
+        ("GDumb-20", 0), ("Replay-20", 0), ("EWC", 0), ("SI", 0), ("LwF", 0)
+    }  # fmt: skip
+    with pytest.raises(RuntimeError, match="have not run"):
+        Board("empty").read("mlp", "GDumb-20", [(1e-3, 1)])
 
 
 def test_tuning_runs_yield_the_first_seeds_test_cells(tiny_artifact, mnist5k, monkeypatch):

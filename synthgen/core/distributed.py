@@ -64,6 +64,18 @@ def claim(counter: str) -> int:
     return int(dist.distributed_c10d._get_default_store().add(counter, 1)) - 1
 
 
+def publish(key: str, value: str) -> None:
+    """Leave ``value`` under ``key`` in the process group's key-value store, for :func:`read`."""
+    dist.distributed_c10d._get_default_store().set(key, value)
+
+
+def read(keys: list[str], timeout_s: float) -> list[str]:
+    """The values :func:`publish` left under ``keys``, waiting (at most ``timeout_s``) until every one is there."""
+    store = dist.distributed_c10d._get_default_store()
+    store.wait(keys, _dt.timedelta(seconds=timeout_s))
+    return [store.get(k).decode() for k in keys]
+
+
 def my_share(n: int) -> list[int]:
     """Indices of the ``n`` items (learners, jobs) this rank runs: i % world == rank."""
     return [i for i in range(n) if i % world() == rank()]

@@ -23,8 +23,8 @@ flat list of jobs so that it can be spread over processes (each takes the next u
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from synthgen.core import distributed as dist
 from synthgen.data.sources import SourceData
@@ -45,6 +45,7 @@ from synthgen.verification.methods import (
 )
 from synthgen.verification.metrics import average_accuracy
 from synthgen.verification.runs import fresh
+from synthgen.verification.schedule import Board, Choice, Slot, spread
 
 
 def wanted(method: Method, cfg: VerifyConfig, art: Artifact) -> bool:
@@ -62,7 +63,6 @@ def wanted(method: Method, cfg: VerifyConfig, art: Artifact) -> bool:
     }[method.kind]
 
 
-Choice = tuple[float, float | None]  # a tuned method's (lr, second setting)
 Tried = dict[tuple[str, str], dict[Choice, float]]  # (arch, method) -> validation accuracy of each (lr, setting)
 
 
@@ -71,30 +71,41 @@ def tuned_methods(art: Artifact, cfg: VerifyConfig) -> list[Method]:
     return [m for m in method_order(len(art.labels)) if m.tuned and not m.follows and wanted(m, cfg, art)]
 
 
+def lr_trials(m: Method, cfg: VerifyConfig) -> list[Choice]:
+    """Tuning, phase 1: every lr of the grid at the method's first setting (none for a grid of one lr)."""
+    first = settings(m, cfg)[0] if m.setting else None
+    return [(lr, first) for lr in cfg.peer_lrs] if len(cfg.peer_lrs) > 1 else []
+
+
+def setting_trials(m: Method, cfg: VerifyConfig, lr: float) -> list[Choice]:
+    """Tuning, phase 2: at the lr chosen in phase 1, each value of the second setting that phase 1 did not try."""
+    values = settings(m, cfg) if m.setting else ()
+    if len(values) < 2:
+        return []
+    return [(lr, v) for v in (values[1:] if lr_trials(m, cfg) else values)]
+
+
 def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
     """Tuning, phase 1: each tuned method (GDumb, Replay, EWC, SI, LwF, the joint bound) of each learner with
     every lr of the grid at its first setting, first seed, scored on the validation split (the joint bound on all
     tasks at once). A grid of one lr has nothing to choose: no jobs."""
-    if len(cfg.peer_lrs) == 1:
-        return []
     return [
-        Job(a, m, cfg.seeds[0], lr, settings(m, cfg)[0] if m.setting else None, "val")
+        Job(a, m, cfg.seeds[0], lr, setting, "val")
         for a in arch_groups(art, cfg)
         for m in tuned_methods(art, cfg)
-        for lr in cfg.peer_lrs
+        for lr, setting in lr_trials(m, cfg)
     ]
 
 
 def plan_settings(art: Artifact, cfg: VerifyConfig, tried: Tried) -> list[Job]:
     """Tuning, phase 2: each method with a second setting (Replay's and GDumb's epochs, the strength of EWC, SI
     and LwF) at its chosen lr with each value not yet tried."""
-    jobs = []
-    for a in arch_groups(art, cfg):
-        for m in (m for m in tuned_methods(art, cfg) if len(settings(m, cfg)) > 1):
-            done = tried.get((a, m.name), {})
-            lr = _chosen_lr(done, cfg)
-            jobs += [Job(a, m, cfg.seeds[0], lr, v, "val") for v in settings(m, cfg) if (lr, v) not in done]
-    return jobs
+    return [
+        Job(a, m, cfg.seeds[0], lr, v, "val")
+        for a in arch_groups(art, cfg)
+        for m in tuned_methods(art, cfg)
+        for lr, v in setting_trials(m, cfg, _chosen_lr(tried.get((a, m.name), {}), cfg))
+    ]
 
 
 def plan(art: Artifact, cfg: VerifyConfig, chosen: dict[tuple[str, str], Choice] | None = None) -> list[Job]:
@@ -106,10 +117,21 @@ def plan(art: Artifact, cfg: VerifyConfig, chosen: dict[tuple[str, str], Choice]
         for m in (m for m in method_order(len(art.labels)) if wanted(m, cfg, art)):
             lr, setting = None, None
             if m.tuned:
-                first = (cfg.peer_lrs[0], settings(m, cfg)[0] if m.setting else None)
-                lr, setting = (chosen or {}).get((a, m.follows or m.name), first)
+                lr, setting = (chosen or {}).get((a, m.follows or m.name), _first(m, cfg))
             jobs += [Job(a, m, s, lr, setting) for s in seeds_for(m, cfg)]
     return jobs
+
+
+def _first(m: Method, cfg: VerifyConfig) -> Choice:
+    return cfg.peer_lrs[0], settings(m, cfg)[0] if m.setting else None
+
+
+def yielded(job: Job, cfg: VerifyConfig) -> bool:
+    """Is this test-split ``job`` the twin of a tuning run (the first seed of a method tuned by its own runs)?"""
+    m = job.method
+    tuning = lr_trials(m, cfg) or setting_trials(m, cfg, cfg.peer_lrs[0])
+    twin = twin_on_test(replace(job, split="val"))
+    return m.tuned and not m.follows and bool(tuning) and job.seed == cfg.seeds[0] and twin is not None
 
 
 def _score(c: dict) -> float:
@@ -121,15 +143,24 @@ def _chosen_lr(scores: dict[Choice, float], cfg: VerifyConfig) -> float:
     return min(scores, key=lambda k: (-scores[k], k[0]))[0] if scores else cfg.peer_lrs[0]
 
 
+def _best(scores: dict[Choice, float], cfg: VerifyConfig) -> Choice:
+    """The best lr, then the best setting at that lr (on a tie the smaller: fewer epochs, a weaker regulariser)."""
+    lr = _chosen_lr(scores, cfg)
+    at_lr = {e: acc for (r, e), acc in scores.items() if r == lr}
+    return lr, min(at_lr, key=lambda e: (-at_lr[e], e or 0))
+
+
 def choose(tried: Tried, cfg: VerifyConfig) -> dict[tuple[str, str], Choice]:
-    """Each tuned method's (lr, setting): the best lr of phase 1, then the best setting at that lr (on a tie the
-    smaller: fewer epochs, a weaker regulariser)."""
-    chosen = {}
-    for (a, name), scores in tried.items():
-        lr = _chosen_lr(scores, cfg)
-        at_lr = {e: acc for (r, e), acc in scores.items() if r == lr}
-        chosen[a, name] = (lr, min(at_lr, key=lambda e: (-at_lr[e], e or 0)))
-    return chosen
+    """Each tuned method's (lr, setting) from its tuning runs' validation scores."""
+    return {key: _best(scores, cfg) for key, scores in tried.items()}
+
+
+def decide(board: Board, arch: str, m: Method, cfg: VerifyConfig) -> Choice:
+    """``m``'s (lr, setting) on ``arch`` as :func:`choose` makes it, from the scores on the board (waiting for
+    those of its tuning runs still going on other processes); the grid's first without tuning runs."""
+    first = board.read(arch, m.name, lr_trials(m, cfg))
+    scores = first | board.read(arch, m.name, setting_trials(m, cfg, _chosen_lr(first, cfg)))
+    return _best(scores, cfg) if scores else _first(m, cfg)
 
 
 def cell(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig, cache: CellCache | None = None) -> dict:
@@ -146,39 +177,39 @@ def cell(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig, cache: 
     return out
 
 
-_ROUNDS = itertools.count()  # every rank calls _spread in the same order: the same queue names everywhere
+_ROUNDS = itertools.count()  # every rank runs the grid in the same order: the same board names everywhere
 
 
-def _spread(
-    jobs: list[Job],
-    art: Artifact,
-    source: SourceData,
-    cfg: VerifyConfig,
-    cache: CellCache | None,
-    on_job: Callable[[int, int, Job], None] | None,
-    offset: int,
-    total: int,
-    ready: dict[Job, dict] | None = None,
-) -> tuple[list[dict], list[int], list[float]]:
-    """Run ``jobs`` (those in ``ready`` are already done) and return their cells in plan order, how many each
-    process ran, and each cell's seconds (reading a cached or ready cell is near 0). Under torchrun each
-    rank takes the next unclaimed job until none is left (a shared counter), so the ranks finish together
-    however unequal the jobs' costs; every cell is its own seeded computation, whoever runs it."""
-    queue = f"synthgen-verify-{next(_ROUNDS)}"
-    done: dict[int, tuple[dict, float]] = {}
-    i = dist.claim(queue) if dist.is_active() else 0
-    while i < len(jobs):
-        t0 = time.perf_counter()
-        out = (ready or {}).get(jobs[i]) or cell(jobs[i], art, source, cfg, cache)
-        done[i] = (out, time.perf_counter() - t0)
-        if on_job:
-            on_job(offset + i + 1, total, jobs[i])  # i: how far the whole group has claimed
-        i = dist.claim(queue) if dist.is_active() else i + 1
-    counts = []
-    for part in dist.gather(done):
-        done.update(part)
-        counts.append(len(part))
-    return [done[i][0] for i in range(len(jobs))], counts, [done[i][1] for i in range(len(jobs))]
+def _slots(art: Artifact, cfg: VerifyConfig) -> list[Slot]:
+    """Every job to run, in the order processes take them: the tuning runs of phase 1, those of phase 2 (each at
+    the lr phase 1 chose), the tuned methods' test cells that tuning did not yield (at the chosen lr and setting),
+    then the jobs that need no choice (short: they fill the end)."""
+    tuned = tuned_methods(art, cfg)
+    slots: list[Slot] = [_given(j) for j in plan_lr_grid(art, cfg)]
+    for a in arch_groups(art, cfg):
+        for m in tuned:
+            for k in range(len(setting_trials(m, cfg, cfg.peer_lrs[0]))):
+                slots.append(lambda b, a=a, m=m, k=k: _setting_job(b, a, m, k, cfg))
+    by_name = {m.name: m for m in tuned}
+    test = [j for j in plan(art, cfg) if not yielded(j, cfg)]
+    for j in (j for j in test if j.method.tuned):
+        leader = by_name[j.method.follows or j.method.name]
+        slots.append(lambda b, j=j, leader=leader: replace(j, **_choice(decide(b, j.arch, leader, cfg))))
+    return slots + [_given(j) for j in test if not j.method.tuned]
+
+
+def _given(job: Job) -> Slot:
+    return lambda board: job
+
+
+def _choice(c: Choice) -> dict:
+    return {"lr": c[0], "setting": c[1]}
+
+
+def _setting_job(board: Board, arch: str, m: Method, k: int, cfg: VerifyConfig) -> Job:
+    lr = _chosen_lr(board.read(arch, m.name, lr_trials(m, cfg)), cfg)
+    lr, setting = setting_trials(m, cfg, lr)[k]
+    return Job(arch, m, cfg.seeds[0], lr, setting, "val")
 
 
 def run_grid(
@@ -188,54 +219,46 @@ def run_grid(
     on_job: Callable[[int, int, Job], None] | None = None,
     cache: CellCache | None = None,
 ) -> tuple[list[Job], list[dict], dict, dict]:
-    """Tuning (lr, then epochs or strength, on the validation split), then the grid on the test split; returns
-    (jobs, cells, the tuning record, how the jobs were spread: processes, jobs per process and, with a ``cache``,
-    the cells it reused and computed)."""
+    """Tuning (lr, then epochs or strength, on the validation split) and the grid on the test split; returns
+    (jobs, cells, the tuning record, how the jobs were spread: processes, jobs per process, seconds per method and
+    per learner and, with a ``cache``, the cells it reused and computed)."""
     if cache is not None:
         cache.bind(source, art.tasks, art.metadata["scenario"], art.metadata["source"]["normalisation"])
+    ran, counts = spread(
+        f"synthgen-verify-{next(_ROUNDS)}", _slots(art, cfg), lambda j: cell(j, art, source, cfg, cache), _score, on_job
+    )
     tried: Tried = {}
-    ready: dict[Job, dict] = {}  # test cells that tuning runs yielded (the first seed at each setting tried)
-
-    def tune(jobs: list[Job], offset: int) -> tuple[list[int], list[float]]:
-        cells, ran, secs = _spread(jobs, art, source, cfg, cache, on_job, offset, total)
-        for job, c in zip(jobs, cells):
-            tried.setdefault((job.arch, job.method.name), {})[job.lr, job.setting] = _score(c)
-            twin = twin_on_test(job)
-            if twin is not None and "test" in c:
-                ready[twin] = c["test"]
-        return ran, secs
-
-    lr_jobs = plan_lr_grid(art, cfg)
-    grids = [len(settings(m, cfg)) for m in tuned_methods(art, cfg)]
-    n_settings = sum(n - bool(lr_jobs) for n in grids if n > 1)
-    total = len(lr_jobs) + n_settings * len(arch_groups(art, cfg)) + len(plan(art, cfg))
-    ran, lr_s = tune(lr_jobs, 0)
-    setting_jobs = plan_settings(art, cfg, tried)
-    ran2, setting_s = tune(setting_jobs, len(lr_jobs))
+    found: dict[Job, tuple[dict, float]] = {}  # test job -> its cell and seconds (0 for a tuning run's twin)
+    for job, out, secs in ran.values():
+        if job.split == "val":
+            tried.setdefault((job.arch, job.method.name), {})[job.lr, job.setting] = _score(out)
+            if "test" in out:
+                found[replace(job, split="test")] = (out["test"], 0.0)
+        else:
+            found[job] = (out, secs)
     chosen = choose(tried, cfg)
+    jobs = plan(art, cfg, chosen)
     record: dict[str, dict[str, dict]] = {a: {} for a, _ in tried}
     for (a, name), scores in tried.items():
         lr, setting = chosen[a, name]
         knob = next(m.setting for m in tuned_methods(art, cfg) if m.name == name)
         val = {f"lr={k[0]:g}" + (f" {knob}={k[1]:g}" if knob else ""): acc for k, acc in scores.items()}
         record[a][name] = {"val_acc": val, "lr": lr} | ({knob: setting} if knob else {})
-    jobs = plan(art, cfg, chosen)
-    done = len(lr_jobs) + len(setting_jobs)
-    cells, ran3, cell_s = _spread(jobs, art, source, cfg, cache, on_job, done, total, ready)
-    seconds = {"tuning (validation)": sum(lr_s) + sum(setting_s)}  # where the time went, summed over the processes
-    for job, s in zip(jobs, cell_s):
-        seconds[job.method.name] = seconds.get(job.method.name, 0.0) + s
+    tuning_s = [(job, secs) for job, _, secs in ran.values() if job.split == "val"]
+    seconds = {"tuning (validation)": sum(s for _, s in tuning_s)}  # where the time went, summed over processes
+    for job in jobs:
+        seconds[job.method.name] = seconds.get(job.method.name, 0.0) + found[job][1]
     by_learner: dict[str, float] = {}
-    for job, s in zip([*lr_jobs, *setting_jobs, *jobs], [*lr_s, *setting_s, *cell_s]):
-        by_learner[job.arch] = by_learner.get(job.arch, 0.0) + s
-    spread = {
+    for job, _, secs in ran.values():
+        by_learner[job.arch] = by_learner.get(job.arch, 0.0) + secs
+    spread_info = {
         "processes": dist.world(),
-        "jobs_per_process": [a + b + c for a, b, c in zip(ran, ran2, ran3)],
-        "schedule": "each process takes the next unclaimed job",
+        "jobs_per_process": counts,
+        "schedule": "each process takes the next job; a job chosen by tuning waits only for its own tuning runs",
         "seconds_by_method": {k: round(v, 1) for k, v in seconds.items()},
         "seconds_by_learner": {k: round(v, 1) for k, v in by_learner.items()},
     }
     if cache is not None:
-        counts = dist.gather((cache.reused, cache.computed))
-        spread["cache"] = {"reused_cells": sum(c[0] for c in counts), "computed_cells": sum(c[1] for c in counts)}
-    return jobs, cells, record, spread
+        reuse = dist.gather((cache.reused, cache.computed))
+        spread_info["cache"] = {"reused_cells": sum(c[0] for c in reuse), "computed_cells": sum(c[1] for c in reuse)}
+    return jobs, [found[j][0] for j in jobs], record, spread_info
