@@ -69,7 +69,7 @@ def launch(nproc: int, args: list[str]) -> int:
         "synthgen",
         *args,
     ]
-    return subprocess.call(cmd)
+    return subprocess.call(cmd, env={"OMP_NUM_THREADS": "1", **os.environ})  # torch's threads: 1 per process
 
 
 @contextlib.contextmanager

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 os.environ["OMP_NUM_THREADS"] = "1"
+os.environ["SYNTHGEN_NPROC"] = "1"  # verify in this process (tests/test_distributed.py launches processes)
 torch.set_num_threads(1)
 
 from synthgen.data.config import TaskConfig

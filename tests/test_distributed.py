@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
+from synthgen.cli._common import default_processes
 from synthgen.core import distributed as dist
 from synthgen.generation.engine import Engine
 
@@ -56,11 +57,13 @@ def test_dead_rank_stops_the_run_and_the_checkpoint_resumes(tmp_path):
 TINY_GEN = {**TWO_TASK_RUN, "ipc": 3, "inits_per_step": 4, "grad_chunks": 2, "checkpoint_every": 0}
 
 
-def _run(args, cwd, torchrun=0):
+def _run(args, cwd, torchrun=0, default_nproc=False):
     import subprocess
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if default_nproc:
+        env.pop("SYNTHGEN_NPROC")  # the verify CLI's own default
     head = (
         [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={torchrun}", "-m"]
         if torchrun
@@ -109,11 +112,17 @@ def test_torchrun_verify_spreads_the_grid_and_rank0_alone_writes(tmp_path, tiny_
     assert two.stdout.count("certificate:") == 1 and two.stdout.count("verification (") == 1
 
 
-def test_nproc_verify_reports_not_certified_as_exit_1_not_as_a_crash(tmp_path, tiny_artifact):
+@pytest.mark.skipif(default_processes() < 2, reason="one core: verify runs in one process")
+def test_verify_spreads_over_every_core_by_default_and_reports_not_certified_as_exit_1(tmp_path, tiny_artifact):
     from synthgen.format.artifact import save_artifact
 
     save_artifact(tiny_artifact, tmp_path / "a.safetensors")
     args = ["verify", "a.safetensors", "--quick", "--heldout", "mlp256", "--peer-margin", "0.9", "--no-cache"]
-    res = _run([*args, "--nproc", "2"], tmp_path)
+    res = _run([*args, "--certificate", "c.json"], tmp_path, default_nproc=True)  # no --nproc: one per core
     assert res.returncode == 1 and "NOT CERTIFIED" in res.stdout  # an impossible margin: a result, exit 1
     assert "ChildFailedError" not in res.stderr and "Traceback" not in res.stderr
+    spread = json.loads((tmp_path / "c.json").read_text())["protocol"]["spread"]
+    assert spread["processes"] == default_processes() and min(spread["jobs_per_process"]) > 0
+    one = _run([*args, "--threads", "1", "--certificate", "one.json"], tmp_path, default_nproc=True)
+    assert one.returncode == 1  # --threads: the user sets the threads of one process
+    assert json.loads((tmp_path / "one.json").read_text())["protocol"]["spread"]["processes"] == 1

@@ -73,6 +73,16 @@ def user_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_BAD_INPUT) from None
 
 
+MAX_PROCESSES = 8  # the default processes of verify: one per core up to this many
+
+
+def default_processes() -> int:
+    """One process per core this process may run on, at most MAX_PROCESSES: the verifier's cells train small
+    minibatches, where one process per core beats one process with a thread per core (docs/scaling.md)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(cores, MAX_PROCESSES))
+
+
 def launch_torchrun(nproc: int) -> int:
     """Re-run this very command under torchrun with ``nproc`` processes (``--nproc`` dropped). An exit code that
     is a result (verify's 1: not certified) comes back through a file: torchrun reports any other than 0 as a

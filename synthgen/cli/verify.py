@@ -20,7 +20,16 @@ from synthgen.share.resolve import resolve
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method_order, random_real
 
-from ._common import LogLines, console, launch_torchrun, print_error, result_code, set_threads, user_errors
+from ._common import (
+    LogLines,
+    console,
+    default_processes,
+    launch_torchrun,
+    print_error,
+    result_code,
+    set_threads,
+    user_errors,
+)
 from .config_options import with_config_options
 
 METHODS, VERDICT, OUTPUT, SOURCES, RUNNING = "Methods", "Verdict thresholds", "Output", "Data and hub", "Running"
@@ -151,15 +160,19 @@ def verify(
         ),
     ] = None,
     nproc: Annotated[
-        int,
+        Optional[int],
         typer.Option(
-            rich_help_panel=RUNNING, help="processes on this machine (launches torchrun; the grid is spread over them)"
+            envvar="SYNTHGEN_NPROC",
+            rich_help_panel=RUNNING,
+            help="processes on this machine, 1 thread each (launches torchrun; the grid is spread over them). "
+            "Default: one per core, at most 8 (one process when --threads is given)",
         ),
-    ] = 1,
+    ] = None,
     given: dict | None = None,
 ) -> None:
     """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, compare with peers, certify."""
-    if nproc > 1 and not dist.wanted():
+    nproc = nproc if nproc is not None else 1 if threads is not None else default_processes()
+    if nproc > 1 and check_cert is None and not dist.wanted():
         raise typer.Exit(launch_torchrun(nproc))
     with user_errors():
         set_threads(threads)
