@@ -19,6 +19,7 @@ from pathlib import Path
 
 from synthgen.core import distributed as dist
 from synthgen.core.config import ConfigError
+from synthgen.core.errors import SynthgenError
 from synthgen.core.io import exclusive, read_json
 from synthgen.core.seeding import seed_everything
 from synthgen.format.artifact import Artifact, load_artifact, save_artifact, siblings
@@ -57,19 +58,18 @@ def verify_config(
     return read_config(path, VerifyConfig, {**(QUICK if quick else {}), **(overrides or {})})
 
 
+VERDICT_FILE = "SYNTHGEN_VERDICT_FILE"  # set by launch: where rank 0 leaves an exit code that is a result
+
+
 def launch(nproc: int, args: list[str]) -> int:
-    """Run ``python -m synthgen ARGS`` under torchrun on this machine with ``nproc`` processes; its exit code."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={nproc}",
-        "-m",
-        "synthgen",
-        *args,
-    ]
-    return subprocess.call(cmd, env={"OMP_NUM_THREADS": "1", **os.environ})  # torch's threads: 1 per process
+    """Run ``python -m synthgen ARGS`` under torchrun on this machine with ``nproc`` processes (1 torch thread
+    each); its exit code. An exit code that is a result (verify's 1: not certified) comes back through a file:
+    torchrun reports any other than 0 as a crash of its workers."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "synthgen"]
+    with tempfile.TemporaryDirectory() as folder:
+        verdict = Path(folder) / "exit"
+        rc = subprocess.call([*cmd, *args], env={"OMP_NUM_THREADS": "1", **os.environ, VERDICT_FILE: str(verdict)})
+        return int(verdict.read_text()) if rc == 0 and verdict.exists() else rc
 
 
 @contextlib.contextmanager
@@ -161,15 +161,19 @@ def verify(
     data_dir: str | None = None,
     on_job: Callable[[int, int, Job], None] | None = None,
     cache: str | os.PathLike | bool = True,
+    nproc: int = 1,
 ) -> Certificate:
     """Retrain fresh learners in sequence on ``artifact`` next to its peers and return its certificate.
 
     The cells that do not depend on the artifact's images (peers, joint bound, memory-free strategies, tuning runs)
     are kept in and reused from ``cache`` (synthgen.verification.cache): True for the default folder, a folder, or
     False to compute everything. Under torchrun the grid is spread over the processes and every rank returns
-    the same certificate."""
-    art = artifact if isinstance(artifact, Artifact) else resolve_artifact(artifact)
+    the same certificate; ``nproc > 1`` launches that (``synthgen verify`` under torchrun, 1 thread per process;
+    ``on_job`` is not called) and returns the certificate it wrote."""
     cfg = config or VerifyConfig()
+    if nproc > 1 and not dist.wanted():
+        return _verify_in_processes(artifact, cfg, nproc, data_dir, cache)
+    art = artifact if isinstance(artifact, Artifact) else resolve_artifact(artifact)
     source = source_for(art, data_dir)
     info = learners_for(art, cfg)
     t0 = time.perf_counter()
@@ -180,6 +184,27 @@ def verify(
     return make_certificate(
         art, cfg, results, tuning, verdict, spread=spread, wall_time_s=round(time.perf_counter() - t0, 2)
     )
+
+
+def _verify_in_processes(
+    artifact: Artifact | str | os.PathLike,
+    cfg: VerifyConfig,
+    nproc: int,
+    data_dir: str | None,
+    cache: str | os.PathLike | bool,
+) -> Certificate:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if isinstance(artifact, Artifact):
+            artifact = artifact.path or save_artifact(artifact, folder / "artifact.safetensors")
+        (folder / "verify.json").write_text(json.dumps(cfg.to_dict()))
+        args = ["verify", str(artifact), "--config", str(folder / "verify.json"), "--out-dir", str(folder / "png")]
+        args += ["--certificate", str(folder / "certificate.json")]
+        args += ["--no-cache"] if cache is False else [] if cache is True else ["--cache-dir", str(cache)]
+        code = launch(nproc, [*args, *(["--data-dir", data_dir] if data_dir else [])])
+        if code not in (0, 1):  # 1: not certified, a result
+            raise SynthgenError(f"verify under torchrun with {nproc} processes failed (exit {code})")
+        return load_certificate(folder / "certificate.json")
 
 
 def write_verification(

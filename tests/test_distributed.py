@@ -110,6 +110,9 @@ def test_torchrun_verify_spreads_the_grid_and_rank0_alone_writes(tmp_path, tiny_
     halves = spread["protocol"]["spread"]["jobs_per_process"]
     assert len(halves) == 2 and min(halves) > 0 and sum(halves) == total[0]  # each rank ran its share
     assert two.stdout.count("certificate:") == 1 and two.stdout.count("verification (") == 1
+    cfg = verify_config(None, {"heldout": ("mlp256",)}, quick=True)
+    api = verify(tiny_artifact, cfg, cache=False, nproc=2).raw  # the Python API's launch of the same
+    assert api["results"] == one["results"] and api["protocol"]["spread"]["processes"] == 2
 
 
 @pytest.mark.skipif(default_processes() < 2, reason="one core: verify runs in one process")

@@ -10,14 +10,13 @@ from collections.abc import Iterator
 import typer
 from rich.console import Console
 
-from synthgen.api import launch
+from synthgen.api import VERDICT_FILE, launch
 from synthgen.core.errors import SynthgenError
 
 console = Console()
 err_console = Console(stderr=True)
 
 EXIT_BAD_INPUT = 2
-VERDICT_FILE = "SYNTHGEN_VERDICT_FILE"  # set by --nproc: where rank 0 leaves an exit code that is a result
 
 
 def set_threads(threads: int | None) -> None:
@@ -84,12 +83,8 @@ def default_processes() -> int:
 
 
 def launch_torchrun(nproc: int) -> int:
-    """Re-run this very command under torchrun with ``nproc`` processes (``--nproc`` dropped). An exit code that
-    is a result (verify's 1: not certified) comes back through a file: torchrun reports any other than 0 as a
-    crash of its workers."""
+    """Re-run this very command under torchrun with ``nproc`` processes (``--nproc`` dropped); its exit code."""
     import sys
-    import tempfile
-    from pathlib import Path
 
     args, skip = [], False
     for a in sys.argv[1:]:
@@ -99,14 +94,7 @@ def launch_torchrun(nproc: int) -> int:
             skip = True
         elif not a.startswith("--nproc="):
             args.append(a)
-    with tempfile.TemporaryDirectory() as folder:
-        verdict = Path(folder) / "exit"
-        os.environ[VERDICT_FILE] = str(verdict)
-        try:
-            rc = launch(nproc, args)
-        finally:
-            del os.environ[VERDICT_FILE]
-        return int(verdict.read_text()) if rc == 0 and verdict.exists() else rc
+    return launch(nproc, args)
 
 
 def result_code(code: int) -> int:
