@@ -376,7 +376,8 @@ def time_table(work: Path) -> list[str]:
         if not seconds:
             continue
         total = sum(seconds.values())
-        lines += [f"Where the cold verify's time went, per {what} (seconds summed over its cells):", "",
+        over = f", over {spread['processes']} processes" if spread.get("processes", 1) > 1 else ""
+        lines += [f"Where the cold verify's time went, per {what} (seconds summed over its cells{over}):", "",
                   f"| {what} | seconds | share |", "|---|---|---|"]  # fmt: skip
         ranked = sorted(seconds.items(), key=lambda kv: -kv[1])
         lines += [f"| {name} | {s:.0f} | {s / total:.0%} |" for name, s in ranked]
@@ -391,6 +392,7 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     certs = [json.loads(p.read_text()) for p in zoo_files] if all(p.exists() for p in zoo_files) else None
     by_seed = default_certs(work, seeds)
     default_cert, dflt = by_seed[0], list(by_seed.values())
+    spread = default_cert["protocol"]["spread"]
     arts = [load_artifact(work / f"seed{s}.safetensors") for s in range(seeds)]
     n = len(arts[0].labels)
     g = arts[0].metadata["generation"]["config"]
@@ -402,7 +404,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         f"Command: `python benchmarks/split_mnist.py --work {work}` (phase `time` alone on the machine, then "
         f"{'phases `certify` and `zoo`' if certs is not None else 'phase `certify`'})  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
-        f"({torch.get_num_threads()} threads, the CLI default), python {platform.python_version()}.  ",
+        f"(the CLI defaults: `generate` one process with {torch.get_num_threads()} threads, `verify` one process "
+        f"per core with 1 thread each), python {platform.python_version()}.  ",
         f"Default generation: learners {g['learners']['archs']}, {g['ipc']} images/class, meta-trained through "
         f"{g['inner_steps']} full-batch steps per task; the recipe: {arts[0].recipe['optimizer']} x "
         f"{arts[0].recipe['steps_per_task']} full-batch steps per task (momentum {g['inner_momentum']}; "
@@ -422,8 +425,9 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         f"| **median** | **{gen_s:.1f}** | **{gen_rss:.0f}** |",
         *(["", note, ""] if note else [""]),
         f"`synthgen verify seed0.safetensors` (defaults: {len(default_cert['protocol']['seeds'])} seeds, "
-        f"{len(default_cert['results'])} learners, peers tuned on validation, references and joint): "
-        f"**{ver['cold']['wall_s']:.1f} s**, {ver['cold']['rss_mb']:.0f} MB with an empty cache; the same command "
+        f"{len(default_cert['results'])} learners, peers tuned on validation, references and joint; "
+        f"{spread.get('processes', 1)} process(es)): **{ver['cold']['wall_s']:.1f} s**, "
+        f"{ver['cold']['rss_mb']:.0f} MB with an empty cache; the same command "
         f"again, reusing the peers, the references and the joint bound from the cache (synthgen.verification.cache): "
         f"**{ver['warm']['wall_s']:.1f} s**, {ver['warm']['rss_mb']:.0f} MB; verdict **{default_cert['verdict']}**.",
         "",
