@@ -171,11 +171,11 @@ def verify(
     the same certificate; ``nproc > 1`` launches that (``synthgen verify`` under torchrun, 1 thread per process;
     ``on_job`` is not called) and returns the certificate it wrote."""
     cfg = config or VerifyConfig()
-    if nproc > 1 and not dist.wanted():
-        return _verify_in_processes(artifact, cfg, nproc, data_dir, cache)
     art = artifact if isinstance(artifact, Artifact) else resolve_artifact(artifact)
-    source = source_for(art, data_dir)
     info = learners_for(art, cfg)
+    source = source_for(art, data_dir)  # bad input fails here, before any process starts
+    if nproc > 1 and not dist.wanted():
+        return _verify_in_processes(art, cfg, nproc, data_dir, cache)
     t0 = time.perf_counter()
     cells_cache = None if cache is False else CellCache(None if cache is True else cache)
     jobs, cells, tuning, spread = run_grid(art, cfg, source, on_job, cells_cache)

@@ -57,7 +57,7 @@ def test_dead_rank_stops_the_run_and_the_checkpoint_resumes(tmp_path):
 TINY_GEN = {**TWO_TASK_RUN, "ipc": 3, "inits_per_step": 4, "grad_chunks": 2, "checkpoint_every": 0}
 
 
-def _run(args, cwd, torchrun=0, default_nproc=False):
+def _run(args, cwd, torchrun=0, default_nproc=False, codes=(0, 1)):
     import subprocess
     import sys
 
@@ -70,7 +70,7 @@ def _run(args, cwd, torchrun=0, default_nproc=False):
         else [sys.executable, "-m"]
     )
     res = subprocess.run([*head, "synthgen", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert res.returncode in (0, 1), res.stdout[-3000:] + res.stderr[-3000:]
+    assert res.returncode in codes, res.stdout[-3000:] + res.stderr[-3000:]
     return res
 
 
@@ -126,6 +126,8 @@ def test_verify_spreads_over_every_core_by_default_and_reports_not_certified_as_
     assert "ChildFailedError" not in res.stderr and "Traceback" not in res.stderr
     spread = json.loads((tmp_path / "c.json").read_text())["protocol"]["spread"]
     assert spread["processes"] == default_processes() and min(spread["jobs_per_process"]) > 0
+    bad = _run(["verify", "missing.safetensors"], tmp_path, default_nproc=True, codes=(2,))
+    assert bad.stderr.count("error:") == 1 and "Traceback" not in bad.stderr  # checked before any process starts
     one = _run([*args, "--threads", "1", "--certificate", "one.json"], tmp_path, default_nproc=True)
     assert one.returncode == 1  # --threads: the user sets the threads of one process
     assert json.loads((tmp_path / "one.json").read_text())["protocol"]["spread"]["processes"] == 1

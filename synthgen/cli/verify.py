@@ -18,6 +18,7 @@ from synthgen.core import distributed as dist
 from synthgen.format.certificate import Certificate, CertificateMismatch, MethodResult
 from synthgen.share.resolve import resolve
 from synthgen.verification.config import VerifyConfig
+from synthgen.verification.lineup import source_for
 from synthgen.verification.methods import JOINT, SYNTHETIC, judged_peers, method_order, random_real
 
 from ._common import (
@@ -172,8 +173,6 @@ def verify(
 ) -> None:
     """Retrain fresh models in sequence on ARTIFACT, evaluate on real test data, compare with peers, certify."""
     nproc = nproc if nproc is not None else 1 if threads is not None else default_processes()
-    if nproc > 1 and check_cert is None and not dist.wanted():
-        raise typer.Exit(launch_torchrun(nproc))
     with user_errors():
         set_threads(threads)
         if check_cert is not None:
@@ -195,10 +194,13 @@ def verify(
             "models": tuple(model) if model else None,
         }
         cfg = verify_config(config, {**(given or {}), **{k: v for k, v in flags.items() if v is not None}}, quick=quick)
-        if dist.wanted():
-            dist.init_from_env("cpu", timeout_s=VERIFY_TIMEOUT_S)
         res = resolve(artifact, endpoint, token)
         learners_for(res.artifact, cfg)  # a bad --model or arch is one line before any progress bar
+        if nproc > 1 and not dist.wanted():  # every input checked here: a bad one is one line, not one per process
+            source_for(res.artifact, data_dir)
+            raise typer.Exit(launch_torchrun(nproc))
+        if dist.wanted():
+            dist.init_from_env("cpu", timeout_s=VERIFY_TIMEOUT_S)
         with Progress(
             TextColumn("verifying"),
             BarColumn(),
