@@ -187,18 +187,13 @@ def verify(
 
 
 def _verify_in_processes(
-    artifact: Artifact | str | os.PathLike,
-    cfg: VerifyConfig,
-    nproc: int,
-    data_dir: str | None,
-    cache: str | os.PathLike | bool,
+    art: Artifact, cfg: VerifyConfig, nproc: int, data_dir: str | None, cache: str | os.PathLike | bool
 ) -> Certificate:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        if isinstance(artifact, Artifact):
-            artifact = artifact.path or save_artifact(artifact, folder / "artifact.safetensors")
+        path = art.path or save_artifact(art, folder / "artifact.safetensors")
         (folder / "verify.json").write_text(json.dumps(cfg.to_dict()))
-        args = ["verify", str(artifact), "--config", str(folder / "verify.json"), "--out-dir", str(folder / "png")]
+        args = ["verify", str(path), "--config", str(folder / "verify.json"), "--out-dir", str(folder / "png")]
         args += ["--certificate", str(folder / "certificate.json")]
         args += ["--no-cache"] if cache is False else [] if cache is True else ["--cache-dir", str(cache)]
         code = launch(nproc, [*args, *(["--data-dir", data_dir] if data_dir else [])])

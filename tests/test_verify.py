@@ -20,7 +20,7 @@ from synthgen.format.recipe import make_recipe
 from synthgen.nn import consumer
 from synthgen.verification import grid, runs
 from synthgen.verification.config import VerifyConfig
-from synthgen.verification.grid import plan, plan_lr_grid, plan_settings
+from synthgen.verification.grid import plan, plan_lr_grid
 from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs
 from synthgen.verification.methods import JOINT, MEMORY_FREE, STRESS, SYNTHETIC, Job, alternatives, run_job
 from synthgen.verification.schedule import Board
@@ -145,7 +145,8 @@ def test_without_peers_or_joint_there_is_no_certificate(tiny_artifact):
     cfg = VerifyConfig(seeds=(0,), heldout=(), peers=False, joint=False, memory_free=False)
     assert plan_lr_grid(tiny_artifact, cfg) == [] and {j.method for j in plan(tiny_artifact, cfg)} == {SYNTHETIC}
     one = VerifyConfig(seeds=(0,), heldout=(), memory_free=False, **ONE)  # nothing to choose on val
-    assert plan_lr_grid(tiny_artifact, one) == [] and plan_settings(tiny_artifact, one, {}) == []
+    assert plan_lr_grid(tiny_artifact, one) == []
+    assert all(slot(Board("one")).split == "test" for slot in grid._slots(tiny_artifact, one))  # no tuning run
     assert {j.lr for j in plan(tiny_artifact, one)} >= {1e-3}
     cert = verify(tiny_artifact, cfg)
     assert cert.raw["verdict"] == NOT_CERTIFIED and any("joint bound was not run" in r for r in cert.raw["reasons"])

@@ -61,17 +61,22 @@ def claim(counter: str) -> int:
     a work queue over the process group's own key-value store (the one torchrun's rendezvous set up)."""
     if not is_active():
         raise RuntimeError("claim() needs a process group")
-    return int(dist.distributed_c10d._get_default_store().add(counter, 1)) - 1
+    return int(_store().add(counter, 1)) - 1
+
+
+def _store() -> dist.Store:
+    """The process group's key-value store (the one torchrun's rendezvous set up)."""
+    return dist.distributed_c10d._get_default_store()
 
 
 def publish(key: str, value: str) -> None:
     """Leave ``value`` under ``key`` in the process group's key-value store, for :func:`read`."""
-    dist.distributed_c10d._get_default_store().set(key, value)
+    _store().set(key, value)
 
 
 def read(keys: list[str], timeout_s: float) -> list[str]:
     """The values :func:`publish` left under ``keys``, waiting (at most ``timeout_s``) until every one is there."""
-    store = dist.distributed_c10d._get_default_store()
+    store = _store()
     store.wait(keys, _dt.timedelta(seconds=timeout_s))
     return [store.get(k).decode() for k in keys]
 

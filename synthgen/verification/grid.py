@@ -97,17 +97,6 @@ def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
     ]
 
 
-def plan_settings(art: Artifact, cfg: VerifyConfig, tried: Tried) -> list[Job]:
-    """Tuning, phase 2: each method with a second setting (Replay's and GDumb's epochs, the strength of EWC, SI
-    and LwF) at its chosen lr with each value not yet tried."""
-    return [
-        Job(a, m, cfg.seeds[0], lr, v, "val")
-        for a in arch_groups(art, cfg)
-        for m in tuned_methods(art, cfg)
-        for lr, v in setting_trials(m, cfg, _chosen_lr(tried.get((a, m.name), {}), cfg))
-    ]
-
-
 def plan(art: Artifact, cfg: VerifyConfig, chosen: dict[tuple[str, str], Choice] | None = None) -> list[Job]:
     """The grid scored on the test split, each tuned method at its chosen (lr, setting) (a method that ``follows``
     another at that one's); the references and the memory-free strategies on the first ``cfg.reference_seeds``
@@ -194,7 +183,7 @@ def _slots(art: Artifact, cfg: VerifyConfig) -> list[Slot]:
     test = [j for j in plan(art, cfg) if not yielded(j, cfg)]
     for j in (j for j in test if j.method.tuned):
         leader = by_name[j.method.follows or j.method.name]
-        slots.append(lambda b, j=j, leader=leader: replace(j, **_choice(decide(b, j.arch, leader, cfg))))
+        slots.append(lambda b, j=j, leader=leader: _decided(b, j, leader, cfg))
     return slots + [_given(j) for j in test if not j.method.tuned]
 
 
@@ -202,8 +191,9 @@ def _given(job: Job) -> Slot:
     return lambda board: job
 
 
-def _choice(c: Choice) -> dict:
-    return {"lr": c[0], "setting": c[1]}
+def _decided(board: Board, job: Job, leader: Method, cfg: VerifyConfig) -> Job:
+    lr, setting = decide(board, job.arch, leader, cfg)
+    return replace(job, lr=lr, setting=setting)
 
 
 def _setting_job(board: Board, arch: str, m: Method, k: int, cfg: VerifyConfig) -> Job:
@@ -244,8 +234,8 @@ def run_grid(
         knob = next(m.setting for m in tuned_methods(art, cfg) if m.name == name)
         val = {f"lr={k[0]:g}" + (f" {knob}={k[1]:g}" if knob else ""): acc for k, acc in scores.items()}
         record[a][name] = {"val_acc": val, "lr": lr} | ({knob: setting} if knob else {})
-    tuning_s = [(job, secs) for job, _, secs in ran.values() if job.split == "val"]
-    seconds = {"tuning (validation)": sum(s for _, s in tuning_s)}  # where the time went, summed over processes
+    tuning_s = sum(secs for job, _, secs in ran.values() if job.split == "val")
+    seconds = {"tuning (validation)": tuning_s}  # where the time went, summed over the processes
     for job in jobs:
         seconds[job.method.name] = seconds.get(job.method.name, 0.0) + found[job][1]
     by_learner: dict[str, float] = {}
