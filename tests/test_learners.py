@@ -4,7 +4,15 @@ import pytest
 import torch
 from torch import nn
 
-from synthgen.nn.learners import ZOO, UnknownLearnerError, build_learner, check_archs, family_of, has_batchnorm
+from synthgen.nn.learners import (
+    ZOO,
+    UnknownLearnerError,
+    build_learner,
+    check_archs,
+    family_of,
+    has_batchnorm,
+    in_fast_layout,
+)
 
 FAMILIES = {"mlp", "convnet", "cnn", "cnn_bn", "lenet", "convnet3", "resnet"}
 
@@ -24,6 +32,31 @@ def test_the_zoo_covers_the_families_consumers_use():
 def test_every_learner_any_size(name, shape):
     model = build_learner(name, shape, 10, seed=3)
     assert model(torch.zeros(2, *shape)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", ["cnn", "cnn_bn", "lenet", "resnet8"])
+def test_max_pool_and_batchnorm_learners_train_in_channels_last_as_the_same_network(name):
+    from synthgen.verification.cache import learner_digest
+
+    plain = build_learner(name, (1, 28, 28), 10, seed=2)
+    fast = in_fast_layout(name, build_learner(name, (1, 28, 28), 10, seed=2))
+    convs = [  # a 1-channel or 1x1 weight is contiguous in both formats
+        m.weight for m in fast.modules() if isinstance(m, nn.Conv2d) and m.in_channels > 1 and m.kernel_size != (1, 1)
+    ]
+    assert convs and all(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in convs)
+    x = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    for model in (plain, fast):  # one training step each: the same function and the same gradients
+        torch.nn.functional.cross_entropy(model(x), torch.arange(16) % 10).backward()
+        torch.optim.SGD(model.parameters(), lr=0.1).step()
+    plain.eval(), fast.eval()
+    assert torch.allclose(plain(x), fast(x), atol=1e-4)
+    assert learner_digest(plain) != learner_digest(fast)  # the verifier's cache keeps the two apart
+
+
+def test_instance_norm_mlps_and_users_networks_keep_their_layout(consumer_nets):
+    for name in ("convnet3_s", "mlp", f"{consumer_nets}:build"):
+        model = in_fast_layout(name, build_learner(name, (1, 28, 28), 10, seed=0))
+        assert all(p.is_contiguous() for p in model.parameters())
 
 
 def test_same_seed_same_weights_different_seed_different():

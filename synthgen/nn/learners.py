@@ -24,6 +24,7 @@ class ZooEntry:
     build: Callable[..., nn.Module]
     kwargs: dict[str, Any] = field(default_factory=dict)
     about: str = ""
+    channels_last: bool = False  # the verifier trains it in channels_last: faster on CPU (docs/memory_format.md)
 
 
 ZOO: dict[str, ZooEntry] = {
@@ -47,11 +48,17 @@ ZOO: dict[str, ZooEntry] = {
         {"width": 8, "norm": "batch", "depth": 4},
         "narrow four-conv BatchNorm ConvNet, 8-8-16-16 (a cheap deep proxy)",
     ),
-    "convpool": ZooEntry("cnn", cnn, {"widths": (24, 48), "pool": "avg"}, "conv 24/48 with average pooling"),
-    "cnn": ZooEntry("cnn", cnn, {"widths": (32, 64)}, "tutorial CNN: conv32-maxpool-conv64-maxpool-linear"),
-    "cnn_s": ZooEntry("cnn", cnn, {"widths": (8, 16)}, "narrow tutorial CNN, 8/16 channels"),
-    "cnn_bn": ZooEntry("cnn_bn", cnn, {"widths": (32, 64), "norm": "batch"}, "tutorial CNN with BatchNorm"),
-    "lenet": ZooEntry("lenet", lenet, {}, "LeNet-5 (max pooling)"),
+    "convpool": ZooEntry(
+        "cnn", cnn, {"widths": (24, 48), "pool": "avg"}, "conv 24/48 with average pooling", channels_last=True
+    ),
+    "cnn": ZooEntry(
+        "cnn", cnn, {"widths": (32, 64)}, "tutorial CNN: conv32-maxpool-conv64-maxpool-linear", channels_last=True
+    ),
+    "cnn_s": ZooEntry("cnn", cnn, {"widths": (8, 16)}, "narrow tutorial CNN, 8/16 channels", channels_last=True),
+    "cnn_bn": ZooEntry(
+        "cnn_bn", cnn, {"widths": (32, 64), "norm": "batch"}, "tutorial CNN with BatchNorm", channels_last=True
+    ),
+    "lenet": ZooEntry("lenet", lenet, {}, "LeNet-5 (max pooling)", channels_last=True),
     "convnet3": ZooEntry(
         "convnet3",
         convnet3,
@@ -64,9 +71,15 @@ ZOO: dict[str, ZooEntry] = {
         {"width": 32, "depth": 3, "norm": "instance"},
         "ConvNet-3 at width 32 (the verifier's default held-out member: a tenth of the cost)",
     ),
-    "resnet8": ZooEntry("resnet", resnet, {"width": 16, "blocks": (1, 1, 1)}, "ResNet-8 with BatchNorm, 16-32-64"),
+    "resnet8": ZooEntry(
+        "resnet", resnet, {"width": 16, "blocks": (1, 1, 1)}, "ResNet-8 with BatchNorm, 16-32-64", channels_last=True
+    ),
     "resnet18n": ZooEntry(
-        "resnet", resnet, {"width": 8, "blocks": (2, 2, 2, 2)}, "narrow ResNet-18 with BatchNorm, 8-64"
+        "resnet",
+        resnet,
+        {"width": 8, "blocks": (2, 2, 2, 2)},
+        "narrow ResNet-18 with BatchNorm, 8-64",
+        channels_last=True,
     ),
 }
 
@@ -116,6 +129,15 @@ def family_of(name: str) -> str:
     """The family a learner belongs to (e.g. 'mlp256' -> 'mlp'; a user's ``module:callable`` -> 'user')."""
     check_archs([name])
     return "user" if is_import_spec(name) else ZOO[name].family
+
+
+def in_fast_layout(name: str, model: nn.Module) -> nn.Module:
+    """``model`` in the memory format that trains the zoo learner ``name`` fastest on CPU (its ``channels_last``
+    flag: max pooling and BatchNorm run vectorised over the channels there). The same network: only float
+    rounding changes. A user's ``pkg.module:callable`` stays as written."""
+    if not is_import_spec(name) and ZOO[name].channels_last:
+        return model.to(memory_format=torch.channels_last)
+    return model
 
 
 def has_batchnorm(model: nn.Module) -> bool:

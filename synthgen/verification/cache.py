@@ -69,8 +69,9 @@ def source_digest(source: SourceData) -> dict:
 
 
 def learner_digest(model: torch.nn.Module) -> str:
-    """Digest of a freshly built learner: its printed structure and every initial tensor."""
-    return _sha(f"{model!r}|{tensor_sha256(model.state_dict())}".encode())[:16]
+    """Digest of a freshly built learner: its printed structure, memory format and every initial tensor."""
+    layout = [p.is_contiguous() for p in model.parameters()]  # False for a 4-D weight in channels_last
+    return _sha(f"{model!r}|{layout}|{tensor_sha256(model.state_dict())}".encode())[:16]
 
 
 def _well_formed(cell: object) -> bool:

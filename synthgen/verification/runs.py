@@ -24,7 +24,7 @@ from synthgen.format.artifact import Artifact
 from synthgen.format.recipe import optimiser_of
 from synthgen.nn.consumer import Split, TaskData, hits, predict, train_on_tasks
 from synthgen.nn.inner_loop import rehearsed_tasks
-from synthgen.nn.learners import build_learner
+from synthgen.nn.learners import build_learner, in_fast_layout
 from synthgen.verification.memory_free import run_memory_free
 from synthgen.verification.peers import PeerRecipe, run_peer
 
@@ -108,8 +108,9 @@ def artifact_tasks(art: Artifact) -> list[TaskData]:
 
 
 def fresh(arch: str, shape: Sequence[int], num_classes: int, seed: int) -> nn.Module:
-    """The verifier's learner for (arch, seed): the same weights for every method compared."""
-    return build_learner(arch, shape, num_classes, derive_seed(seed, "learner", arch))
+    """The verifier's learner for (arch, seed): the same weights for every method compared, in the memory format
+    that trains it fastest."""
+    return in_fast_layout(arch, build_learner(arch, shape, num_classes, derive_seed(seed, "learner", arch)))
 
 
 def evaluate_artifact(
