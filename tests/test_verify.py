@@ -197,11 +197,13 @@ def test_jobs_decided_by_tuning_come_after_the_runs_they_read_and_choose_as_the_
         ]
     chosen = grid.choose(tried, cfg)
     assert chosen["mlp", "Replay-20"] == (1e-3, 3) and chosen["mlp", "SI"][0] == 1e-5
+    replay_100 = {(j.lr, j.setting) for j in ran if j.method.name == "Replay-100" and j.split == "val"}
+    assert replay_100 == {(1e-3, 1), (1e-3, 3)}  # Replay-5N: Replay-N's lr, its own epochs chosen
     test = [j for j in ran if j.split == "test"]
     assert sorted(test, key=repr) == sorted((j for j in plan(tiny_artifact, cfg, chosen) if not grid.yielded(j, cfg)),
                                             key=repr)  # fmt: skip
     assert {(j.method.name, j.seed) for j in plan(tiny_artifact, cfg, chosen) if grid.yielded(j, cfg)} == {
-        ("GDumb-20", 0), ("Replay-20", 0), ("EWC", 0), ("SI", 0), ("LwF", 0)
+        ("GDumb-20", 0), ("Replay-20", 0), ("Replay-100", 0), ("EWC", 0), ("SI", 0), ("LwF", 0)
     }  # fmt: skip
     with pytest.raises(RuntimeError, match="have not run"):
         Board("empty").read("mlp", "GDumb-20", [(1e-3, 1)])
@@ -216,7 +218,7 @@ def test_tuning_runs_yield_the_first_seeds_test_cells(tiny_artifact, mnist5k, mo
     monkeypatch.setattr(grid, "cell", lambda job, *a, **k: computed.append(job) or compute(job, *a, **k))
     results = verify(tiny_artifact, cfg, cache=False).raw["results"]["mlp"]["methods"]
     tested = {j.method.name for j in computed if j.split == "test"}
-    assert {"GDumb-20", "Replay-20"}.isdisjoint(tested) and "Replay-100" in tested  # 100 follows 20: not tuned
+    assert {"GDumb-20", "Replay-20", "Replay-100"}.isdisjoint(tested)  # every first-seed cell came from tuning
     peer = {m.name: m for m in alternatives(20)}
     alone = run_job(Job("mlp", peer["GDumb-20"], 0, 1e-3, results["GDumb-20"]["epochs"]), tiny_artifact, mnist5k, cfg)
     assert results["GDumb-20"]["acc"] == [alone["acc"]]  # the same run, scored on test beside validation

@@ -67,14 +67,16 @@ Tried = dict[tuple[str, str], dict[Choice, float]]  # (arch, method) -> validati
 
 
 def tuned_methods(art: Artifact, cfg: VerifyConfig) -> list[Method]:
-    """The methods whose lr (and second setting) the verifier chooses by their own runs on the validation split."""
-    return [m for m in method_order(len(art.labels)) if m.tuned and not m.follows and wanted(m, cfg, art)]
+    """The methods whose lr and second setting the verifier chooses on the validation split (a method that
+    ``follows`` another takes that one's lr and chooses its own setting)."""
+    return [m for m in method_order(len(art.labels)) if m.tuned and wanted(m, cfg, art)]
 
 
 def lr_trials(m: Method, cfg: VerifyConfig) -> list[Choice]:
-    """Tuning, phase 1: every lr of the grid at the method's first setting (none for a grid of one lr)."""
+    """Tuning, phase 1: every lr of the grid at the method's first setting (none for a grid of one lr, or for a
+    method that takes another's lr)."""
     first = settings(m, cfg)[0] if m.setting else None
-    return [(lr, first) for lr in cfg.peer_lrs] if len(cfg.peer_lrs) > 1 else []
+    return [(lr, first) for lr in cfg.peer_lrs] if len(cfg.peer_lrs) > 1 and not m.follows else []
 
 
 def setting_trials(m: Method, cfg: VerifyConfig, lr: float) -> list[Choice]:
@@ -106,13 +108,15 @@ def plan(art: Artifact, cfg: VerifyConfig, chosen: dict[tuple[str, str], Choice]
         for m in (m for m in method_order(len(art.labels)) if wanted(m, cfg, art)):
             lr, setting = None, None
             if m.tuned:
-                lr, setting = (chosen or {}).get((a, m.follows or m.name), _first(m, cfg))
+                lr, setting = (chosen or {}).get((a, m.name)) or _untried(m, (chosen or {}).get((a, m.follows)), cfg)
             jobs += [Job(a, m, s, lr, setting) for s in seeds_for(m, cfg)]
     return jobs
 
 
-def _first(m: Method, cfg: VerifyConfig) -> Choice:
-    return cfg.peer_lrs[0], settings(m, cfg)[0] if m.setting else None
+def _untried(m: Method, leader: Choice | None, cfg: VerifyConfig) -> Choice:
+    """A tuned method with nothing to choose: the lr of the method it follows (else the grid's first) and its first
+    setting."""
+    return leader[0] if leader else cfg.peer_lrs[0], settings(m, cfg)[0] if m.setting else None
 
 
 def yielded(job: Job, cfg: VerifyConfig) -> bool:
@@ -120,7 +124,7 @@ def yielded(job: Job, cfg: VerifyConfig) -> bool:
     m = job.method
     tuning = lr_trials(m, cfg) or setting_trials(m, cfg, cfg.peer_lrs[0])
     twin = twin_on_test(replace(job, split="val"))
-    return m.tuned and not m.follows and bool(tuning) and job.seed == cfg.seeds[0] and twin is not None
+    return m.tuned and bool(tuning) and job.seed == cfg.seeds[0] and twin is not None
 
 
 def _score(c: dict) -> float:
@@ -147,9 +151,15 @@ def choose(tried: Tried, cfg: VerifyConfig) -> dict[tuple[str, str], Choice]:
 def decide(board: Board, arch: str, m: Method, cfg: VerifyConfig) -> Choice:
     """``m``'s (lr, setting) on ``arch`` as :func:`choose` makes it, from the scores on the board (waiting for
     those of its tuning runs still going on other processes); the grid's first without tuning runs."""
-    first = board.read(arch, m.name, lr_trials(m, cfg))
-    scores = first | board.read(arch, m.name, setting_trials(m, cfg, _chosen_lr(first, cfg)))
-    return _best(scores, cfg) if scores else _first(m, cfg)
+    lr = _lr_of(board, arch, m, cfg)
+    scores = board.read(arch, m.name, lr_trials(m, cfg)) | board.read(arch, m.name, setting_trials(m, cfg, lr))
+    return _best(scores, cfg) if scores else (lr, settings(m, cfg)[0] if m.setting else None)
+
+
+def _lr_of(board: Board, arch: str, m: Method, cfg: VerifyConfig) -> float:
+    """The lr ``m`` trains at on ``arch``: the best of its own lr runs, or of those of the method it follows."""
+    own = replace(m, follows="")  # a method follows one of its own kind: the same lr runs
+    return _chosen_lr(board.read(arch, m.follows or m.name, lr_trials(own, cfg)), cfg)
 
 
 def cell(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig, cache: CellCache | None = None) -> dict:
@@ -179,11 +189,8 @@ def _slots(art: Artifact, cfg: VerifyConfig) -> list[Slot]:
         for m in tuned:
             for k in range(len(setting_trials(m, cfg, cfg.peer_lrs[0]))):
                 slots.append(lambda b, a=a, m=m, k=k: _setting_job(b, a, m, k, cfg))
-    by_name = {m.name: m for m in tuned}
     test = [j for j in plan(art, cfg) if not yielded(j, cfg)]
-    for j in (j for j in test if j.method.tuned):
-        leader = by_name[j.method.follows or j.method.name]
-        slots.append(lambda b, j=j, leader=leader: _decided(b, j, leader, cfg))
+    slots += [lambda b, j=j: _decided(b, j, cfg) for j in test if j.method.tuned]
     return slots + [_given(j) for j in test if not j.method.tuned]
 
 
@@ -191,14 +198,13 @@ def _given(job: Job) -> Slot:
     return lambda board: job
 
 
-def _decided(board: Board, job: Job, leader: Method, cfg: VerifyConfig) -> Job:
-    lr, setting = decide(board, job.arch, leader, cfg)
+def _decided(board: Board, job: Job, cfg: VerifyConfig) -> Job:
+    lr, setting = decide(board, job.arch, job.method, cfg)
     return replace(job, lr=lr, setting=setting)
 
 
 def _setting_job(board: Board, arch: str, m: Method, k: int, cfg: VerifyConfig) -> Job:
-    lr = _chosen_lr(board.read(arch, m.name, lr_trials(m, cfg)), cfg)
-    lr, setting = setting_trials(m, cfg, lr)[k]
+    lr, setting = setting_trials(m, cfg, _lr_of(board, arch, m, cfg))[k]
     return Job(arch, m, cfg.seeds[0], lr, setting, "val")
 
 

@@ -52,7 +52,7 @@ class Method:
     batch_fraction: float | None = None  # stress: shuffled minibatches of this fraction of a task (None: full batch)
     selection: str = ""  # real in place: how the real images are chosen (random | herding)
     strategy: str = ""  # memory-free: naive | ewc | si | lwf
-    follows: str = ""  # a peer trained with the lr and epochs chosen for this other method (Replay-5N: Replay-N's)
+    follows: str = ""  # a peer of the same kind whose lr it takes (Replay-5N: Replay-N's); it chooses its own epochs
 
     @property
     def uses_images(self) -> bool:

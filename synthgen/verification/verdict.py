@@ -135,7 +135,7 @@ def make_certificate(
                 "replay_epochs": list(cfg.replay_epochs),
                 "gdumb_epochs": list(cfg.gdumb_epochs),
                 "choice": "per learner, the lr (at the first epochs) then the epochs (at that lr) with the best "
-                "final ACC on the validation split, first seed; Replay-5N trains as Replay-N",
+                "final ACC on the validation split, first seed; Replay-5N at Replay-N's lr, its own epochs",
                 "batch": PeerRecipe().batch,
                 "tuning": tuning,
             },
