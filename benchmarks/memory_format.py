@@ -39,6 +39,25 @@ def cell(arch: str, layout: torch.memory_format, x: torch.Tensor, y: torch.Tenso
     return time.perf_counter() - t0
 
 
+def render(rows: list[str]) -> str:
+    """docs/memory_format.md: the table of ``rows`` under what was measured, and how to read it."""
+    head = (
+        f"Machine: {platform.machine()}, torch {torch.__version__}, 1 torch thread; median of 3 repeats. A cell: "
+        f"{STEPS} Adam steps on {IMAGES} images, then scoring {SCORED:,} images."
+    )
+    note = (
+        "PyTorch's CPU max pooling and BatchNorm kernels are vectorised over the channels in channels_last and not "
+        "in NCHW; instance norm (GroupNorm) is the other way round. The verifier builds each zoo learner in the "
+        "format its `channels_last` flag names (synthgen.nn.learners); your own `--model` networks train as you "
+        "wrote them. The format changes float rounding, not the network."
+    )
+    table = "| learner | NCHW (s) | channels_last (s) | speed-up of channels_last | the verifier trains it in |"
+    return "\n".join(
+        ["# Memory format of the verifier's learners: measured", "", "Command: `python benchmarks/memory_format.py`  ",
+         head, "", table, "|---|---|---|---|---|", *rows, "", note, ""]
+    )  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "memory_format.md")
@@ -57,24 +76,7 @@ def main() -> None:
         flag = "channels_last" if entry.channels_last else "default"
         rows.append(f"| {arch} | {t['nchw']:.2f} | {t['cl']:.2f} | {speed:.2f}x | {flag} |")
         print(rows[-1], flush=True)
-    text = [
-        "# Memory format of the verifier's learners: measured",
-        "",
-        "Command: `python benchmarks/memory_format.py`  ",
-        f"Machine: {platform.machine()}, torch {torch.__version__}, 1 torch thread; median of 3 repeats. A cell: "
-        f"{STEPS} Adam steps on {IMAGES} images, then scoring {SCORED:,} images.",
-        "",
-        "| learner | NCHW (s) | channels_last (s) | speed-up of channels_last | the verifier trains it in |",
-        "|---|---|---|---|---|",
-        *rows,
-        "",
-        "PyTorch's CPU max pooling and BatchNorm kernels are vectorised over the channels in channels_last and not "
-        "in NCHW; instance norm (GroupNorm) is the other way round. The verifier builds each zoo learner in the "
-        "format its `channels_last` flag names (synthgen.nn.learners); your own `--model` networks train as you "
-        "wrote them. The format changes float rounding, not the network.",
-        "",
-    ]
-    args.out.write_text("\n".join(text))
+    args.out.write_text(render(rows))
     print(f"wrote {args.out}")
 
 

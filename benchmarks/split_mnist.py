@@ -481,7 +481,11 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         " (`python benchmarks/zoo_ablation.py --table`);",
         "- the cost of one outer step and of the replay pool: [step_cost.md](step_cost.md)"
         " (`benchmarks/step_cost.py`);",
-        "- 1 vs 2 processes: [scaling_bench.md](scaling_bench.md) (`benchmarks/scaling.py`).",
+        "- 1 vs 2 processes: [scaling_bench.md](scaling_bench.md) (`benchmarks/scaling.py`);",
+        "- the memory format each zoo learner trains fastest in: [memory_format.md](memory_format.md)"
+        " (`benchmarks/memory_format.py`);",
+        "- the verifier's seeds trained as one vmapped model: [verify_batching.md](verify_batching.md)"
+        " (`benchmarks/verify_batching.py`).",
     ]
     text = "\n".join(lines) + "\n"
     keep = sections_of(out.read_text()) if out.exists() else ""  # the other scripts' sections
