@@ -61,15 +61,22 @@ def verify_config(
 VERDICT_FILE = "SYNTHGEN_VERDICT_FILE"  # set by launch: where rank 0 leaves an exit code that is a result
 
 
+CRASHED = 3  # the exit code of a multi-process run in which a process failed (torchrun printed which and why)
+
+
 def launch(nproc: int, args: list[str]) -> int:
     """Run ``python -m synthgen ARGS`` under torchrun on this machine with ``nproc`` processes (1 torch thread
     each); its exit code. An exit code that is a result (verify's 1: not certified) comes back through a file:
-    torchrun reports any other than 0 as a crash of its workers."""
+    torchrun reports any other than 0 as a crash of its workers, which is :data:`CRASHED` here (never a result)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m", "synthgen"]
     with tempfile.TemporaryDirectory() as folder:
         verdict = Path(folder) / "exit"
         rc = subprocess.call([*cmd, *args], env={"OMP_NUM_THREADS": "1", **os.environ, VERDICT_FILE: str(verdict)})
-        return int(verdict.read_text()) if rc == 0 and verdict.exists() else rc
+        if rc != 0:
+            print(f"error: a process of the {nproc}-process run failed (torchrun exit {rc}; its report is above)",
+                  file=sys.stderr)  # fmt: skip
+            return CRASHED
+        return int(verdict.read_text()) if verdict.exists() else 0
 
 
 @contextlib.contextmanager

@@ -131,3 +131,10 @@ def test_verify_spreads_over_every_core_by_default_and_reports_not_certified_as_
     one = _run([*args, "--threads", "1", "--certificate", "one.json"], tmp_path, default_nproc=True)
     assert one.returncode == 1  # --threads: the user sets the threads of one process
     assert json.loads((tmp_path / "one.json").read_text())["protocol"]["spread"]["processes"] == 1
+    (tmp_path / "crashy.py").write_text(  # a network that builds in the launcher and fails in its processes
+        "import os\nfrom torch import nn\n\ndef build(shape, n):\n"
+        "    if 'LOCAL_RANK' in os.environ:\n        raise RuntimeError('boom')\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(shape[0] * shape[1] * shape[2], n))\n"
+    )
+    crash = _run([*args, "--model", "crashy:build", "--nproc", "2"], tmp_path, codes=(3,))
+    assert crash.stderr.strip().splitlines()[-1].startswith("error: a process of the")  # never read as a verdict

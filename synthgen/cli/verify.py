@@ -1,6 +1,6 @@
 """``synthgen verify``: retrain fresh learners in sequence, next to same-memory real peers, and certify.
 
-Exit codes: 0 certified (or --check passed), 1 not certified (or --check failed), 2 bad input.
+Exit codes: 0 certified (or --check passed), 1 not certified (or --check failed), 2 bad input, 3 a process failed.
 """
 
 from __future__ import annotations
