@@ -381,6 +381,9 @@ def time_table(work: Path) -> list[str]:
                   f"| {what} | seconds | share |", "|---|---|---|"]  # fmt: skip
         ranked = sorted(seconds.items(), key=lambda kv: -kv[1])
         lines += [f"| {name} | {s:.0f} | {s / total:.0%} |" for name, s in ranked]
+        if what == "method":
+            lines += ["", "A tuned method's first-seed test cell is its tuning run at the chosen setting, so its time "
+                      "is in the tuning row: all of it for the references, which run on one seed."]  # fmt: skip
         lines.append("")
     return [*lines, "Its reasons:", ""] if lines else []
 
