@@ -150,7 +150,8 @@ def choose(tried: Tried, cfg: VerifyConfig) -> dict[tuple[str, str], Choice]:
 
 def decide(board: Board, arch: str, m: Method, cfg: VerifyConfig) -> Choice:
     """``m``'s (lr, setting) on ``arch`` as :func:`choose` makes it, from the scores on the board (waiting for
-    those of its tuning runs still going on other processes); the grid's first without tuning runs."""
+    those of its tuning runs still going on other processes); without tuning runs, its lr (or the lr of the method
+    it follows) and its first setting."""
     lr = _lr_of(board, arch, m, cfg)
     scores = board.read(arch, m.name, lr_trials(m, cfg)) | board.read(arch, m.name, setting_trials(m, cfg, lr))
     return _best(scores, cfg) if scores else (lr, settings(m, cfg)[0] if m.setting else None)
