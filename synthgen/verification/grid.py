@@ -75,7 +75,7 @@ def tuned_methods(art: Artifact, cfg: VerifyConfig) -> list[Method]:
 def lr_trials(m: Method, cfg: VerifyConfig) -> list[Choice]:
     """Tuning, phase 1: every lr of the grid at the method's first setting (none for a grid of one lr, or for a
     method that takes another's lr)."""
-    first = settings(m, cfg)[0] if m.setting else None
+    first = _first_setting(m, cfg)
     return [(lr, first) for lr in cfg.peer_lrs] if len(cfg.peer_lrs) > 1 and not m.follows else []
 
 
@@ -108,15 +108,16 @@ def plan(art: Artifact, cfg: VerifyConfig, chosen: dict[tuple[str, str], Choice]
         for m in (m for m in method_order(len(art.labels)) if wanted(m, cfg, art)):
             lr, setting = None, None
             if m.tuned:
-                lr, setting = (chosen or {}).get((a, m.name)) or _untried(m, (chosen or {}).get((a, m.follows)), cfg)
+                leader = (chosen or {}).get((a, m.follows))  # nothing to choose: the lr of the method it follows
+                untried = (leader[0] if leader else cfg.peer_lrs[0], _first_setting(m, cfg))
+                lr, setting = (chosen or {}).get((a, m.name)) or untried
             jobs += [Job(a, m, s, lr, setting) for s in seeds_for(m, cfg)]
     return jobs
 
 
-def _untried(m: Method, leader: Choice | None, cfg: VerifyConfig) -> Choice:
-    """A tuned method with nothing to choose: the lr of the method it follows (else the grid's first) and its first
-    setting."""
-    return leader[0] if leader else cfg.peer_lrs[0], settings(m, cfg)[0] if m.setting else None
+def _first_setting(m: Method, cfg: VerifyConfig) -> float | None:
+    """The first value of ``m``'s second setting (None for a method without one)."""
+    return settings(m, cfg)[0] if m.setting else None
 
 
 def yielded(job: Job, cfg: VerifyConfig) -> bool:
@@ -154,7 +155,7 @@ def decide(board: Board, arch: str, m: Method, cfg: VerifyConfig) -> Choice:
     it follows) and its first setting."""
     lr = _lr_of(board, arch, m, cfg)
     scores = board.read(arch, m.name, lr_trials(m, cfg)) | board.read(arch, m.name, setting_trials(m, cfg, lr))
-    return _best(scores, cfg) if scores else (lr, settings(m, cfg)[0] if m.setting else None)
+    return _best(scores, cfg) if scores else (lr, _first_setting(m, cfg))
 
 
 def _lr_of(board: Board, arch: str, m: Method, cfg: VerifyConfig) -> float:
