@@ -6,7 +6,9 @@
   (with and without triton, which that call imports unless the CLI keeps it out);
 - step: ms per outer step on the last task stage (replay pool warm, default config);
 - joint: peak RSS growth of a convpool joint-training baseline (the verifier's largest job);
-- stages: peak and current RSS at the start of each stage of a whole default generation (about 3 minutes).
+- stages: peak and current RSS at the start of each stage of a whole default generation (about 3 minutes);
+- gdumb-shifts: GDumb-100's final test / validation accuracy on mnist-5k (seeds 0-2) as the verifier trains it
+  and with each minibatch image shifted by up to 2 px, at the lr and epochs given (about 2 minutes).
 
     python benchmarks/probes.py --only stages    # one probe
 """
@@ -81,10 +83,40 @@ out["end: peak / current MB"] = [mb(), now()]
 print(json.dumps(out))
 """
 
+GDUMB_SHIFTS = """
+import statistics, torch
+import torch.nn.functional as F
+torch.set_num_threads(1)
+from synthgen.data.sources import load_source
+from synthgen.verification import peers, runs
+src = load_source("mnist-5k")
+tasks, plain = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)], peers._adam_epochs
+def shifted(model, opt, x, y, epochs, batch, g, memory=None, mask_of_class=None):
+    model.train()  # peers._adam_epochs for GDumb (no memory, no mask), each image shifted by up to 2 px
+    for _ in range(epochs):
+        for idx in torch.randperm(len(x), generator=g).split(batch):
+            pad, off = F.pad(x[idx], (2, 2, 2, 2)), torch.randint(0, 5, (len(idx), 2), generator=g).tolist()
+            bx = torch.stack([pad[i, :, a:a + x.shape[2], b:b + x.shape[3]] for i, (a, b) in enumerate(off)])
+            if len(bx) > 1:
+                opt.zero_grad(); F.cross_entropy(model(bx), y[idx]).backward(); opt.step()
+out = {}
+for arch, lr, epochs, fn in (("cnn", 3e-3, 30, plain), ("cnn", 3e-3, 30, shifted), ("cnn", 3e-3, 100, shifted),
+                             ("cnn_bn", 1e-3, 100, plain), ("cnn_bn", 1e-3, 100, shifted),
+                             ("cnn_bn", 1e-3, 200, shifted), ("convnet3_s", 3e-3, 100, plain),
+                             ("convnet3_s", 3e-3, 100, shifted), ("convnet3_s", 3e-3, 200, shifted),
+                             ("mlp", 1e-3, 100, plain), ("mlp", 1e-3, 100, shifted)):
+    peers._adam_epochs = fn
+    r = [runs.peer_matrix("gdumb", src, tasks, src.normalisation(), arch, s, 100,
+                          peers.PeerRecipe(lr=lr, epochs=epochs), splits=("test", "val")) for s in (0, 1, 2)]
+    key = f"{arch} lr {lr:g} {epochs} epochs {'shifted' if fn is shifted else 'plain'}: test / validation"
+    out[key] = [round(statistics.mean(x[k].final_acc for x in r), 3) for k in ("test", "val")]
+print(json.dumps(out))
+"""
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=("rss", "step", "joint", "stages"), help="run this probe alone")
+    ap.add_argument("--only", choices=("rss", "step", "joint", "stages", "gdumb-shifts"), help="run this probe alone")
     args = ap.parse_args()
     probes = (
         ("rss", "KEEP_TRITON_OUT = False\n" + RSS),
@@ -92,6 +124,7 @@ def main() -> None:
         ("step", STEP),
         ("joint", JOINT),
         ("stages", STAGES),
+        ("gdumb-shifts", GDUMB_SHIFTS),
     )
     for name, code in probes:
         if args.only and name != args.only:
