@@ -38,6 +38,7 @@ TINY_VERIFY = {
     "peer_lrs": [1e-3],
     "replay_epochs": [2],
     "gdumb_epochs": [30],
+    "gdumb_shifted_epochs": [],
     "memory_free": False,
     "joint_epochs": 1,
 }

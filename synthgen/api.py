@@ -41,6 +41,7 @@ QUICK = {
     "peer_lrs": (1e-3,),
     "replay_epochs": (5,),
     "gdumb_epochs": (30,),
+    "gdumb_shifted_epochs": (),
     "memory_free": False,
 }  # `verify --quick`: for iteration only
 

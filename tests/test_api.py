@@ -54,6 +54,7 @@ def test_write_verification_and_check(small_artifact, tmp_path):
         peer_lrs=(1e-3,),
         replay_epochs=(2,),
         gdumb_epochs=(30,),
+        gdumb_shifted_epochs=(),
         joint_epochs=1,
     )
     cert = synthgen.verify(path, cfg)

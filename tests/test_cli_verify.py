@@ -97,6 +97,7 @@ def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
                 "peer_lrs": [0.001],
                 "replay_epochs": [2],
                 "gdumb_epochs": [30],
+                "gdumb_shifted_epochs": [],
                 "memory_free": False,
                 "peer_margin": 0.5,
             }
@@ -130,6 +131,7 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
                 "peer_lrs": [0.001],
                 "replay_epochs": [2],
                 "gdumb_epochs": [30],
+                "gdumb_shifted_epochs": [],
                 "reference_seeds": 1,
                 "memory_free": True,
             }

@@ -23,11 +23,12 @@ from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid
 from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs
 from synthgen.verification.methods import JOINT, MEMORY_FREE, STRESS, SYNTHETIC, Job, alternatives, run_job
+from synthgen.verification.peers import GDumbBudget
 from synthgen.verification.schedule import Board
 
 # one lr and budget for the peers, the joint bound at 2 epochs: the tuning itself is tested in
 # test_peers_lr_and_epochs_are_chosen_on_validation
-ONE = {"peer_lrs": (1e-3,), "replay_epochs": (2,), "gdumb_epochs": (30,)}
+ONE = {"peer_lrs": (1e-3,), "replay_epochs": (2,), "gdumb_epochs": (30,), "gdumb_shifted_epochs": ()}
 FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), memory_free=False, joint_epochs=2, **ONE)
 
 
@@ -155,11 +156,11 @@ def test_without_peers_or_joint_there_is_no_certificate(tiny_artifact):
 def test_peers_lr_and_epochs_are_chosen_on_validation(tiny_artifact):
     cfg = VerifyConfig(
         seeds=(0,), archs=("mlp",), heldout=(), memory_free=False, peer_lrs=(1e-5, 1e-3), joint_epochs=1,
-        replay_epochs=(1, 3), gdumb_epochs=(1, 20),
+        replay_epochs=(1, 3), gdumb_epochs=(1, 20), gdumb_shifted_epochs=(20,),
     )  # fmt: skip
     grid = plan_lr_grid(tiny_artifact, cfg)
     assert {(j.method.name, j.lr, j.setting, j.split) for j in grid} >= {
-        ("GDumb-20", 1e-5, 1, "val"), ("Replay-20", 1e-3, 1, "val"), (JOINT.name, 1e-3, None, "val")
+        ("GDumb-20", 1e-5, GDumbBudget(1), "val"), ("Replay-20", 1e-3, 1, "val"), (JOINT.name, 1e-3, None, "val")
     }  # fmt: skip
     assert "Replay-100" not in {j.method.name for j in grid}  # it trains as Replay-20 does
     cert = verify(tiny_artifact, cfg)
@@ -173,6 +174,11 @@ def test_peers_lr_and_epochs_are_chosen_on_validation(tiny_artifact):
     assert gdumb["lr=0.001 epochs=20"] > gdumb["lr=0.001 epochs=1"] + 0.1
     assert record["GDumb-20"]["epochs"] == results["GDumb-20"]["epochs"] == 20
     assert "lr=1e-05 epochs=20" not in gdumb  # the epochs are tried at the chosen lr only
+    assert set(gdumb) == {"lr=1e-05 epochs=1", "lr=0.001 epochs=1", "lr=0.001 epochs=20", "lr=0.001 epochs=20 shift=2"}
+    best = max(gdumb, key=gdumb.get)  # shifted or not, as validation says; the certificate records which
+    assert (results["GDumb-20"].get("shift") == 2) == best.endswith("shift=2") and record["GDumb-20"].get("shift") == (
+        2 if best.endswith("shift=2") else None
+    )  # fmt: skip
     assert (results["Replay-100"]["lr"], results["Replay-100"]["epochs"]) == (
         record["Replay-20"]["lr"], record["Replay-20"]["epochs"]
     )  # fmt: skip
@@ -181,13 +187,14 @@ def test_peers_lr_and_epochs_are_chosen_on_validation(tiny_artifact):
 def test_jobs_decided_by_tuning_come_after_the_runs_they_read_and_choose_as_the_whole_tuning_does(tiny_artifact):
     cfg = VerifyConfig(
         seeds=(0, 1), archs=("mlp",), heldout=(), memory_free=True, peer_lrs=(1e-5, 1e-3), joint_epochs=1,
-        replay_epochs=(1, 3), gdumb_epochs=(1, 20),
+        replay_epochs=(1, 3), gdumb_epochs=(1, 20), gdumb_shifted_epochs=(20,),
     )  # fmt: skip
     board, ran = Board("test"), []
     for slot in grid._slots(tiny_artifact, cfg):  # in one process, in order: Board.read raises on a missing run
         job = slot(board)
         if job.split == "val":  # made-up scores: the lr 1e-3 and the largest setting win, but one method's 1e-5
-            score = job.lr * (1 + (job.setting or 0)) * (1e4 if job.method.name == "SI" and job.lr < 1e-4 else 1)
+            size = sum(job.setting) if isinstance(job.setting, GDumbBudget) else job.setting or 0
+            score = job.lr * (1 + size) * (1e4 if job.method.name == "SI" and job.lr < 1e-4 else 1)
             board.post(job, score)
         ran.append(job)
     tried: dict = {}
@@ -197,6 +204,7 @@ def test_jobs_decided_by_tuning_come_after_the_runs_they_read_and_choose_as_the_
         ]
     chosen = grid.choose(tried, cfg)
     assert chosen["mlp", "Replay-20"] == (1e-3, 3) and chosen["mlp", "SI"][0] == 1e-5
+    assert chosen["mlp", "GDumb-20"] == (1e-3, GDumbBudget(20, 2))  # a shifted budget, chosen like the others
     replay_100 = {(j.lr, j.setting) for j in ran if j.method.name == "Replay-100" and j.split == "val"}
     assert replay_100 == {(1e-3, 1), (1e-3, 3)}  # Replay-5N: Replay-N's lr, its own epochs chosen
     test = [j for j in ran if j.split == "test"]
@@ -206,13 +214,13 @@ def test_jobs_decided_by_tuning_come_after_the_runs_they_read_and_choose_as_the_
         ("GDumb-20", 0), ("Replay-20", 0), ("Replay-100", 0), ("EWC", 0), ("SI", 0), ("LwF", 0)
     }  # fmt: skip
     with pytest.raises(RuntimeError, match="have not run"):
-        Board("empty").read("mlp", "GDumb-20", [(1e-3, 1)])
+        Board("empty").read("mlp", "GDumb-20", [(1e-3, GDumbBudget(1))])
 
 
 def test_tuning_runs_yield_the_first_seeds_test_cells(tiny_artifact, mnist5k, monkeypatch):
     cfg = VerifyConfig(
         seeds=(0,), archs=("mlp",), heldout=(), memory_free=False, joint=False, peer_lrs=(1e-3,),
-        replay_epochs=(1, 2), gdumb_epochs=(1, 5),
+        replay_epochs=(1, 2), gdumb_epochs=(1,), gdumb_shifted_epochs=(5,),
     )  # fmt: skip
     computed, compute = [], grid.cell
     monkeypatch.setattr(grid, "cell", lambda job, *a, **k: computed.append(job) or compute(job, *a, **k))
@@ -220,7 +228,8 @@ def test_tuning_runs_yield_the_first_seeds_test_cells(tiny_artifact, mnist5k, mo
     tested = {j.method.name for j in computed if j.split == "test"}
     assert {"GDumb-20", "Replay-20", "Replay-100"}.isdisjoint(tested)  # every first-seed cell came from tuning
     peer = {m.name: m for m in alternatives(20)}
-    alone = run_job(Job("mlp", peer["GDumb-20"], 0, 1e-3, results["GDumb-20"]["epochs"]), tiny_artifact, mnist5k, cfg)
+    budget = GDumbBudget(results["GDumb-20"]["epochs"], results["GDumb-20"].get("shift", 0))
+    alone = run_job(Job("mlp", peer["GDumb-20"], 0, 1e-3, budget), tiny_artifact, mnist5k, cfg)
     assert results["GDumb-20"]["acc"] == [alone["acc"]]  # the same run, scored on test beside validation
     alone = run_job(Job("mlp", peer["Replay-20"], 0, 1e-3, results["Replay-20"]["epochs"]), tiny_artifact, mnist5k, cfg)
     assert results["Replay-20"]["matrices"] == [alone["R"]]

@@ -15,8 +15,9 @@ from synthgen.verification.methods import SYNTHETIC, Job, settings, twin_on_test
 
 # the tuning runs, the peers, the joint bound and the memory-free strategies: every kind of cached cell
 CFG = VerifyConfig(
-    seeds=(0,), archs=("mlp",), heldout=(), peer_lrs=(1e-4, 1e-3), joint_epochs=1, replay_epochs=(1,), gdumb_epochs=(3,)
-)
+    seeds=(0,), archs=("mlp",), heldout=(), peer_lrs=(1e-4, 1e-3), joint_epochs=1, replay_epochs=(1,),
+    gdumb_epochs=(3,), gdumb_shifted_epochs=(),
+)  # fmt: skip
 
 
 def _independent(art, cfg):

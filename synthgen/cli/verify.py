@@ -41,6 +41,7 @@ VERIFY_TIMEOUT_S = 6 * 3600.0  # a rank waits at the final gather while the othe
 def chosen(s: MethodResult) -> str:
     """A tuned method's lr and second setting as chosen on the validation split ("-" for none)."""
     extra = f", {s.epochs} ep" if s.epochs else f", strength {s.strength:g}" if s.strength else ""
+    extra += f", shifts <= {s.shift} px" if s.shift else ""
     return "-" if s.lr is None else f"lr {s.lr:g}{extra}"
 
 

@@ -73,6 +73,7 @@ class MethodResult:
     seen_curve: tuple[float, ...] = ()  # accuracy on the tasks seen so far after each task
     lr: float | None = None  # the chosen Adam lr (peers, joint bound)
     epochs: int | None = None  # the chosen epochs (Replay: per task, GDumb: over the buffer)
+    shift: int | None = None  # GDumb: its images shifted by up to this many pixels in training (None: not)
     strength: float | None = None  # the chosen strength of EWC, SI or LwF
     max_forgetting: float | None = None
     avg_incremental: float | None = None
@@ -91,6 +92,7 @@ class MethodResult:
             seen_curve=tuple(d.get("seen_curve", ())),
             lr=d.get("lr"),
             epochs=d.get("epochs"),
+            shift=d.get("shift"),
             strength=d.get("strength"),
             max_forgetting=d.get("max_forgetting_mean"),
             avg_incremental=d.get("avg_incremental_acc_mean"),

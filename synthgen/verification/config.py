@@ -31,6 +31,9 @@ class VerifyConfig(ConfigBase):
     replay_epochs: Budgets = (2, 5, 10)  # Replay: epochs over each task's real data (+ as many buffer batches),
     # chosen per learner on the validation split at the chosen lr
     gdumb_epochs: Budgets = (30, 100)  # GDumb: epochs over the buffer after each task, chosen the same way
+    gdumb_shifted_epochs: tuple[Positive, ...] = (100, 200)  # GDumb: more of its epochs to choose from, with each
+    # minibatch image shifted by up to gdumb_shift pixels (light augmentation; () for none)
+    gdumb_shift: Positive = 2
     memory_free: bool | None = None  # Naive, EWC, SI, LwF on the real tasks (they keep no data); None: for data
     # made without rehearsal
     joint: bool = True  # the joint upper bound (the verdict needs it; it does not depend on the data)

@@ -40,6 +40,7 @@ from synthgen.verification.methods import (
     method_order,
     run_job,
     seeds_for,
+    setting_fields,
     settings,
     twin_on_test,
 )
@@ -196,6 +197,12 @@ def _slots(art: Artifact, cfg: VerifyConfig) -> list[Slot]:
     return slots + [_given(j) for j in test if not j.method.tuned]
 
 
+def _label(m: Method, choice: Choice) -> str:
+    """A tuning run as the certificate names it: "lr=0.001 epochs=200 shift=2"."""
+    fields = setting_fields(m, choice[1])
+    return " ".join([f"lr={choice[0]:g}"] + [f"{k}={v:g}" for k, v in fields.items()])
+
+
 def _given(job: Job) -> Slot:
     return lambda board: job
 
@@ -239,9 +246,9 @@ def run_grid(
     record: dict[str, dict[str, dict]] = {a: {} for a, _ in tried}
     for (a, name), scores in tried.items():
         lr, setting = chosen[a, name]
-        knob = next(m.setting for m in tuned_methods(art, cfg) if m.name == name)
-        val = {f"lr={k[0]:g}" + (f" {knob}={k[1]:g}" if knob else ""): acc for k, acc in scores.items()}
-        record[a][name] = {"val_acc": val, "lr": lr} | ({knob: setting} if knob else {})
+        m = next(m for m in tuned_methods(art, cfg) if m.name == name)
+        val = {_label(m, k): acc for k, acc in scores.items()}
+        record[a][name] = {"val_acc": val, "lr": lr} | setting_fields(m, setting)
     tuning_s = sum(secs for job, _, secs in ran.values() if job.split == "val")
     seconds = {"tuning (validation)": tuning_s}  # where the time went, summed over the processes
     for job in jobs:

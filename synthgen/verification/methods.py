@@ -17,7 +17,7 @@ from synthgen.data.sources import SourceData
 from synthgen.format.artifact import Artifact
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.memory_free import BATCH, EPOCHS, LR, STRENGTHS
-from synthgen.verification.peers import PeerRecipe
+from synthgen.verification.peers import GDumbBudget, PeerRecipe
 from synthgen.verification.real_sets import in_place_of
 from synthgen.verification.runs import (
     SequenceRun,
@@ -146,26 +146,42 @@ def seeds_for(method: Method, cfg: VerifyConfig) -> tuple[int, ...]:
     return cfg.seeds[: cfg.reference_seeds] if method.on_reference_seeds else cfg.seeds
 
 
+Setting = float | GDumbBudget  # a tuned method's second setting: Replay's epochs, GDumb's budget, a strength
+
+
+def setting_fields(method: Method, value: Setting | None) -> dict:
+    """``method``'s second setting as the certificate, the cache and the tables name it: ``{"epochs": 5}``,
+    ``{"epochs": 200, "shift": 2}`` (no shift: ``{"epochs": 100}``), ``{"strength": 10.0}`` ({} for none)."""
+    if value is None:
+        return {}
+    if isinstance(value, GDumbBudget):
+        return {"epochs": value.epochs} | ({"shift": value.shift} if value.shift else {})
+    return {method.setting: value}
+
+
 @dataclass(frozen=True)
 class Job:
     arch: str
     method: Method
     seed: int
     lr: float | None = None  # tuned methods: the Adam lr (tuning jobs try each)
-    setting: float | None = None  # the method's second setting, epochs or strength (tuning jobs try each)
+    setting: Setting | None = None  # the method's second setting (tuning jobs try each)
     split: str = "test"  # "val" for the tuning jobs
 
     def key(self) -> dict:
         """What identifies the job in the cache: the method by its name."""
         k = {"arch": self.arch, "method": self.method.name, "seed": self.seed, "lr": self.lr, "split": self.split}
-        return k | ({self.method.setting: self.setting} if self.setting is not None else {})
+        return k | setting_fields(self.method, self.setting)
 
 
-def settings(method: Method, cfg: VerifyConfig) -> tuple[float, ...]:
+def settings(method: Method, cfg: VerifyConfig) -> tuple[Setting, ...]:
     """The values of ``method``'s second setting to choose from, the first of them while its lr is chosen."""
     if method.regularised:
         return STRENGTHS[method.strategy]
-    return {Kind.REPLAY: cfg.replay_epochs, Kind.GDUMB: cfg.gdumb_epochs}.get(method.kind, ())
+    if method.kind is Kind.GDUMB:
+        shifted = tuple(GDumbBudget(e, cfg.gdumb_shift) for e in cfg.gdumb_shifted_epochs)
+        return tuple(GDumbBudget(e) for e in cfg.gdumb_epochs) + shifted
+    return cfg.replay_epochs if method.kind is Kind.REPLAY else ()
 
 
 def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
@@ -184,8 +200,10 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
     if m.kind is Kind.MEMORY_FREE:
         lr = job.lr if job.lr is not None else LR
         return {"strategy": m.strategy, "lr": lr, "strength": setting, "epochs": EPOCHS, "batch": BATCH}
-    # Replay (epochs over each task) or GDumb (epochs over the buffer)
-    return {"kind": m.kind.value, "memory": m.memory, "lr": job.lr, "epochs": int(setting), "batch": PeerRecipe().batch}
+    p = {"kind": m.kind.value, "memory": m.memory, "lr": job.lr, "batch": PeerRecipe().batch}
+    if m.kind is Kind.GDUMB:  # epochs over the buffer, shifted or not
+        return p | setting_fields(m, setting)
+    return p | {"epochs": int(setting)}  # Replay: epochs over each task
 
 
 def twin_on_test(job: Job) -> Job | None:
@@ -217,7 +235,7 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
             runs = memory_free_matrix(p["strategy"], source, tasks, norm, *learner, p["lr"], p["strength"] or 0.0,
                                       scenario, splits)  # fmt: skip
         else:
-            recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], batch=p["batch"])
+            recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], batch=p["batch"], shift=p.get("shift", 0))
             runs = peer_matrix(p["kind"], source, tasks, norm, *learner, p["memory"], recipe, scenario, splits)
         run = runs[job.split]
         test = final_figures(runs["test"]) if job.method.kind is Kind.GDUMB else _matrices(runs["test"])

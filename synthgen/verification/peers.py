@@ -18,15 +18,19 @@ and ``GDumbPlugin``), written for the verifier's own learners and seeds:
   minibatches come from a shorter random stream, so the figure is not bit-identical to scoring every task).
 
 Both use a standard recipe (Adam, minibatches, epochs); the verifier picks the lr, then the epochs, from
-small grids on the validation split (synthgen.verification.grid). The buffer keeps, for each seen class, the
-images with the highest seeded random priority: reservoir sampling per class, so shrinking a
-class's share keeps a subset of what it held.
+small grids on the validation split (synthgen.verification.grid). GDumb's grid also holds budgets with light
+augmentation (each minibatch image shifted by up to 2 pixels), what a practitioner adds when 100 images are
+all there is; validation chooses it where it helps (the convolutional learners).
+
+The buffer keeps, for each seen class, the images with the highest seeded random priority: reservoir
+sampling per class, so shrinking a class's share keeps a subset of what it held.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -45,6 +49,15 @@ class PeerRecipe:
     lr: float = 1e-3
     epochs: int = 5
     batch: int = BATCH
+    shift: int = 0  # each minibatch image moved by up to this many pixels (GDumb's light augmentation)
+
+
+class GDumbBudget(NamedTuple):
+    """How GDumb trains on its buffer, chosen on the validation split: ``epochs`` over it, each minibatch image
+    moved by up to ``shift`` pixels (0: Avalanche's GDumb; a few pixels: what a practitioner adds to 100 images)."""
+
+    epochs: int
+    shift: int = 0
 
 
 class ClassBalancedBuffer:
@@ -73,6 +86,18 @@ class ClassBalancedBuffer:
         return torch.cat(parts)
 
 
+def random_shift(x: torch.Tensor, pixels: int, g: torch.Generator) -> torch.Tensor:
+    """Each image of ``x`` (N, C, H, W) moved by its own seeded offset of up to ``pixels`` along each axis, the
+    uncovered border repeating the edge (torchvision's ``RandomCrop(padding=pixels, padding_mode="edge")``, drawn
+    from ``g`` and for the whole minibatch at once)."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (pixels,) * 4, mode="replicate")
+    off = torch.randint(0, 2 * pixels + 1, (2, n, 1), generator=g)
+    rows, cols = off[0] + torch.arange(h), off[1] + torch.arange(w)  # (N, H), (N, W)
+    picked = padded[torch.arange(n)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (N, H, W, C)
+    return picked.permute(0, 3, 1, 2)
+
+
 def _adam_epochs(
     model: nn.Module,
     opt: torch.optim.Optimizer,
@@ -83,9 +108,11 @@ def _adam_epochs(
     g: torch.Generator,
     memory: tuple[torch.Tensor, torch.Tensor] | None = None,
     mask_of_class: torch.Tensor | None = None,
+    shift: int = 0,
 ) -> None:
     """``epochs`` passes of ``opt`` over (x, y) in shuffled minibatches, each joined by a random minibatch of
-    ``memory`` (``mask_of_class[c]``: the logits an image of class c is scored on, task-incremental; None: all)."""
+    ``memory`` (``mask_of_class[c]``: the logits an image of class c is scored on, task-incremental; None: all)
+    and, with ``shift``, each image moved by up to that many pixels (:func:`random_shift`)."""
     from synthgen.nn.inner_loop import apply_mask
     from synthgen.nn.learners import has_batchnorm
 
@@ -99,6 +126,8 @@ def _adam_epochs(
                 bx, by = torch.cat([bx, memory[0][pick]]), torch.cat([by, memory[1][pick]])
             if len(bx) < 2 and not single_ok:
                 continue
+            if shift:
+                bx = random_shift(bx, shift, g)
             opt.zero_grad()
             logits = model(bx) if mask_of_class is None else apply_mask(model(bx), mask_of_class[by])
             F.cross_entropy(logits, by).backward()
@@ -135,7 +164,7 @@ def run_peer(
         model = make_model()
         opt = torch.optim.Adam(model.parameters(), lr=recipe.lr)
         _adam_epochs(model, opt, train_images[idx], train_labels[idx], recipe.epochs, recipe.batch, g,
-                     mask_of_class=mask_of_class)  # fmt: skip
+                     mask_of_class=mask_of_class, shift=recipe.shift)  # fmt: skip
         after_task(len(tasks) - 1, model)
         return
     model = make_model()

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable
 
 from synthgen.core import distributed as dist
-from synthgen.verification.methods import Job
+from synthgen.verification.methods import Job, Setting
 
-Choice = tuple[float, float | None]  # a tuned method's (lr, second setting)
+Choice = tuple[float, Setting | None]  # a tuned method's (lr, second setting)
 WAIT_S = 6 * 3600.0  # a process waits this long for a tuning run that another process is running
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from synthgen.verification.methods import JOINT, SYNTHETIC, Job, Method
+from synthgen.verification.methods import JOINT, SYNTHETIC, Job, Method, setting_fields
 from synthgen.verification.metrics import (
     average_accuracy,
     average_incremental_accuracy,
@@ -71,8 +71,7 @@ def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tup
         s["seeds"] = [job.seed for job, _ in pairs]
         if pairs[0][0].lr is not None:
             s["lr"] = pairs[0][0].lr
-        if pairs[0][0].setting is not None:
-            s[pairs[0][0].method.setting] = pairs[0][0].setting  # "epochs" or "strength"
+        s.update(setting_fields(pairs[0][0].method, pairs[0][0].setting))  # epochs (and shift) or strength
         results[arch]["methods"][method] = s
     for r in results.values():
         bound = r["methods"].get(JOINT.name, {}).get("seen_curve")

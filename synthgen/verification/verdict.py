@@ -134,8 +134,11 @@ def make_certificate(
                 "lr_grid": list(cfg.peer_lrs),
                 "replay_epochs": list(cfg.replay_epochs),
                 "gdumb_epochs": list(cfg.gdumb_epochs),
-                "choice": "per learner, the lr (at the first epochs) then the epochs (at that lr) with the best "
-                "final ACC on the validation split, first seed; Replay-5N at Replay-N's lr, its own epochs",
+                "gdumb_shifted_epochs": list(cfg.gdumb_shifted_epochs),
+                "gdumb_shift": cfg.gdumb_shift,
+                "choice": "per learner, the lr (at the first epochs) then the epochs (at that lr; GDumb: also with "
+                "each image shifted by up to gdumb_shift pixels) with the best final ACC on the validation split, "
+                "first seed; Replay-5N at Replay-N's lr, its own epochs",
                 "batch": PeerRecipe().batch,
                 "tuning": tuning,
             },
