@@ -6,6 +6,7 @@ python examples/train_in_sequence.py my.safetensors
 import sys
 
 import torch
+from torchvision.transforms import v2
 
 import synthgen
 from synthgen.data.config import SourceConfig
@@ -15,14 +16,17 @@ from synthgen.nn.learners import build_learner
 art = synthgen.load(sys.argv[1])
 model = build_learner(sys.argv[2] if len(sys.argv) > 2 else "cnn_bn", (1, 28, 28), 10, seed=0)  # or your nn.Module
 momentum = art.recipe.get("momentum", 0.0)  # a fresh torch.optim.SGD per task
+shift = art.recipe.get("shift", 0)  # every step moves each image by up to this many pixels, edges repeated
+crop = v2.RandomCrop(tuple(art.images.shape[-2:]), padding=shift, padding_mode="edge")
 for t, lr in enumerate(art.recipe["lr_per_task"]):
     keep = art.task_ids <= t if art.recipe.get("rehearsal") else art.task_ids == t  # rehearsal: tasks 0..t together
     x, targets = art.images[keep], art.targets()[keep]
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
     model.train()
     for _ in range(art.recipe["steps_per_task"]):
+        xb = torch.stack([crop(img) for img in x]) if shift else x  # a new offset per image and step
         opt.zero_grad()
-        loss = -(targets * torch.log_softmax(model(x), dim=1)).sum(1).mean()
+        loss = -(targets * torch.log_softmax(model(xb), dim=1)).sum(1).mean()
         loss.backward()
         opt.step()
 model.eval()

@@ -83,6 +83,8 @@ BAD = {
     "momentum 1": (lambda t, m: m["recipe"].update(momentum=1.0), "recipe.momentum"),
     "momentum text": (lambda t, m: m["recipe"].update(momentum="0.5"), "recipe.momentum"),
     "rehearsal text": (lambda t, m: m["recipe"].update(rehearsal="yes"), "recipe.rehearsal"),
+    "shift too far": (lambda t, m: m["recipe"].update(shift=30), "recipe.shift"),
+    "shift fraction": (lambda t, m: m["recipe"].update(shift=1.5), "recipe.shift"),
     "soft labels not probabilities": (lambda t, m: t["soft_labels"].mul_(2), "probability rows"),
     "task ids out of range": (lambda t, m: t["task_ids"].__setitem__(0, 7), "task_ids outside"),
     "soft labels missing but recipe wants them": (lambda t, m: t.pop("soft_labels"), "has no soft_labels"),

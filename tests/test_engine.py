@@ -1,5 +1,6 @@
 """The engine: it learns data that beats real sequential training, resumes exactly, guards NaNs."""
 
+import dataclasses
 import math
 
 import pytest
@@ -80,6 +81,7 @@ class Interrupt(Exception):
         (16, 40, "0,1/2,3/4,5", {}),  # 3 tasks: the pool advanced stage by stage == the pool rebuilt on resume
         (20, 6, "0,1/2,3", {"tail_average": 0.5}),  # in stage 1's averaged tail: the running sum is in the checkpoint
         (28, 6, "0,1/2,3", {"refine_steps": 8, "rehearsal": False}),  # mid refine stage (steps 25-32)
+        (13, 6, "0,1/2,3", {"shift": 2}),  # each step's offsets are drawn from its own seed
     ],
 )
 def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split, extra):
@@ -199,6 +201,18 @@ def test_lr_jitter_is_seeded_and_changes_the_data(mnist5k):
     c = Engine(tiny_config(steps=6, lr_jitter=1.0), source=mnist5k).run()
     assert torch.equal(a.images, b.images)
     assert not torch.equal(a.images, c.images)
+
+
+def test_a_shifted_recipe_is_seeded_meta_trained_through_recorded_and_followed(mnist5k, tiny_artifact):
+    cfg = tiny_config(steps=6, shift=2)
+    a, b = Engine(cfg, source=mnist5k).run(), Engine(cfg, source=mnist5k).run()
+    assert torch.equal(a.images, b.images)
+    assert not torch.equal(a.images, Engine(tiny_config(steps=6), source=mnist5k).run().images)
+    art = artifact_from_result(a, cfg)
+    assert art.recipe["shift"] == 2 and "RandomCrop" in art.recipe["augmentation"]
+    assert "shift" not in tiny_artifact.recipe  # a recipe without shifts says nothing of them
+    plain = dataclasses.replace(art, metadata={**art.metadata, "recipe": {**art.recipe, "shift": 0}})
+    assert evaluate_artifact(art, mnist5k, "cnn", 0).R != evaluate_artifact(plain, mnist5k, "cnn", 0).R  # followed
 
 
 def test_a_mixed_family_pool_transfers_to_held_out_families_far_better_than_the_mlp_alone(mnist5k):

@@ -182,3 +182,21 @@ def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, 
     )
     for (k, v), (_, w) in zip(ns["model"].named_parameters(), want.named_parameters()):
         assert torch.equal(v, w), k
+
+
+def test_the_cards_training_code_shifts_the_images_when_the_recipe_does(tiny_artifact, tmp_path):
+    """A recipe that shifts: the card's snippet moves every image at every step with torchvision's edge-padded
+    RandomCrop (the same shifts, tests/test_augment.py) and trains a different model than without."""
+    import dataclasses
+
+    runs = {}
+    for shift in (0, 2):
+        meta = {**tiny_artifact.metadata, "recipe": {**tiny_artifact.recipe, "shift": shift}}
+        folder = export_folder(dataclasses.replace(tiny_artifact, metadata=meta), tmp_path / f"ds{shift}")
+        code = (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
+        assert ('RandomCrop([28, 28], padding=2, padding_mode="edge")' in code) == (shift == 2)
+        torch.manual_seed(0)
+        ns = {"build": lambda: build_learner("mlp", (1, 28, 28), 10, 5), "__name__": "card"}  # one namespace, as a
+        exec(code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"), ns)  # script
+        runs[shift] = dict(ns["model"].named_parameters())
+    assert not all(torch.equal(runs[0][k], runs[2][k]) for k in runs[0])

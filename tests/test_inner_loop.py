@@ -1,12 +1,22 @@
 """The meta-gradient kernel trains exactly like torch.optim for every zoo family, and its gradient is right."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 from torch.func import vmap
 
 from synthgen.format.recipe import Optimiser
 from synthgen.nn.consumer import train_on_tasks
-from synthgen.nn.inner_loop import SynthBatch, initial_state, real_loss, stack_states, train_sequence, train_task
+from synthgen.nn.inner_loop import (
+    SynthBatch,
+    initial_state,
+    real_loss,
+    stack_states,
+    train_sequence,
+    train_task,
+    with_offsets,
+)
 from synthgen.nn.learners import ZOO, build_learner
 
 SGD = Optimiser("sgd", momentum=0.6)
@@ -30,15 +40,21 @@ def _tasks(shape, nc, dtype, n=3):
     return [(*_batch(8, nc, shape, seed=s, dtype=dtype), None) for s in range(n)]
 
 
+@pytest.mark.parametrize("shift", [0, 2])
 @pytest.mark.parametrize("name", sorted(ZOO))
-def test_functional_loop_equals_torch_optim_weights_and_buffers(name):
-    """In float64 the differentiable loop and torch.optim agree to rounding, BatchNorm buffers included."""
+def test_functional_loop_equals_torch_optim_weights_and_buffers(name, shift):
+    """In float64 the differentiable loop and torch.optim agree to rounding, BatchNorm buffers included, also when
+    the recipe shifts the images (the same seeded offsets on both sides)."""
     shape, nc, lrs, opt = (1, 8, 8), 10, [0.05, 0.02, 0.08], SGD
     tasks = _tasks(shape, nc, torch.float64)
     model = build_learner(name, shape, nc, seed=7).double()
     batches = [SynthBatch(x, t, torch.tensor(lr, dtype=torch.float64)) for (x, t, _), lr in zip(tasks, lrs)]
+    batches = with_offsets(batches, 4, shift, torch.Generator().manual_seed(5))
     params, buffers = train_sequence(model, initial_state(model), batches, 4, opt)
-    train_on_tasks(model, tasks, lrs, 4, optimiser=opt)
+    if shift:  # the offsets change the training
+        plain = train_sequence(model, initial_state(model), [replace(b, offsets=None) for b in batches], 4, opt)[0]
+        assert not all(torch.allclose(plain[k], params[k], atol=1e-6) for k in params)
+    train_on_tasks(model, tasks, lrs, 4, generator=torch.Generator().manual_seed(5), optimiser=opt, shift=shift)
     for k, v in model.named_parameters():
         assert torch.allclose(params[k], v, atol=1e-10), k
     for k, v in model.named_buffers():

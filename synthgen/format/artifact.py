@@ -154,6 +154,9 @@ def _check_recipe(recipe: object, tasks: list, has_soft: bool, where: object) ->
         raise _fail(where, f"recipe.betas must be two numbers in [0, 1), got {betas!r}")
     if not isinstance(recipe.get("rehearsal", False), bool):
         raise _fail(where, f"recipe.rehearsal must be true or false, got {recipe.get('rehearsal')!r}")
+    shift = recipe.get("shift", 0)
+    if not isinstance(shift, int) or isinstance(shift, bool) or not 0 <= shift <= 8:
+        raise _fail(where, f"recipe.shift must be an integer number of pixels in [0, 8], got {shift!r}")
     steps = recipe.get("steps_per_task")
     if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
         raise _fail(where, "recipe.steps_per_task must be a positive integer")

@@ -29,8 +29,10 @@ def make_recipe(
     soft: bool = True,
     optimiser: Optimiser = Optimiser(),
     rehearsal: bool = False,
+    shift: int = 0,
 ) -> dict:
-    """The recipe dict stored in the artifact (``rehearsal``: task t trains on the images of tasks 0..t)."""
+    """The recipe dict stored in the artifact (``rehearsal``: task t trains on the images of tasks 0..t; ``shift``:
+    every step moves each image by up to that many pixels)."""
     opt = (
         {"momentum": float(optimiser.momentum)}
         if optimiser.kind == "sgd"
@@ -52,7 +54,18 @@ def make_recipe(
         "scenario": scenario,
         "init": "any fresh initialisation of the architecture (PyTorch defaults)",
         "mode": "model.train() while training (BatchNorm: batch statistics), model.eval() to predict",
-    }
+    } | ({"shift": int(shift), "augmentation": AUGMENTATION.format(shift=shift)} if shift else {})
+
+
+AUGMENTATION = (
+    "every step moves each image by its own random offset of up to {shift} pixels along each axis, the uncovered "
+    "border repeating the edge (torchvision RandomCrop(size, padding={shift}, padding_mode='edge'))"
+)
+
+
+def shift_of(recipe: dict) -> int:
+    """The pixels by which the recipe moves each image at every step (0: it does not)."""
+    return int(recipe.get("shift", 0))
 
 
 def optimiser_of(recipe: dict) -> Optimiser:

@@ -44,6 +44,8 @@ class GenerateConfig(ConfigBase):
     recipe_step_scale: Annotated[int, Field(ge=1, le=10)] = 2  # the recipe a consumer follows takes K x this steps
     inner_lr: LearningRate = 0.06  # the recipe's starting lr (learned when learn_lr)
     inner_momentum: Fraction = 0.5  # heavy-ball momentum of the recipe's SGD
+    shift: Annotated[int, Field(ge=0, le=8)] = 2  # the recipe moves each image by up to this many pixels at every
+    # step (light augmentation, meta-trained through); 0 = off
     outer_lr: LearningRate = 0.01  # Adam lr on the pixels
     label_lr: LearningRate = 0.05  # Adam lr on the soft-label logits
     lr_lr: LearningRate = 0.01  # Adam lr on the log of each task's recipe lr

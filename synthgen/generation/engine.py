@@ -181,6 +181,7 @@ class Engine:
             masks,
             self.cfg.seed,
             learners,
+            self.cfg.shift,
         )
 
     def run(self, on_step: Callable[[StepInfo], None] | None = None) -> GenerationResult:

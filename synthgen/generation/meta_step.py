@@ -27,7 +27,15 @@ from synthgen.generation.config import GenerateConfig
 from synthgen.generation.realdata import RealView
 from synthgen.generation.replay_pool import ReplayPool
 from synthgen.generation.stages import Stage
-from synthgen.nn.inner_loop import SynthBatch, real_loss, rehearsed, stack_states, train_sequence, train_task
+from synthgen.nn.inner_loop import (
+    SynthBatch,
+    real_loss,
+    rehearsed,
+    stack_states,
+    train_sequence,
+    train_task,
+    with_offsets,
+)
 from synthgen.nn.learners import build_learner
 
 
@@ -41,6 +49,7 @@ class Draw:
     points: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per trainable task t: the real (x, y, logit
     # mask) of tasks 0..t that score the learner after t (one batch from tasks 0..last, split by what was seen)
     lr_factor: float  # lr jitter shared by all tasks and learners
+    shift_seed: int | None = None  # seeds the offsets of every inner step when the recipe shifts its images
 
 
 def draw(cfg: GenerateConfig, index: int, step: int, stage: Stage, real: RealView) -> Draw:
@@ -57,7 +66,8 @@ def draw(cfg: GenerateConfig, index: int, step: int, stage: Stage, real: RealVie
     factor = 1.0
     if cfg.lr_jitter > 1.0:
         factor = cfg.lr_jitter ** (float(torch.rand((), generator=g)) * 2 - 1)
-    return Draw(picks, seeds, pool_draws, points, factor)
+    shift_seed = int(torch.randint(2**62, (), generator=g)) if cfg.shift else None
+    return Draw(picks, seeds, pool_draws, points, factor, shift_seed)
 
 
 class MetaGradient:
@@ -88,6 +98,7 @@ class MetaGradient:
                 self.device,
                 self.template,
                 self.optimiser,
+                self.cfg.shift,
             )
         self.pool.advance(frozen)
         return self.pool
@@ -102,8 +113,12 @@ class MetaGradient:
             frozen, current = both[:first], both[first:]
         picks = d.picks
         if d.pool_draws is not None:
-            pool = self.replay_pool(frozen)
+            pool = self.replay_pool(frozen)  # it draws its own shifts per task: the same pool after a resume
             picks = [pool.arch_of[j] for j in d.pool_draws]
+        if d.shift_seed is not None:  # every inner step moves the images as the recipe will, the same for each learner
+            g = torch.Generator().manual_seed(d.shift_seed)
+            both = with_offsets([*frozen, *current], cfg.inner_steps, cfg.shift, g)
+            frozen, current = both[:first], both[first:]
         if d.lr_factor != 1.0:
             frozen = [replace(b, lr=b.lr * d.lr_factor) for b in frozen]
             current = [replace(b, lr=b.lr * d.lr_factor) for b in current]

@@ -78,6 +78,7 @@ def build_metadata(result, cfg) -> dict:
             result.soft_labels is not None,
             Optimiser("sgd", cfg.inner_momentum),
             cfg.rehearsal,
+            cfg.shift,
         ),
         "generation": {
             "config": gen_cfg,

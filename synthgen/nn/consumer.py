@@ -15,6 +15,7 @@ from torch import nn
 
 from synthgen.core.seeding import derive_seed
 from synthgen.format.recipe import Optimiser
+from synthgen.nn.augment import random_shift
 from synthgen.nn.inner_loop import apply_mask, rehearsed_tasks, soft_cross_entropy
 from synthgen.nn.learners import build_learner
 
@@ -42,12 +43,14 @@ def train_on_tasks(
     after_task: Callable[[int, nn.Module], None] | None = None,
     generator: torch.Generator | None = None,
     optimiser: Optimiser = Optimiser(),
+    shift: int = 0,
 ) -> nn.Module:
     """Train ``model`` in sequence: for each task, ``steps`` steps at that task's lr with a fresh
     ``torch.optim`` optimiser, the model in train mode.
 
     ``batch_size=None`` is the recipe's full batch; an int draws shuffled minibatches (with
-    ``generator``). ``after_task(i, model)`` runs after each task (for evaluation).
+    ``generator``). ``shift``: each step's images moved by up to that many pixels (synthgen.nn.augment, offsets
+    drawn from ``generator``). ``after_task(i, model)`` runs after each task (for evaluation).
     """
     for i, ((x, targets, mask), lr) in enumerate(zip(tasks, lrs)):
         opt = torch_optimizer(model.parameters(), float(lr), optimiser)
@@ -58,6 +61,8 @@ def train_on_tasks(
             else:
                 pick = torch.randperm(len(x), generator=generator)[:batch_size]
                 bx, bt = x[pick], targets[pick]
+            if shift:
+                bx = random_shift(bx, shift, generator)
             opt.zero_grad()
             soft_cross_entropy(apply_mask(model(bx), mask), bt).backward()
             opt.step()
@@ -96,6 +101,7 @@ def validation_accuracy(
     val_masks: Sequence[torch.Tensor | None],
     seed: int,
     learners: int = 2,
+    shift: int = 0,
 ) -> float:
     """Mean accuracy on the real validation data of the given tasks of ``learners`` fresh learners (cycling
     through ``archs``) trained on ``tasks_data`` per the recipe: the verifier's protocol, for the engine."""
@@ -103,7 +109,8 @@ def validation_accuracy(
     accs = []
     for i in range(learners):
         model = build_learner(archs[i % len(archs)], shape, num_classes, derive_seed(seed, "val", i))
-        train_on_tasks(model, tasks_data, lrs, steps, optimiser=optimiser)
+        g = torch.Generator().manual_seed(derive_seed(seed, "val-shifts", i))
+        train_on_tasks(model, tasks_data, lrs, steps, generator=g, optimiser=optimiser, shift=shift)
         total = sum(hits(predict(model, x), y, m) for (x, y), m in zip(val, val_masks))
         accs.append(total / n)
     return sum(accs) / len(accs)

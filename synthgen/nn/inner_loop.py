@@ -27,6 +27,7 @@ from torch import nn
 from torch.func import functional_call, grad
 
 from synthgen.format.recipe import Optimiser
+from synthgen.nn.augment import draw_offsets, shift_by
 
 Params = dict[str, torch.Tensor]
 
@@ -45,10 +46,29 @@ class SynthBatch:
     targets: torch.Tensor  # [n, classes] probabilities (soft or one-hot)
     lr: torch.Tensor  # scalar inner learning rate
     class_mask: torch.Tensor | None = None  # [classes] or [n, classes] bool: logits kept (task-incremental), None: all
+    shift: int = 0  # the recipe moves each image by up to this many pixels at every step (synthgen.nn.augment)
+    offsets: torch.Tensor | None = None  # [steps, 2, n, 1]: each step's offsets (drawn by :func:`with_offsets`)
 
     def detached(self) -> SynthBatch:
         """The same batch cut from the graph (images, targets and lr detached)."""
         return replace(self, images=self.images.detach(), targets=self.targets.detach(), lr=self.lr.detach())
+
+    def at_step(self, k: int) -> SynthBatch:
+        """The batch that step ``k`` trains on: its images moved by that step's offsets (when the recipe shifts)."""
+        if self.offsets is None:
+            return self
+        return replace(self, images=shift_by(self.images, self.shift, self.offsets[k]))
+
+
+def with_offsets(batches: Sequence[SynthBatch], steps: int, shift: int, g: torch.Generator) -> list[SynthBatch]:
+    """``batches`` with each step's shift offsets drawn from ``g`` in the order a consumer draws them (task by task,
+    step by step: synthgen.nn.consumer.train_on_tasks); unchanged when ``shift`` is 0."""
+    if not shift:
+        return list(batches)
+    return [
+        replace(b, shift=shift, offsets=torch.stack([draw_offsets(len(b.images), shift, g) for _ in range(steps)]))
+        for b in batches
+    ]
 
 
 def rehearsed_tasks(tasks: Sequence[tuple]) -> list[tuple]:
@@ -161,8 +181,8 @@ def train_task(model: nn.Module, state: State, batch: SynthBatch, steps: int, op
     step_grad = grad(_train_loss, has_aux=True)
     params, buffers = state
     buf = None
-    for _ in range(steps):
-        g, buffers = step_grad(params, buffers, model, batch)
+    for k in range(steps):
+        g, buffers = step_grad(params, buffers, model, batch.at_step(k))
         params, buf = _sgd_step(params, g, buf, opt.momentum, batch.lr)
     return params, buffers
 

@@ -163,7 +163,18 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
         else ""
     )
     mask_of_batch = '\n    mask = allowed[ds["task"][keep]]' if task_il else ""
-    logits = f"model(x).masked_fill(~mask, {MASKED:.0e})" if task_il else "model(x)"  # the verifier's masked logit
+    shift = int(rec.get("shift", 0))
+    seen = "xb" if shift else "x"  # what each step trains on: the images, moved by the recipe's shift
+    logits = f"model({seen}).masked_fill(~mask, {MASKED:.0e})" if task_il else f"model({seen})"  # the verifier's mask
+    crop_def = (
+        f'\ncrop = v2.RandomCrop({src["image_shape"][1:]}, padding={shift}, padding_mode="edge")  # each step'
+        if shift
+        else ""
+    )
+    crop_import = "\nfrom torchvision.transforms import v2" if shift else ""
+    crop_step = (
+        "\n        xb = torch.stack([crop(img) for img in x])  # a new offset per image and step" if shift else ""
+    )
     names = src["class_names"]
     tasks = "\n".join(
         f"| {k} | {', '.join(names[c] for c in t)} | {sizes[k][0]} | {rec['lr_per_task'][k]:.4f} |"
@@ -179,7 +190,9 @@ earlier ones (method: arXiv 2004.14046). Scenario: **{meta["scenario"]}**. {SETT
 
 ## Source and split
 Real data: `{src["name"]}` ({len(names)} classes, images {"x".join(map(str, src["image_shape"]))}). Split:
-{src.get("split", {}).get("rule", "")}; counts {src.get("split", {}).get("counts")}; seed {src.get("split", {}).get("seed")}.
+{src.get("split", {}).get("rule", "")}; counts {src.get("split", {}).get("counts")}; seed {
+        src.get("split", {}).get("seed")
+    }.
 Images are stored normalised: a real uint8 image `x` maps to `(x/{src["normalisation"]["scale"]:g} - mean)/std` with
 mean {src["normalisation"]["mean"]} and std {src["normalisation"]["std"]}.
 
@@ -190,15 +203,19 @@ mean {src["normalisation"]["mean"]} and std {src["normalisation"]["std"]}.
 ## Recipe (how to train on it)
 Train a fresh network on task 0, then task 1, ...: `{optimiser_code(rec)}` with the task's lr
 (a fresh optimiser per task), {rec["steps_per_task"]} steps per task in `model.train()` mode, each step on all images
-{"of tasks 0..k together while training task k (synthetic rehearsal)" if rehearse else "of the task"} (`pixels`);
+{"of tasks 0..k together while training task k (synthetic rehearsal)" if rehearse else "of the task"} (`pixels`){
+        f", each image moved by its own random offset of up to {shift} pixels at every step (edge padding)"
+        if shift
+        else ""
+    };
 predict in `model.eval()` mode (BatchNorm uses its running statistics). Loss =
 cross-entropy against `{"soft_label" if rec.get("targets") == "soft_labels" else "label"}`.
 
 ```python
 import torch
-from datasets import load_dataset
+from datasets import load_dataset{crop_import}
 
-lrs = {json.dumps(rec["lr_per_task"])}{mask_def}
+lrs = {json.dumps(rec["lr_per_task"])}{mask_def}{crop_def}
 model = ...  # e.g. a 784-100-10 MLP
 ds = load_dataset("REPO_ID_OR_FOLDER", "all", split="train").with_format("torch")[:]
 for k, lr in enumerate(lrs):
@@ -206,12 +223,16 @@ for k, lr in enumerate(lrs):
     x, targets = ds["pixels"][keep], ds["soft_label"][keep]{mask_of_batch}
     opt = {optimiser_code(rec)}
     model.train()
-    for _ in range({rec["steps_per_task"]}):
+    for _ in range({rec["steps_per_task"]}):{crop_step}
         opt.zero_grad()
         (-(targets * torch.log_softmax({logits}, 1)).sum(1).mean()).backward()
         opt.step()
 ```
-{f"Predict task k with `model(x).masked_fill(~allowed[k], {MASKED:.0e})` (task-incremental: the task is known)." if task_il else ""}
+{
+        f"Predict task k with `model(x).masked_fill(~allowed[k], {MASKED:.0e})` (task-incremental: the task is known)."
+        if task_il
+        else ""
+    }
 
 Configs: `all` (default) and `task_0` .. `task_{len(meta["tasks"]) - 1}`. Columns: `pixels` (exact float32
 training tensor), `image` (PNG preview, quantised: do not train on it), `label`, `task`, `soft_label`.

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synthgen.core.seeding import generator
+from synthgen.nn.augment import random_shift
 
 BATCH = 32  # minibatch of real images (and as many from the buffer), Avalanche's common setting
 
@@ -84,18 +85,6 @@ class ClassBalancedBuffer:
             top = torch.argsort(self.priority[idx], descending=True)[: share + (k < extra)]
             parts.append(idx[top])
         return torch.cat(parts)
-
-
-def random_shift(x: torch.Tensor, pixels: int, g: torch.Generator) -> torch.Tensor:
-    """Each image of ``x`` (N, C, H, W) moved by its own seeded offset of up to ``pixels`` along each axis, the
-    uncovered border repeating the edge (torchvision's ``RandomCrop(padding=pixels, padding_mode="edge")``, drawn
-    from ``g`` and for the whole minibatch at once)."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (pixels,) * 4, mode="replicate")
-    off = torch.randint(0, 2 * pixels + 1, (2, n, 1), generator=g)
-    rows, cols = off[0] + torch.arange(h), off[1] + torch.arange(w)  # (N, H), (N, W)
-    picked = padded[torch.arange(n)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (N, H, W, C)
-    return picked.permute(0, 3, 1, 2)
 
 
 def _adam_epochs(
