@@ -401,6 +401,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     g = arts[0].metadata["generation"]["config"]
     gen_s, gen_rss = statistics.median(x["wall_s"] for x in gens), statistics.median(x["rss_mb"] for x in gens)
     means_table, means = default_means(dflt, n)
+    shift = arts[0].recipe.get("shift", 0)
+    shifted = f"; each image shifted by up to {shift} px per step" if shift else ""
     lines = [
         "# Benchmarks: Split-MNIST on the embedded mnist-5k digits",
         "",
@@ -412,7 +414,7 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         f"Default generation: learners {g['learners']['archs']}, {g['ipc']} images/class, meta-trained through "
         f"{g['inner_steps']} full-batch steps per task; the recipe: {arts[0].recipe['optimizer']} x "
         f"{arts[0].recipe['steps_per_task']} full-batch steps per task (momentum {g['inner_momentum']}; "
-        f"{arts[0].recipe['order'].split('; ')[-1]}), "
+        f"{arts[0].recipe['order'].split('; ')[-1]}{shifted}), "
         f"{g['inits_per_step']} learner init(s)/step, {g['steps']} outer steps over the task stages, each stage "
         f"ending at its data's mean over its last {g.get('tail_average', 0):.0%} of steps, "
         "distribution matching against "

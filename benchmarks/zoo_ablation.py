@@ -4,6 +4,7 @@
     python benchmarks/zoo_ablation.py --name "K=20" --artifact /tmp/v.safetensors --command "synthgen generate ..."
     python benchmarks/zoo_ablation.py --table                                   # every logged row (docs/research.md)
     python benchmarks/zoo_ablation.py --name "lr x0.5" --artifact A --archs mlp,cnn --lr-scale 0.5 --step-scale 2
+    python benchmarks/zoo_ablation.py --name "shifted" --artifact A --archs mlp,cnn --shift 2
 
 Each family's learner is trained in sequence per the artifact's recipe by the verifier's own
 protocol (synthgen.verification.runs.evaluate_artifact: fresh learner per seed, eval() mode, real test
@@ -15,6 +16,7 @@ tasks seen so far after each task. Rows go to benchmarks/logs/zoo_ablation.jsonl
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 from pathlib import Path
 
@@ -29,11 +31,18 @@ FAMILIES = ("mlp", "mlp2", "convnet", "cnn", "cnn_bn", "lenet", "convnet3", "res
 
 
 def score(
-    path: str, archs: tuple[str, ...] = FAMILIES, seeds: int = 3, lr_scale: float = 1.0, step_scale: float = 1.0
+    path: str,
+    archs: tuple[str, ...] = FAMILIES,
+    seeds: int = 3,
+    lr_scale: float = 1.0,
+    step_scale: float = 1.0,
+    shift: int | None = None,
 ) -> dict:
     """arch -> {acc, max_forgetting, seen}: means over ``seeds`` fresh learners, trained with the recipe's lrs x
-    ``lr_scale`` and steps x ``step_scale``."""
+    ``lr_scale`` and steps x ``step_scale`` (and, given ``shift``, its images shifted by up to that many pixels)."""
     art = load_artifact(path)
+    if shift is not None:
+        art = dataclasses.replace(art, metadata={**art.metadata, "recipe": {**art.recipe, "shift": shift}})
     source = source_for(art)
     out = {}
     for arch in archs:
@@ -47,7 +56,8 @@ def score(
     return {
         "learners": gen["archs"],
         "recipe": {"optimizer": art.recipe["optimizer"], "steps_per_task": round(steps * step_scale)}
-        | ({"lr_scale": lr_scale} if lr_scale != 1.0 else {}),
+        | ({"lr_scale": lr_scale} if lr_scale != 1.0 else {})
+        | ({"shift": shift} if shift is not None else {}),
         "outer_steps": gen["outer_steps"],
         "engine_s": gen["wall_time_s"],
         "results": out,
@@ -83,6 +93,7 @@ def main() -> None:
     ap.add_argument("--archs", default=",".join(FAMILIES), help="comma-separated learners (default: one per family)")
     ap.add_argument("--lr-scale", type=float, default=1.0, help="train with the recipe's lrs x this")
     ap.add_argument("--step-scale", type=float, default=1.0, help="train with the recipe's steps x this")
+    ap.add_argument("--shift", type=int, help="train with the images shifted by up to this many pixels per step")
     ap.add_argument("--table", action="store_true", help="print the table of logged rows and exit")
     args = ap.parse_args()
     table_or_append(
@@ -93,7 +104,13 @@ def main() -> None:
             "name": args.name,
             "command": args.command,
             **({"rss_mb": args.rss_mb} if args.rss_mb else {}),
-            **score(args.artifact, tuple(args.archs.split(",")), lr_scale=args.lr_scale, step_scale=args.step_scale),
+            **score(
+                args.artifact,
+                tuple(args.archs.split(",")),
+                lr_scale=args.lr_scale,
+                step_scale=args.step_scale,
+                shift=args.shift,
+            ),
         },
         args.threads,
     )

@@ -25,7 +25,8 @@ def shift_by(x: torch.Tensor, pixels: int, offsets: torch.Tensor) -> torch.Tenso
     offsets = offsets.to(dev)
     rows, cols = offsets[0] + torch.arange(h, device=dev), offsets[1] + torch.arange(w, device=dev)  # (N, H), (N, W)
     picked = padded[torch.arange(n, device=dev)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (N, H, W, C)
-    return picked.permute(0, 3, 1, 2)
+    # NCHW strides: the permute is channels_last, in which ConvNet-3 (GroupNorm) trains 1.5x slower, even at C = 1
+    return picked.permute(0, 3, 1, 2).clone(memory_format=torch.contiguous_format)
 
 
 def random_shift(x: torch.Tensor, pixels: int, g: torch.Generator) -> torch.Tensor:
