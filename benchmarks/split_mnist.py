@@ -35,6 +35,7 @@ import torch
 from _sections import sections_of
 
 from synthgen.format.artifact import load_artifact
+from synthgen.format.recipe import shift_of
 from synthgen.verification.methods import JOINT, STRESS, SYNTHETIC, Kind, judged_peers
 
 # the held-out rows: the zoo's families at a consumer's sizes (ConvNet-3 at width 32: at 128 its joint bound and
@@ -401,7 +402,7 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     g = arts[0].metadata["generation"]["config"]
     gen_s, gen_rss = statistics.median(x["wall_s"] for x in gens), statistics.median(x["rss_mb"] for x in gens)
     means_table, means = default_means(dflt, n)
-    shift = arts[0].recipe.get("shift", 0)
+    shift = shift_of(arts[0].recipe)
     shifted = f"; each image shifted by up to {shift} px per step" if shift else ""
     lines = [
         "# Benchmarks: Split-MNIST on the embedded mnist-5k digits",

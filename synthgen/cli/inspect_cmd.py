@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from synthgen.format.artifact import load_artifact, siblings
+from synthgen.format.recipe import shift_of
 from synthgen.share.card import optimiser_code
 from synthgen.share.plots import sample_grid
 
@@ -42,7 +43,7 @@ def metadata_table(meta: dict, sha256: str) -> Table:
             "recipe",
             f"{optimiser_code(rec)}, lr/task {[round(v, 4) for v in rec['lr_per_task']]}, "
             f"{rec['steps_per_task']} steps/task, batch {rec['batch_size']}"
-            + (f", images shifted by up to {rec['shift']} px each step" if rec.get("shift") else ""),
+            + (f", images shifted by up to {shift_of(rec)} px each step" if shift_of(rec) else ""),
         ),
         ("targets", "soft labels (learned)" if rec.get("targets") == "soft_labels" else "hard labels"),
         (

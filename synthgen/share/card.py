@@ -7,7 +7,7 @@ import json
 from synthgen.core.version import versions
 from synthgen.data.tasks import TASK_INCREMENTAL
 from synthgen.format.certificate import Certificate
-from synthgen.format.recipe import optimiser_of
+from synthgen.format.recipe import optimiser_of, shift_of
 from synthgen.nn.inner_loop import MASKED
 from synthgen.verification.methods import JOINT, MEMORY_FREE, SYNTHETIC, alternatives, judged_peers, random_real
 
@@ -163,7 +163,7 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
         else ""
     )
     mask_of_batch = '\n    mask = allowed[ds["task"][keep]]' if task_il else ""
-    shift = int(rec.get("shift", 0))
+    shift = shift_of(rec)
     seen = "xb" if shift else "x"  # what each step trains on: the images, moved by the recipe's shift
     logits = f"model({seen}).masked_fill(~mask, {MASKED:.0e})" if task_il else f"model({seen})"  # the verifier's mask
     crop_def = (

@@ -36,6 +36,7 @@ from synthgen.verification.methods import (
     Job,
     Kind,
     Method,
+    Setting,
     job_params,
     method_order,
     run_job,
@@ -116,7 +117,7 @@ def plan(art: Artifact, cfg: VerifyConfig, chosen: dict[tuple[str, str], Choice]
     return jobs
 
 
-def _first_setting(m: Method, cfg: VerifyConfig) -> float | None:
+def _first_setting(m: Method, cfg: VerifyConfig) -> Setting | None:
     """The first value of ``m``'s second setting (None for a method without one)."""
     return settings(m, cfg)[0] if m.setting else None
 
