@@ -42,7 +42,11 @@ from benchmarks.split_mnist import CACHE, timed  # noqa: E402
 
 HELDOUT = ["cnn", "cnn_bn", "lenet", "convnet3_s"]
 VERIFY = {"heldout": HELDOUT, "memory_free": False}
-REFERENCES = {"replay_epochs": [1], "joint_epochs": 1}  # one epoch over 10,800 real images per task
+REFERENCES = {
+    "replay_epochs": [1],
+    "replay_5n_epochs": [1],
+    "joint_epochs": 1,
+}  # one epoch over 10,800 real images per task
 PUBLISHED = {"DC": 82.3, "DSA": 84.6, "IDC": 86.0, "KIP": 86.8}  # 10 images/class, ConvNet-3, trained jointly
 STATIC_EPOCHS = 300
 SECTION = "fashion-mnist"  # its section of docs/benchmarks.md

@@ -37,6 +37,7 @@ TINY_VERIFY = {
     "heldout": [],
     "peer_lrs": [1e-3],
     "replay_epochs": [2],
+    "replay_5n_epochs": [2],
     "gdumb_epochs": [30],
     "gdumb_shifted_epochs": [],
     "memory_free": False,

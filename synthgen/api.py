@@ -40,6 +40,7 @@ QUICK = {
     "seeds": (0, 1),
     "peer_lrs": (1e-3,),
     "replay_epochs": (5,),
+    "replay_5n_epochs": (5,),
     "gdumb_epochs": (30,),
     "gdumb_shifted_epochs": (),
     "memory_free": False,

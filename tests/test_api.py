@@ -53,6 +53,7 @@ def test_write_verification_and_check(small_artifact, tmp_path):
         memory_free=False,
         peer_lrs=(1e-3,),
         replay_epochs=(2,),
+        replay_5n_epochs=(2,),
         gdumb_epochs=(30,),
         gdumb_shifted_epochs=(),
         joint_epochs=1,

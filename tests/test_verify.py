@@ -18,7 +18,7 @@ from synthgen.format.certificate import (
 )
 from synthgen.format.recipe import make_recipe
 from synthgen.nn import consumer
-from synthgen.verification import grid, runs
+from synthgen.verification import grid, methods, runs
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid
 from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs
@@ -28,7 +28,13 @@ from synthgen.verification.schedule import Board
 
 # one lr and budget for the peers, the joint bound at 2 epochs: the tuning itself is tested in
 # test_peers_lr_and_epochs_are_chosen_on_validation
-ONE = {"peer_lrs": (1e-3,), "replay_epochs": (2,), "gdumb_epochs": (30,), "gdumb_shifted_epochs": ()}
+ONE = {
+    "peer_lrs": (1e-3,),
+    "replay_epochs": (2,),
+    "replay_5n_epochs": (2,),
+    "gdumb_epochs": (30,),
+    "gdumb_shifted_epochs": (),
+}
 FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), memory_free=False, joint_epochs=2, **ONE)
 
 
@@ -156,7 +162,7 @@ def test_without_peers_or_joint_there_is_no_certificate(tiny_artifact):
 def test_peers_lr_and_epochs_are_chosen_on_validation(tiny_artifact):
     cfg = VerifyConfig(
         seeds=(0,), archs=("mlp",), heldout=(), memory_free=False, peer_lrs=(1e-5, 1e-3), joint_epochs=1,
-        replay_epochs=(1, 3), gdumb_epochs=(1, 20), gdumb_shifted_epochs=(20,),
+        replay_epochs=(1, 3), replay_5n_epochs=(3, 5), gdumb_epochs=(1, 20), gdumb_shifted_epochs=(20,),
     )  # fmt: skip
     grid = plan_lr_grid(tiny_artifact, cfg)
     assert {(j.method.name, j.lr, j.setting, j.split) for j in grid} >= {
@@ -179,15 +185,15 @@ def test_peers_lr_and_epochs_are_chosen_on_validation(tiny_artifact):
     assert (results["GDumb-20"].get("shift") == 2) == best.endswith("shift=2") and record["GDumb-20"].get("shift") == (
         2 if best.endswith("shift=2") else None
     )  # fmt: skip
-    assert (results["Replay-100"]["lr"], results["Replay-100"]["epochs"]) == (
-        record["Replay-20"]["lr"], record["Replay-20"]["epochs"]
-    )  # fmt: skip
+    assert results["Replay-100"]["lr"] == record["Replay-20"]["lr"]  # Replay-5N: Replay-N's lr, its own epochs
+    assert set(record["Replay-100"]["val_acc"]) == {"lr=0.001 epochs=3", "lr=0.001 epochs=5"}
+    assert set(record["Replay-20"]["val_acc"]) == {"lr=1e-05 epochs=1", "lr=0.001 epochs=1", "lr=0.001 epochs=3"}
 
 
 def test_jobs_decided_by_tuning_come_after_the_runs_they_read_and_choose_as_the_whole_tuning_does(tiny_artifact):
     cfg = VerifyConfig(
         seeds=(0, 1), archs=("mlp",), heldout=(), memory_free=True, peer_lrs=(1e-5, 1e-3), joint_epochs=1,
-        replay_epochs=(1, 3), gdumb_epochs=(1, 20), gdumb_shifted_epochs=(20,),
+        replay_epochs=(1, 3), replay_5n_epochs=(3, 5), gdumb_epochs=(1, 20), gdumb_shifted_epochs=(20,),
     )  # fmt: skip
     board, ran = Board("test"), []
     for slot in grid._slots(tiny_artifact, cfg):  # in one process, in order: Board.read raises on a missing run
@@ -206,7 +212,7 @@ def test_jobs_decided_by_tuning_come_after_the_runs_they_read_and_choose_as_the_
     assert chosen["mlp", "Replay-20"] == (1e-3, 3) and chosen["mlp", "SI"][0] == 1e-5
     assert chosen["mlp", "GDumb-20"] == (1e-3, GDumbBudget(20, 2))  # a shifted budget, chosen like the others
     replay_100 = {(j.lr, j.setting) for j in ran if j.method.name == "Replay-100" and j.split == "val"}
-    assert replay_100 == {(1e-3, 1), (1e-3, 3)}  # Replay-5N: Replay-N's lr, its own epochs chosen
+    assert replay_100 == {(1e-3, 3), (1e-3, 5)}  # Replay-5N: Replay-N's lr, its own epochs grid
     test = [j for j in ran if j.split == "test"]
     assert sorted(test, key=repr) == sorted((j for j in plan(tiny_artifact, cfg, chosen) if not grid.yielded(j, cfg)),
                                             key=repr)  # fmt: skip
@@ -220,7 +226,7 @@ def test_jobs_decided_by_tuning_come_after_the_runs_they_read_and_choose_as_the_
 def test_tuning_runs_yield_the_first_seeds_test_cells(tiny_artifact, mnist5k, monkeypatch):
     cfg = VerifyConfig(
         seeds=(0,), archs=("mlp",), heldout=(), memory_free=False, joint=False, peer_lrs=(1e-3,),
-        replay_epochs=(1, 2), gdumb_epochs=(1,), gdumb_shifted_epochs=(5,),
+        replay_epochs=(1, 2), replay_5n_epochs=(1, 2), gdumb_epochs=(1,), gdumb_shifted_epochs=(5,),
     )  # fmt: skip
     computed, compute = [], grid.cell
     monkeypatch.setattr(grid, "cell", lambda job, *a, **k: computed.append(job) or compute(job, *a, **k))
@@ -233,6 +239,26 @@ def test_tuning_runs_yield_the_first_seeds_test_cells(tiny_artifact, mnist5k, mo
     assert results["GDumb-20"]["acc"] == [alone["acc"]]  # the same run, scored on test beside validation
     alone = run_job(Job("mlp", peer["Replay-20"], 0, 1e-3, results["Replay-20"]["epochs"]), tiny_artifact, mnist5k, cfg)
     assert results["Replay-20"]["matrices"] == [alone["R"]]
+
+
+def test_the_joint_bound_takes_its_last_prefix_from_its_tuning_run(tiny_artifact, mnist5k, monkeypatch):
+    cfg = VerifyConfig(
+        seeds=(0,), archs=("mlp",), heldout=(), peers=False, memory_free=False, peer_lrs=(1e-5, 1e-3), joint_epochs=1
+    )  # fmt: skip
+    trained, train = [], runs.joint_accuracy  # the prefixes each call trains, and the splits it scores
+
+    def spy(*a, **k):
+        trained.append((list(k["steps"]), tuple(k.get("splits", ("test",)))))
+        return train(*a, **k)
+
+    monkeypatch.setattr(methods, "joint_accuracy", spy)
+    joint = verify(tiny_artifact, cfg, cache=False).raw["results"]["mlp"]["methods"][JOINT.name]
+    last = len(tiny_artifact.tasks) - 1
+    assert sorted(trained) == sorted([([last], ("val", "test"))] * 2 + [(list(range(last)), ("test",))])
+    untuned = dataclasses.replace(cfg, peer_lrs=(joint["lr"],))  # nothing to choose: the test cell trains every prefix
+    alone = run_job(Job("mlp", JOINT, 0, joint["lr"]), tiny_artifact, mnist5k, untuned)
+    assert joint["acc"] == [alone["acc"]] and joint["per_task_final"] == alone["per_task"]
+    assert joint["seen_curve"] == alone["seen_curve"] and len(alone["seen_curve"]) == last + 1
 
 
 def test_cells_score_the_seen_tasks_and_tuning_reads_validation_once(tiny_artifact, mnist5k, monkeypatch):
@@ -340,8 +366,8 @@ def test_joint_per_task_follows_the_scenario(mnist5k):
     from synthgen.verification.runs import joint_accuracy
 
     tasks, norm = [(3, 5), (4, 9)], mnist5k.normalisation()  # pairs that a 10-way head confuses with others
-    ci = joint_accuracy(mnist5k, tasks, norm, "mlp", 0, epochs=1)
-    ti = joint_accuracy(mnist5k, tasks, norm, "mlp", 0, epochs=1, scenario="task-incremental")
+    ci = joint_accuracy(mnist5k, tasks, norm, "mlp", 0, epochs=1)["test"]
+    ti = joint_accuracy(mnist5k, tasks, norm, "mlp", 0, epochs=1, scenario="task-incremental")["test"]
     assert all(t >= c for t, c in zip(ti.per_task, ci.per_task)) and ti.per_task != ci.per_task and ti.acc > ci.acc
     sizes = [int(torch.isin(mnist5k.split("test")[1], torch.tensor(t)).sum()) for t in tasks]
     for run in (ci, ti):

@@ -10,24 +10,23 @@ from synthgen.api import verify
 from synthgen.format.artifact import Artifact
 from synthgen.verification.cache import CellCache, learner_digest
 from synthgen.verification.config import VerifyConfig
-from synthgen.verification.grid import plan, plan_lr_grid
-from synthgen.verification.methods import SYNTHETIC, Job, settings, twin_on_test
+from synthgen.verification.grid import plan, plan_lr_grid, yielded
+from synthgen.verification.methods import SYNTHETIC, Job, settings
 
 # the tuning runs, the peers, the joint bound and the memory-free strategies: every kind of cached cell
 CFG = VerifyConfig(
     seeds=(0,), archs=("mlp",), heldout=(), peer_lrs=(1e-4, 1e-3), joint_epochs=1, replay_epochs=(1,),
-    gdumb_epochs=(3,), gdumb_shifted_epochs=(),
+    replay_5n_epochs=(1,), gdumb_epochs=(3,), gdumb_shifted_epochs=(),
 )  # fmt: skip
 
 
 def _independent(art, cfg):
     """Every cell that does not depend on the images: tuning (lr, then the second setting at the chosen lr) and
     the grid's peers and references, but for the first seed's test cells of the tuned peers, which their tuning
-    runs yield."""
+    runs yield (the joint bound's test cell runs: its tuning run yields only its last prefix)."""
     second = [Job(j.arch, j.method, j.seed, j.lr, v, j.split) for j in plan_lr_grid(art, cfg)
               for v in settings(j.method, cfg)[1:] if j.lr == cfg.peer_lrs[0]]  # fmt: skip
-    tuned = {(j.method, j.seed) for j in plan_lr_grid(art, cfg) if twin_on_test(j)}
-    jobs = plan_lr_grid(art, cfg) + second + [j for j in plan(art, cfg) if (j.method, j.seed) not in tuned]
+    jobs = plan_lr_grid(art, cfg) + second + [j for j in plan(art, cfg) if not yielded(j, cfg)]
     return [j for j in jobs if not j.method.uses_images]
 
 

@@ -76,7 +76,8 @@ def learner_digest(model: torch.nn.Module) -> str:
 
 def _well_formed(cell: object) -> bool:
     """A cell as the verifier makes them: lower-triangular matrices of accuracies in [0, 1], a tuning run's
-    final accuracy with its test cell, or the final figures of a run scored at its end (the joint bound, GDumb)."""
+    final accuracy with its test cell, the final figures of a run scored at its end (the joint bound, GDumb), or the
+    joint bound's curve over its earlier prefixes."""
 
     def accs(v: object) -> bool:
         return isinstance(v, list) and all(isinstance(a, (int, float)) and math.isfinite(a) and 0 <= a <= 1 for a in v)
@@ -92,6 +93,8 @@ def _well_formed(cell: object) -> bool:
         )
     if set(cell) == {"acc", "per_task", "seen_curve"}:
         return accs([cell["acc"]]) and accs(cell["per_task"]) and accs(cell["seen_curve"])
+    if set(cell) == {"seen_curve"}:  # the joint bound's earlier prefixes (its tuning run trains the last)
+        return accs(cell["seen_curve"])
     return False
 
 

@@ -30,6 +30,7 @@ class VerifyConfig(ConfigBase):
     # per learner on the validation split, of the peers and the joint bound
     replay_epochs: Budgets = (2, 5, 10)  # Replay: epochs over each task's real data (+ as many buffer batches),
     # chosen per learner on the validation split at the chosen lr
+    replay_5n_epochs: Budgets = (5, 10)  # Replay-5N: its epochs per task, chosen the same way at Replay-N's lr
     gdumb_epochs: Budgets = (30, 100)  # GDumb: epochs over the buffer after each task, chosen the same way
     gdumb_shifted_epochs: tuple[Positive, ...] = (100, 200)  # GDumb: more of its epochs to choose from, with each
     # minibatch image shifted by up to gdumb_shift pixels (light augmentation; () for none)

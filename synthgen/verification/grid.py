@@ -33,11 +33,13 @@ from synthgen.verification.cache import CellCache
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.lineup import arch_groups
 from synthgen.verification.methods import (
+    JOINT,
     Job,
     Kind,
     Method,
     Setting,
     job_params,
+    joined,
     method_order,
     run_job,
     seeds_for,
@@ -123,11 +125,12 @@ def _first_setting(m: Method, cfg: VerifyConfig) -> Setting | None:
 
 
 def yielded(job: Job, cfg: VerifyConfig) -> bool:
-    """Is this test-split ``job`` the twin of a tuning run (the first seed of a method tuned by its own runs)?"""
+    """Is this test-split ``job`` the twin of a tuning run (the first seed of a method tuned by its own runs)? The
+    joint bound's is not: its tuning run yields only the last of its prefixes."""
     m = job.method
     tuning = lr_trials(m, cfg) or setting_trials(m, cfg, cfg.peer_lrs[0])
     twin = twin_on_test(replace(job, split="val"))
-    return m.tuned and bool(tuning) and job.seed == cfg.seeds[0] and twin is not None
+    return m.tuned and m is not JOINT and bool(tuning) and job.seed == cfg.seeds[0] and twin is not None
 
 
 def _score(c: dict) -> float:
@@ -235,13 +238,16 @@ def run_grid(
     )
     tried: Tried = {}
     found: dict[Job, tuple[dict, float]] = {}  # test job -> its cell and seconds (0 for a tuning run's twin)
+    twins: dict[Job, dict] = {}  # test job -> the test cell its tuning run yielded
     for job, out, secs in ran.values():
         if job.split == "val":
             tried.setdefault((job.arch, job.method.name), {})[job.lr, job.setting] = _score(out)
             if "test" in out:
-                found[replace(job, split="test")] = (out["test"], 0.0)
+                twins[replace(job, split="test")] = out["test"]
         else:
             found[job] = (out, secs)
+    for job, twin in twins.items():  # the joint bound's test cell ran its earlier prefixes: join them
+        found[job] = (joined(found[job][0], twin), found[job][1]) if job in found else (twin, 0.0)
     chosen = choose(tried, cfg)
     jobs = plan(art, cfg, chosen)
     record: dict[str, dict[str, dict]] = {a: {} for a, _ in tried}

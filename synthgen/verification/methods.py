@@ -181,7 +181,9 @@ def settings(method: Method, cfg: VerifyConfig) -> tuple[Setting, ...]:
     if method.kind is Kind.GDUMB:
         shifted = tuple(GDumbBudget(e, cfg.gdumb_shift) for e in cfg.gdumb_shifted_epochs)
         return tuple(GDumbBudget(e) for e in cfg.gdumb_epochs) + shifted
-    return cfg.replay_epochs if method.kind is Kind.REPLAY else ()
+    if method.kind is Kind.REPLAY:
+        return cfg.replay_5n_epochs if method.follows else cfg.replay_epochs
+    return ()
 
 
 def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
@@ -195,8 +197,9 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
     if m.uses_images:
         batch = None if m.batch_fraction is None else max(1, int(min(recipe["task_sizes"]) * m.batch_fraction))
         return {"lr_scale": m.lr_scale, "step_scale": m.step_scale, "batch": batch}
-    if m.kind is Kind.JOINT:
-        return {"lr": job.lr, "epochs": cfg.joint_epochs, "prefixes": job.split == "test"}
+    if m.kind is Kind.JOINT:  # the test cell trains the prefixes its tuning run's twin does not (the last)
+        prefixes = "all but the last" if job.split == "test" and joint_twinned(job, cfg) else job.split == "test"
+        return {"lr": job.lr, "epochs": cfg.joint_epochs, "prefixes": prefixes}
     setting = job.setting if job.setting is not None else (settings(m, cfg) or (None,))[0]
     if m.kind is Kind.MEMORY_FREE:
         lr = job.lr if job.lr is not None else LR
@@ -209,11 +212,23 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
 
 def twin_on_test(job: Job) -> Job | None:
     """The test-split job whose cell a tuning ``job`` also yields: the same training run scored on the test split
-    beside the validation split (Replay, GDumb, EWC, SI, LwF; the joint bound's tuning trains only the whole
-    sequence, its test cell every prefix)."""
-    if job.split != "val" or job.method.kind not in (Kind.REPLAY, Kind.GDUMB, Kind.MEMORY_FREE):
+    beside the validation split (Replay, GDumb, EWC, SI, LwF; the joint bound's tuning trains the whole sequence,
+    the last of its test cell's prefixes)."""
+    if job.split != "val" or job.method.kind not in (Kind.REPLAY, Kind.GDUMB, Kind.MEMORY_FREE, Kind.JOINT):
         return None
     return replace(job, split="test")
+
+
+def joint_twinned(job: Job, cfg: VerifyConfig) -> bool:
+    """Does a tuning run train the last prefix of this joint-bound ``job`` (its lr is chosen on the validation
+    split, and the tuning runs use the first seed)?"""
+    return len(cfg.peer_lrs) > 1 and job.seed == cfg.seeds[0]
+
+
+def joined(head: dict, last: dict) -> dict:
+    """The joint bound's cell: the earlier prefixes' curve from its ``head`` cell, the last prefix from its tuning
+    run's twin."""
+    return last | {"seen_curve": head["seen_curve"] + last["seen_curve"]}
 
 
 def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
@@ -228,9 +243,15 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
     elif job.method.kind is Kind.REAL_IN_PLACE:
         run = evaluate_artifact(in_place_of(art, source, job.method.selection, job.seed), source, *learner)
     elif job.method.kind is Kind.JOINT:
+        n = len(tasks)
+        if p["prefixes"] == "all but the last":  # the head of a cell whose last prefix its tuning run trains
+            head = joint_accuracy(source, tasks, norm, *learner, p["lr"], p["epochs"], scenario=scenario,
+                                  steps=range(n - 1)) if n > 1 else {}  # fmt: skip
+            return {"seen_curve": head["test"].seen_curve if head else []}
         joint = joint_accuracy(source, tasks, norm, *learner, p["lr"], p["epochs"], scenario=scenario,
-                               prefixes=p["prefixes"], split=job.split)  # fmt: skip
-        return {"acc": joint.acc, "per_task": joint.per_task, "seen_curve": joint.seen_curve}
+                               steps=range(n) if p["prefixes"] else [n - 1], splits=splits)  # fmt: skip
+        cells = {k: {"acc": r.acc, "per_task": r.per_task, "seen_curve": r.seen_curve} for k, r in joint.items()}
+        return {"acc": cells["val"]["acc"], "test": cells["test"]} if job.split == "val" else cells["test"]
     else:
         if job.method.kind is Kind.MEMORY_FREE:
             runs = memory_free_matrix(p["strategy"], source, tasks, norm, *learner, p["lr"], p["strength"] or 0.0,

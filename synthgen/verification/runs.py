@@ -203,9 +203,9 @@ def peer_matrix(
 class JointRun:
     """The joint upper bound: a learner trained on all the real data of tasks 0..i at once, for each step i."""
 
-    acc: float  # after the last step, on every task's test images
-    per_task: list[float]  # after the last step, on each task's test images
-    seen_curve: list[float]  # step i: the prefix model's accuracy on tasks 0..i (mean over those tasks)
+    acc: float  # after the last step run, on the images of the tasks it saw
+    per_task: list[float]  # after the last step run, on each task's images
+    seen_curve: list[float]  # each step run: the prefix model's accuracy on tasks 0..i (mean over those tasks)
 
 
 def _train_joint(
@@ -231,16 +231,18 @@ def joint_accuracy(
     epochs: int = 5,
     batch_size: int = 64,
     scenario: str = "class-incremental",
-    prefixes: bool = True,
-    split: str = "test",
-) -> JointRun:
-    """Upper bound: fresh learners trained jointly (Adam at ``lr``) on the real training data of tasks 0..i
-    (every i when ``prefixes``, else only the whole sequence), scored on the ``split`` data of those tasks."""
-    train, tests = real_sets(source, tasks, norm, "train"), real_sets(source, tasks, norm, split)
+    steps: Sequence[int] | None = None,
+    splits: Sequence[str] = ("test",),
+) -> dict[str, JointRun]:
+    """Upper bound: fresh learners trained jointly (Adam at ``lr``) on the real training data of tasks 0..i for
+    each step i of ``steps`` (None: every step), each scored on the data of those tasks of every split in
+    ``splits``; split -> its run (final figures: the last step's)."""
+    train = real_sets(source, tasks, norm, "train")
+    held = {split: real_sets(source, tasks, norm, split) for split in splits}
     masks = scenario_masks(tasks, source.num_classes, scenario)
-    curve: list[float] = []
-    steps = range(len(tasks)) if prefixes else [len(tasks) - 1]
-    for i in steps:
+    curves: dict[str, list[float]] = {split: [] for split in splits}
+    per_task: dict[str, list[float]] = {}
+    for i in range(len(tasks)) if steps is None else steps:
         x = torch.cat([t[0] for t in train[: i + 1]])
         y = torch.cat([t[1] for t in train[: i + 1]])
         model = _train_joint(
@@ -252,11 +254,12 @@ def joint_accuracy(
             batch_size,
             generator(seed, "joint", i),
         )
-        per_task = [hits(predict(model, tx), ty, m) / len(ty) for (tx, ty), m in zip(tests[: i + 1], masks)]
-        curve.append(sum(per_task) / len(per_task))
-    sizes = [len(ty) for _, ty in tests]
-    return JointRun(
-        acc=sum(a * n for a, n in zip(per_task, sizes)) / sum(sizes),
-        per_task=per_task,
-        seen_curve=curve if prefixes else [],
-    )
+        for split, tests in held.items():
+            per_task[split] = [hits(predict(model, tx), ty, m) / len(ty) for (tx, ty), m in zip(tests[: i + 1], masks)]
+            curves[split].append(sum(per_task[split]) / len(per_task[split]))
+    out = {}
+    for split, tests in held.items():
+        sizes = [len(ty) for _, ty in tests[: len(per_task[split])]]
+        acc = sum(a * n for a, n in zip(per_task[split], sizes)) / sum(sizes)
+        out[split] = JointRun(acc=acc, per_task=per_task[split], seen_curve=curves[split])
+    return out
