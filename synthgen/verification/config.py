@@ -28,7 +28,7 @@ class VerifyConfig(ConfigBase):
     replay: bool = True  # Replay-N and Replay-5N among the peers (references; on full-size data the costliest cells)
     peer_lrs: Annotated[tuple[PositiveFloat, ...], Field(min_length=1)] = (1e-3, 3e-3)  # Adam lr grid, chosen
     # per learner on the validation split, of the peers and the joint bound
-    replay_epochs: Budgets = (2, 5, 10)  # Replay: epochs over each task's real data (+ as many buffer batches),
+    replay_epochs: Budgets = (2, 5)  # Replay: epochs over each task's real data (+ as many buffer batches),
     # chosen per learner on the validation split at the chosen lr
     replay_5n_epochs: Budgets = (5, 10)  # Replay-5N: its epochs per task, chosen the same way at Replay-N's lr
     gdumb_epochs: Budgets = (30, 100)  # GDumb: epochs over the buffer after each task, chosen the same way
