@@ -247,7 +247,7 @@ def render(work: Path, seeds: int, note: str = "") -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--gen-seeds", type=int, default=3)
-    ap.add_argument("--ver-seeds", type=int, default=3)
+    ap.add_argument("--ver-seeds", type=int, default=5)
     ap.add_argument("--work", default="runs/fashion")
     ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--data-dir", default=None, help="Fashion-MNIST's idx files (default: the Debian package's)")
