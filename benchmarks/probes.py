@@ -8,7 +8,10 @@
 - joint: peak RSS growth of a convpool joint-training baseline (the verifier's largest job);
 - stages: peak and current RSS at the start of each stage of a whole default generation (about 3 minutes);
 - gdumb-shifts: GDumb-100's final test / validation accuracy on mnist-5k (seeds 0-2) as the verifier trains it
-  and with each minibatch image shifted by up to 2 px, at the lr and epochs given (about 2 minutes).
+  and with each minibatch image shifted by up to 2 px, at the lr and epochs given (about 2 minutes);
+- labels: where the default data's lead lives: the artifacts of `benchmarks/split_mnist.py --work runs/bench`
+  (seeds 0-2) trained by their recipe with one-hot labels, and herded / random real images (the Herding-100 and
+  Random-100 peers' picks) with the data's soft labels; 3 verification seeds (about 10 minutes).
 
     python benchmarks/probes.py --only stages    # one probe
 """
@@ -113,10 +116,36 @@ for arch, lr, epochs, fn in (("cnn", 3e-3, 30, plain), ("cnn", 3e-3, 30, shifted
 print(json.dumps(out))
 """
 
+LABELS = """
+import statistics, torch
+torch.set_num_threads(1)
+from synthgen.format.artifact import Artifact, load_artifact
+from synthgen.verification.lineup import source_for
+from synthgen.verification.real_sets import in_place_of
+from synthgen.verification.runs import evaluate_artifact
+out = {}
+for gen in (0, 1, 2):
+    art = load_artifact(f"runs/bench/seed{gen}.safetensors")
+    src = source_for(art, None)
+    for arch in ("convnet_bn", "mlp", "mlp3_s", "cnn", "cnn_bn", "convnet3_s"):
+        for s in (0, 1, 2):
+            herd, rand = in_place_of(art, src, "herding", s), in_place_of(art, src, "random", s)
+            for name, a in (("herding + soft labels", Artifact(herd.images, art.labels, art.task_ids, art.metadata,
+                                                                art.soft_labels)),
+                            ("random + soft labels", Artifact(rand.images, art.labels, art.task_ids, art.metadata,
+                                                               art.soft_labels)),
+                            ("synthetic + one-hot", Artifact(art.images, art.labels, art.task_ids, herd.metadata,
+                                                             None))):
+                out.setdefault(f"{arch}: {name}", []).append(evaluate_artifact(a, src, arch, s).final_acc)
+print(json.dumps({k: round(statistics.mean(v), 3) for k, v in out.items()}))
+"""
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--only", choices=("rss", "step", "joint", "stages", "gdumb-shifts"), help="run this probe alone")
+    ap.add_argument(
+        "--only", choices=("rss", "step", "joint", "stages", "gdumb-shifts", "labels"), help="run this probe alone"
+    )
     args = ap.parse_args()
     probes = (
         ("rss", "KEEP_TRITON_OUT = False\n" + RSS),
@@ -125,6 +154,7 @@ def main() -> None:
         ("joint", JOINT),
         ("stages", STAGES),
         ("gdumb-shifts", GDUMB_SHIFTS),
+        ("labels", LABELS),
     )
     for name, code in probes:
         if args.only and name != args.only:
