@@ -130,12 +130,10 @@ for gen in (0, 1, 2):
     for arch in ("convnet_bn", "mlp", "mlp3_s", "cnn", "cnn_bn", "convnet3_s"):
         for s in (0, 1, 2):
             herd, rand = in_place_of(art, src, "herding", s), in_place_of(art, src, "random", s)
-            for name, a in (("herding + soft labels", Artifact(herd.images, art.labels, art.task_ids, art.metadata,
-                                                                art.soft_labels)),
-                            ("random + soft labels", Artifact(rand.images, art.labels, art.task_ids, art.metadata,
-                                                               art.soft_labels)),
-                            ("synthetic + one-hot", Artifact(art.images, art.labels, art.task_ids, herd.metadata,
-                                                             None))):
+            variants = {"herding + soft labels": (herd.images, art), "random + soft labels": (rand.images, art),
+                        "synthetic + one-hot": (art.images, herd)}  # the labels and recipe of the second
+            for name, (images, labelled) in variants.items():
+                a = Artifact(images, art.labels, art.task_ids, labelled.metadata, labelled.soft_labels)
                 out.setdefault(f"{arch}: {name}", []).append(evaluate_artifact(a, src, arch, s).final_acc)
 print(json.dumps({k: round(statistics.mean(v), 3) for k, v in out.items()}))
 """

@@ -43,7 +43,7 @@ def metadata_table(meta: dict, sha256: str) -> Table:
             "recipe",
             f"{optimiser_code(rec)}, lr/task {[round(v, 4) for v in rec['lr_per_task']]}, "
             f"{rec['steps_per_task']} steps/task, batch {rec['batch_size']}"
-            + (f", images shifted by up to {shift_of(rec)} px each step" if shift_of(rec) else ""),
+            + (f", images shifted by up to {shift} px each step" if (shift := shift_of(rec)) else ""),
         ),
         ("targets", "soft labels (learned)" if rec.get("targets") == "soft_labels" else "hard labels"),
         (

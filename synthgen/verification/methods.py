@@ -197,8 +197,9 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
     if m.uses_images:
         batch = None if m.batch_fraction is None else max(1, int(min(recipe["task_sizes"]) * m.batch_fraction))
         return {"lr_scale": m.lr_scale, "step_scale": m.step_scale, "batch": batch}
-    if m.kind is Kind.JOINT:  # the test cell trains the prefixes its tuning run's twin does not (the last)
-        prefixes = "all but the last" if job.split == "test" and joint_twinned(job, cfg) else job.split == "test"
+    if m.kind is Kind.JOINT:  # the prefixes i (tasks 0..i) it trains: a tuning run the whole sequence; a test
+        n = len(art.tasks)  # cell each of them, but for the last when its tuning run's twin trains that one
+        prefixes = [n - 1] if job.split == "val" else [*range(n - 1 if joint_twinned(job, cfg) else n)]
         return {"lr": job.lr, "epochs": cfg.joint_epochs, "prefixes": prefixes}
     setting = job.setting if job.setting is not None else (settings(m, cfg) or (None,))[0]
     if m.kind is Kind.MEMORY_FREE:
@@ -243,13 +244,13 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
     elif job.method.kind is Kind.REAL_IN_PLACE:
         run = evaluate_artifact(in_place_of(art, source, job.method.selection, job.seed), source, *learner)
     elif job.method.kind is Kind.JOINT:
-        n = len(tasks)
-        if p["prefixes"] == "all but the last":  # the head of a cell whose last prefix its tuning run trains
+        steps = p["prefixes"]
+        if job.split == "test" and len(tasks) - 1 not in steps:  # the head of a cell: its tuning run trains the last
             head = joint_accuracy(source, tasks, norm, *learner, p["lr"], p["epochs"], scenario=scenario,
-                                  steps=range(n - 1)) if n > 1 else {}  # fmt: skip
+                                  steps=steps) if steps else {}  # fmt: skip
             return {"seen_curve": head["test"].seen_curve if head else []}
         joint = joint_accuracy(source, tasks, norm, *learner, p["lr"], p["epochs"], scenario=scenario,
-                               steps=range(n) if p["prefixes"] else [n - 1], splits=splits)  # fmt: skip
+                               steps=steps, splits=splits)  # fmt: skip
         cells = {k: {"acc": r.acc, "per_task": r.per_task, "seen_curve": r.seen_curve} for k, r in joint.items()}
         return {"acc": cells["val"]["acc"], "test": cells["test"]} if job.split == "val" else cells["test"]
     else:
