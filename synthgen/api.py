@@ -33,6 +33,7 @@ from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import run_grid
 from synthgen.verification.lineup import arch_groups, describe, source_for
 from synthgen.verification.methods import Job, alternatives
+from synthgen.verification.prefill import Prefill
 from synthgen.verification.summary import gather
 from synthgen.verification.verdict import judge, make_certificate
 
@@ -98,6 +99,7 @@ def generate(
     on_step: Callable[[StepInfo], None] | None = None,
     nproc: int = 1,
     preview: bool = True,
+    prefill: VerifyConfig | None = None,
 ) -> Artifact:
     """Learn synthetic task data for ``config`` (defaults: Split-MNIST on mnist-5k).
 
@@ -105,7 +107,9 @@ def generate(
     (a lock beside it), a checkpoint every ``checkpoint_every`` steps next to it (``resume``
     continues it), the artifact written atomically, a PNG preview beside it, the checkpoint
     removed when done. ``nproc > 1`` relaunches this under torchrun (needs ``out``); under
-    torchrun every rank learns the same data and rank 0 alone writes.
+    torchrun every rank learns the same data and rank 0 alone writes. With ``prefill`` (one process only), a
+    low-priority process computes the cells of that verification which do not depend on the data into the default
+    verify cache while generating (synthgen.verification.prefill): a ``verify`` right after reuses them.
     """
     cfg = config or GenerateConfig()
     if nproc > 1 and not dist.wanted():
@@ -130,7 +134,7 @@ def generate(
         if not dist.is_main():
             return artifact_from_result(engine.run(), cfg)
         with _maybe_lock(out_path):
-            art = artifact_from_result(engine.run(on_step), cfg)
+            art = artifact_from_result(_run(engine, cfg, on_step, prefill), cfg)
             del engine  # frees the replay pool before the preview imports matplotlib/torchvision (peak RSS)
             if out_path is not None:
                 save_artifact(art, out_path)
@@ -150,6 +154,18 @@ def generate(
         return art
     finally:
         dist.shutdown()
+
+
+def _run(engine: Engine, cfg: GenerateConfig, on_step, prefill: VerifyConfig | None):
+    """``engine.run(on_step)``, beside a :class:`Prefill` of ``prefill``'s verification when asked (not under
+    torchrun: its processes use every core)."""
+    if prefill is None or dist.wanted():
+        return engine.run(on_step)
+    worker = Prefill(artifact_from_result(engine.result(), cfg), prefill, None, cfg.source.data_dir)
+    try:
+        return engine.run(on_step)
+    finally:
+        worker.stop()
 
 
 def load(ref: str | os.PathLike) -> Artifact:

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import torch
+
 import synthgen
 from synthgen.format.artifact import load_artifact, siblings
 from synthgen.generation.config import GenerateConfig
@@ -64,3 +66,26 @@ def test_write_verification_and_check(small_artifact, tmp_path):
     assert cpath == siblings(path).certificate and all(p.parent == siblings(path).pictures for p in pictures)
     assert synthgen.check(cpath, load_artifact(path)).verdict == cert.verdict
     assert load_artifact(path).metadata["certificate"]["certificate_sha256"] == cert.raw["certificate_sha256"]
+
+
+def test_a_prefill_beside_generation_leaves_the_data_as_it_is_and_ends_with_it(tmp_path, monkeypatch):
+    import synthgen.api
+    from synthgen.verification.config import VerifyConfig
+    from synthgen.verification.prefill import Prefill
+
+    started = []
+
+    class Recorded(Prefill):
+        def __init__(self, art, *args):
+            started.append((self, art.images.clone()))
+            super().__init__(art, *args)
+
+    monkeypatch.setattr(synthgen.api, "Prefill", Recorded)
+    cfg = GenerateConfig.from_dict(TINY)
+    plain = synthgen.generate(cfg, out=tmp_path / "plain.safetensors")
+    assert not started
+    art = synthgen.generate(cfg, out=tmp_path / "beside.safetensors", prefill=VerifyConfig(seeds=(0,)))
+    assert art.sha256 == plain.sha256  # the same data, bit for bit
+    ((worker, images),) = started
+    assert worker.process.returncode is not None  # stopped when generation ended
+    assert images.shape == art.images.shape and not torch.equal(images, art.images)  # the data as it started

@@ -232,3 +232,16 @@ def test_config_file_and_flags_merge_with_flags_winning(tmp_path):
         app, ["generate", "--config", str(tmp_path / "bad.json"), "--out", str(tmp_path / "b.safetensors")]
     )
     assert bad.exit_code == 2 and "ipc: Input should be a valid integer" in bad.output
+
+
+def test_generate_with_verify_runs_verify_on_its_output_and_returns_its_exit_code(tmp_path, monkeypatch):
+    import synthgen.cli.generate as command
+
+    calls = []
+    monkeypatch.setattr(command.subprocess, "call", lambda args: calls.append(args) or 1)  # 1: not certified
+    out = tmp_path / "v.safetensors"
+    res = runner.invoke(app, ["generate", "--out", str(out), "--verify", *TINY])
+    assert res.exit_code == 1 and load_artifact(out).images.shape == (8, 1, 28, 28)
+    assert [a[-3:] for a in calls] == [["synthgen", "verify", str(out)]]
+    many = runner.invoke(app, ["generate", "--out", str(tmp_path / "w.safetensors"), "--verify", "--nproc", "2"])
+    assert many.exit_code == 2 and "--verify runs beside a one-process generate" in many.output

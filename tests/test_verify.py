@@ -153,7 +153,7 @@ def test_without_peers_or_joint_there_is_no_certificate(tiny_artifact):
     assert plan_lr_grid(tiny_artifact, cfg) == [] and {j.method for j in plan(tiny_artifact, cfg)} == {SYNTHETIC}
     one = VerifyConfig(seeds=(0,), heldout=(), memory_free=False, **ONE)  # nothing to choose on val
     assert plan_lr_grid(tiny_artifact, one) == []
-    assert all(slot(Board("one")).split == "test" for slot in grid._slots(tiny_artifact, one))  # no tuning run
+    assert all(slot(Board("one")).split == "test" for slot in grid.slots(tiny_artifact, one))  # no tuning run
     assert {j.lr for j in plan(tiny_artifact, one)} >= {1e-3}
     cert = verify(tiny_artifact, cfg)
     assert cert.raw["verdict"] == NOT_CERTIFIED and any("joint bound was not run" in r for r in cert.raw["reasons"])
@@ -196,7 +196,7 @@ def test_jobs_decided_by_tuning_come_after_the_runs_they_read_and_choose_as_the_
         replay_epochs=(1, 3), replay_5n_epochs=(3, 5), gdumb_epochs=(1, 20), gdumb_shifted_epochs=(20,),
     )  # fmt: skip
     board, ran = Board("test"), []
-    for slot in grid._slots(tiny_artifact, cfg):  # in one process, in order: Board.read raises on a missing run
+    for slot in grid.slots(tiny_artifact, cfg):  # in one process, in order: Board.read raises on a missing run
         job = slot(board)
         if job.split == "val":  # made-up scores: the lr 1e-3 and the largest setting win, but one method's 1e-5
             size = sum(job.setting) if isinstance(job.setting, GDumbBudget) else job.setting or 0

@@ -2,16 +2,20 @@
 
 import copy
 import json
+import time
+from pathlib import Path
 
 import pytest
 import torch
 
 from synthgen.api import verify
+from synthgen.core.io import TMP_PREFIX
 from synthgen.format.artifact import Artifact
 from synthgen.verification.cache import CellCache, learner_digest
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid, yielded
-from synthgen.verification.methods import SYNTHETIC, Job, settings
+from synthgen.verification.methods import SYNTHETIC, Job, Kind, settings
+from synthgen.verification.prefill import Prefill
 
 # the tuning runs, the peers, the joint bound and the memory-free strategies: every kind of cached cell
 CFG = VerifyConfig(
@@ -104,3 +108,39 @@ def test_an_unwritable_cache_only_costs_time(tiny_artifact, tmp_path):
     cert = verify(tiny_artifact, CFG, cache=blocker / "cache")
     assert cert.raw["protocol"]["spread"]["cache"]["reused_cells"] == 0 and cert.raw["verdict"]
     assert CellCache(blocker / "cache").get({"any": 1}) is None
+
+
+def _as_it_starts(art):
+    """``art`` as its generation starts: other images, soft labels and lrs, the same shape and metadata otherwise."""
+    meta = copy.deepcopy(art.metadata)
+    meta["recipe"]["lr_per_task"] = [lr * 0.5 for lr in meta["recipe"]["lr_per_task"]]
+    soft = torch.softmax(torch.randn_like(art.soft_labels), -1)
+    return Artifact(torch.randn_like(art.images), art.labels, art.task_ids, meta, soft)
+
+
+def test_a_prefill_from_the_data_as_it_starts_leaves_only_the_cells_of_the_data(tiny_artifact, tmp_path):
+    """The prefill process computes every cell that does not depend on what generation learns; the verification
+    of the finished data reuses them and computes only its own (the synthetic data, Random-N and Herding-N)."""
+    worker = Prefill(_as_it_starts(tiny_artifact), CFG, tmp_path, None)
+    assert worker.process.wait(timeout=300) == 0
+    worker.stop()
+    own = [j for j in _independent(tiny_artifact, CFG) if j.method.kind is Kind.REAL_IN_PLACE]
+    assert len(own) == 2 and len(list(tmp_path.glob("*/*.json"))) == len(_independent(tiny_artifact, CFG)) - 2
+    cert = verify(tiny_artifact, CFG, cache=tmp_path)
+    assert cert.raw["protocol"]["spread"]["cache"]["computed_cells"] == len(own)
+    assert cert.raw["protocol"]["spread"]["cache"]["reused_cells"] == len(_independent(tiny_artifact, CFG)) - 2
+    fresh = verify(tiny_artifact, CFG, cache=False)
+    assert (
+        cert.raw["results"] == fresh.raw["results"] and cert.raw["protocol"]["peers"] == fresh.raw["protocol"]["peers"]
+    )
+
+
+def test_a_stopped_prefill_ends_at_once_and_leaves_no_half_written_cell(tiny_artifact, tmp_path):
+    worker = Prefill(tiny_artifact, CFG.merged({"seeds": [0, 1, 2], "gdumb_epochs": [300]}), tmp_path, None)
+    time.sleep(8)  # it has started its grid
+    t0 = time.perf_counter()
+    worker.stop()
+    assert worker.process.returncode is not None and time.perf_counter() - t0 < 5
+    assert not list(tmp_path.rglob(f"{TMP_PREFIX}*")) and not Path(worker._folder.name).exists()
+    for f in tmp_path.glob("*/*.json"):
+        assert CellCache(tmp_path).get(json.loads(f.read_text())["inputs"]) is not None  # each a whole cell

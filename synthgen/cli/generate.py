@@ -7,6 +7,8 @@ value of ``--config FILE`` (or the default), every option given wins over it.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -15,12 +17,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from synthgen.api import generate as run_generate
 from synthgen.core import distributed as dist
+from synthgen.core.errors import SynthgenError
 from synthgen.format.artifact import siblings
 from synthgen.generation.checkpoint import load_checkpoint
 from synthgen.generation.config import GenerateConfig
 from synthgen.generation.presets import NO_REHEARSAL, applied, generate_config, preset_names
 from synthgen.generation.result import StepInfo
 from synthgen.generation.stages import plan_stages
+from synthgen.verification.config import VerifyConfig
 
 from ._common import OPTION_OF_FIELD, LogLines, console, launch_torchrun, set_threads, user_errors
 from .config_options import with_config_options
@@ -97,6 +101,15 @@ def generate(
         typer.Option(help="torch CPU threads (default: all cores; 1 on a busy machine)", rich_help_panel=RUN),
     ] = None,
     nproc: Annotated[int, typer.Option(help="processes on this machine (launches torchrun)", rich_help_panel=RUN)] = 1,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="then run `synthgen verify OUT` (its defaults); the cells it needs that do not depend on the data"
+            " are computed while generating, on the CPU time generation leaves idle (one process only)",
+            rich_help_panel=RUN,
+        ),
+    ] = False,
     given: dict | None = None,
 ) -> None:
     """Learn one synthetic set per task by meta-gradient and write OUT (+ OUT.png preview).
@@ -104,6 +117,10 @@ def generate(
     Under torchrun (or with --nproc N) the learners of each step are spread over the processes;
     rank 0 alone prints, checkpoints and writes.
     """
+    with user_errors():
+        if verify and (nproc > 1 or dist.wanted()):
+            raise SynthgenError("--verify runs beside a one-process generate; after --nproc or torchrun, run "
+                                "`synthgen verify OUT`")  # fmt: skip
     if nproc > 1 and not dist.wanted():
         raise typer.Exit(launch_torchrun(nproc))
     with user_errors():
@@ -120,7 +137,10 @@ def generate(
                 console.print(f"resuming at outer step {load_checkpoint(ckpt)[1]['global_step']} from {ckpt}")
             else:
                 console.print(f"[yellow]note:[/] {ckpt} exists; starting fresh (use --resume to continue it)")
-        art = with_progress(cfg, lambda on_step: run_generate(cfg, out=out, resume=resume, on_step=on_step))
+        prefill = VerifyConfig() if verify else None
+        art = with_progress(
+            cfg, lambda on_step: run_generate(cfg, out=out, resume=resume, on_step=on_step, prefill=prefill)
+        )
     gen = art.metadata["generation"]
     console.print(
         f"artifact: {out}  ({len(art.labels)} images, {len(art.tasks)} tasks, sha256 {art.sha256[:16]}...)",
@@ -134,6 +154,9 @@ def generate(
         + (f"; validation accuracy after the last task: {val:.3f}" if val is not None else ""),
         soft_wrap=True,
     )
+    if verify:
+        data_dir = ["--data-dir", cfg.source.data_dir] if cfg.source.data_dir else []
+        raise typer.Exit(subprocess.call([sys.executable, "-m", "synthgen", "verify", str(out), *data_dir]))
 
 
 def with_progress(cfg: GenerateConfig, run):

@@ -133,7 +133,8 @@ def yielded(job: Job, cfg: VerifyConfig) -> bool:
     return m.tuned and m is not JOINT and bool(tuning) and job.seed == cfg.seeds[0] and twin is not None
 
 
-def _score(c: dict) -> float:
+def score(c: dict) -> float:
+    """What tuning compares: a tuning run's final validation accuracy (or the average accuracy of its matrix)."""
     return c["acc"] if "acc" in c else average_accuracy(c["R"])
 
 
@@ -183,22 +184,27 @@ def cell(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig, cache: 
     return out
 
 
+def bind(cache: CellCache, art: Artifact, source: SourceData) -> None:
+    """Key ``cache`` to what every cell of ``art``'s verification shares (synthgen.verification.cache)."""
+    cache.bind(source, art.tasks, art.metadata["scenario"], art.metadata["source"]["normalisation"])
+
+
 _ROUNDS = itertools.count()  # every rank runs the grid in the same order: the same board names everywhere
 
 
-def _slots(art: Artifact, cfg: VerifyConfig) -> list[Slot]:
+def slots(art: Artifact, cfg: VerifyConfig) -> list[Slot]:
     """Every job to run, in the order processes take them: the tuning runs of phase 1, those of phase 2 (each at
     the lr phase 1 chose), the tuned methods' test cells that tuning did not yield (at the chosen lr and setting),
     then the jobs that need no choice (short: they fill the end)."""
     tuned = tuned_methods(art, cfg)
-    slots: list[Slot] = [_given(j) for j in plan_lr_grid(art, cfg)]
+    out: list[Slot] = [_given(j) for j in plan_lr_grid(art, cfg)]
     for a in arch_groups(art, cfg):
         for m in tuned:
             for k in range(len(setting_trials(m, cfg, cfg.peer_lrs[0]))):
-                slots.append(lambda b, a=a, m=m, k=k: _setting_job(b, a, m, k, cfg))
+                out.append(lambda b, a=a, m=m, k=k: _setting_job(b, a, m, k, cfg))
     test = [j for j in plan(art, cfg) if not yielded(j, cfg)]
-    slots += [lambda b, j=j: _decided(b, j, cfg) for j in test if j.method.tuned]
-    return slots + [_given(j) for j in test if not j.method.tuned]
+    out += [lambda b, j=j: _decided(b, j, cfg) for j in test if j.method.tuned]
+    return out + [_given(j) for j in test if not j.method.tuned]
 
 
 def _label(m: Method, choice: Choice) -> str:
@@ -232,16 +238,16 @@ def run_grid(
     (jobs, cells, the tuning record, how the jobs were spread: processes, jobs per process, seconds per method and
     per learner and, with a ``cache``, the cells it reused and computed)."""
     if cache is not None:
-        cache.bind(source, art.tasks, art.metadata["scenario"], art.metadata["source"]["normalisation"])
+        bind(cache, art, source)
     ran, counts = spread(
-        f"synthgen-verify-{next(_ROUNDS)}", _slots(art, cfg), lambda j: cell(j, art, source, cfg, cache), _score, on_job
+        f"synthgen-verify-{next(_ROUNDS)}", slots(art, cfg), lambda j: cell(j, art, source, cfg, cache), score, on_job
     )
     tried: Tried = {}
     found: dict[Job, tuple[dict, float]] = {}  # test job -> its cell and seconds (0 for a tuning run's twin)
     twins: dict[Job, dict] = {}  # test job -> the test cell its tuning run yielded
     for job, out, secs in ran.values():
         if job.split == "val":
-            tried.setdefault((job.arch, job.method.name), {})[job.lr, job.setting] = _score(out)
+            tried.setdefault((job.arch, job.method.name), {})[job.lr, job.setting] = score(out)
             if "test" in out:
                 twins[replace(job, split="test")] = out["test"]
         else:
