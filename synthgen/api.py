@@ -107,9 +107,9 @@ def generate(
     (a lock beside it), a checkpoint every ``checkpoint_every`` steps next to it (``resume``
     continues it), the artifact written atomically, a PNG preview beside it, the checkpoint
     removed when done. ``nproc > 1`` relaunches this under torchrun (needs ``out``); under
-    torchrun every rank learns the same data and rank 0 alone writes. With ``prefill`` (one process only), a
-    low-priority process computes the cells of that verification which do not depend on the data into the default
-    verify cache while generating (synthgen.verification.prefill): a ``verify`` right after reuses them.
+    torchrun every rank learns the same data and rank 0 alone writes. With ``prefill`` (one process only), another
+    process computes the cells of that verification which do not depend on the data into the default verify cache
+    while generating, on a core of its own (synthgen.verification.prefill): a ``verify`` right after reuses them.
     """
     cfg = config or GenerateConfig()
     if nproc > 1 and not dist.wanted():
@@ -158,14 +158,19 @@ def generate(
 
 def _run(engine: Engine, cfg: GenerateConfig, on_step, prefill: VerifyConfig | None):
     """``engine.run(on_step)``, beside a :class:`Prefill` of ``prefill``'s verification when asked (not under
-    torchrun: its processes use every core)."""
+    torchrun: its processes use every core). The prefill takes one core: generation runs on one thread fewer."""
     if prefill is None or dist.wanted():
         return engine.run(on_step)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads - 1))
     worker = Prefill(artifact_from_result(engine.result(), cfg), prefill, None, cfg.source.data_dir)
     try:
         return engine.run(on_step)
     finally:
         worker.stop()
+        torch.set_num_threads(threads)
 
 
 def load(ref: str | os.PathLike) -> Artifact:

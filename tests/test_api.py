@@ -85,7 +85,7 @@ def test_a_prefill_beside_generation_leaves_the_data_as_it_is_and_ends_with_it(t
     plain = synthgen.generate(cfg, out=tmp_path / "plain.safetensors")
     assert not started
     art = synthgen.generate(cfg, out=tmp_path / "beside.safetensors", prefill=VerifyConfig(seeds=(0,)))
-    assert art.sha256 == plain.sha256  # the same data, bit for bit
+    assert art.sha256 == plain.sha256  # at one thread either way: the same data, bit for bit
     ((worker, images),) = started
     assert worker.process.returncode is not None  # stopped when generation ended
     assert images.shape == art.images.shape and not torch.equal(images, art.images)  # the data as it started

@@ -106,7 +106,7 @@ def generate(
         typer.Option(
             "--verify",
             help="then run `synthgen verify OUT` (its defaults); the cells it needs that do not depend on the data"
-            " are computed while generating, on the CPU time generation leaves idle (one process only)",
+            " are computed while generating, on a core taken from generation (one process only)",
             rich_help_panel=RUN,
         ),
     ] = False,

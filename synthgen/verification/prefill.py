@@ -6,9 +6,9 @@ An artifact's shape and metadata are fixed before its first outer step, so ``syn
 artifact as it starts to :class:`Prefill`: one process that runs those cells into the verify cache while the data
 is learned, stopped when generation ends. The verification that follows reuses every cell it finished.
 
-The process runs at the lowest scheduling priority (nice 19) with one torch thread: it takes the CPU time that
-generation leaves idle (generation's second thread waits through most of its small operations), and generation,
-at its own thread count, learns the same data as without it.
+The process takes one core (one torch thread, at the lowest scheduling priority), and generation runs on one
+thread fewer than it would: a second thread adds about a sixth to generation's speed on two cores (its
+operations are small), while the core it frees computes the verification's cells at full speed.
 """
 
 from __future__ import annotations
