@@ -2,6 +2,9 @@
 
 import copy
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -10,7 +13,7 @@ import torch
 
 from synthgen.api import verify
 from synthgen.core.io import TMP_PREFIX
-from synthgen.format.artifact import Artifact
+from synthgen.format.artifact import Artifact, save_artifact
 from synthgen.verification.cache import CellCache, learner_digest
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid, yielded
@@ -135,8 +138,11 @@ def test_a_prefill_from_the_data_as_it_starts_leaves_only_the_cells_of_the_data(
     )
 
 
+LONG = CFG.merged({"seeds": list(range(4)), "reference_seeds": 4, "heldout": ["cnn"], "gdumb_epochs": [300]})  # minutes
+
+
 def test_a_stopped_prefill_ends_at_once_and_leaves_no_half_written_cell(tiny_artifact, tmp_path):
-    worker = Prefill(tiny_artifact, CFG.merged({"seeds": [0, 1, 2], "gdumb_epochs": [300]}), tmp_path, None)
+    worker = Prefill(tiny_artifact, LONG, tmp_path, None)
     time.sleep(8)  # it has started its grid
     t0 = time.perf_counter()
     worker.stop()
@@ -144,3 +150,36 @@ def test_a_stopped_prefill_ends_at_once_and_leaves_no_half_written_cell(tiny_art
     assert not list(tmp_path.rglob(f"{TMP_PREFIX}*")) and not Path(worker._folder.name).exists()
     for f in tmp_path.glob("*/*.json"):
         assert CellCache(tmp_path).get(json.loads(f.read_text())["inputs"]) is not None  # each a whole cell
+
+
+def test_a_prefill_whose_generation_died_ends_after_its_cell(tiny_artifact, tmp_path):
+    """Its parent killed before it could stop it (no ``stop()``): the prefill ends at its next job, not at the end
+    of its grid."""
+    path = save_artifact(tiny_artifact, tmp_path / "a.safetensors")
+    parent = (
+        "import json, os, sys, time\n"
+        "from synthgen.format.artifact import load_artifact\n"
+        "from synthgen.verification.config import VerifyConfig\n"
+        "from synthgen.verification.prefill import Prefill\n"
+        "cfg = VerifyConfig.from_dict(json.loads(sys.argv[3]))\n"
+        "worker = Prefill(load_artifact(sys.argv[1]), cfg, sys.argv[2], None)\n"
+        "print(worker.process.pid, flush=True)\n"
+        "time.sleep(10)\n"
+        "os._exit(0)\n"
+    )
+    args = [str(path), str(tmp_path / "c"), json.dumps(LONG.to_dict())]
+    out = subprocess.run([sys.executable, "-c", parent, *args], capture_output=True, text=True)
+    pid, t0 = int(out.stdout.split()[0]), time.perf_counter()  # the parent has exited
+    while _running(pid) and time.perf_counter() - t0 < 30:
+        time.sleep(0.2)
+    assert not _running(pid), "the orphaned prefill kept running"
+    made = len(list((tmp_path / "c").glob("*/*.json")))
+    assert 0 < made < len(_independent(tiny_artifact, LONG)) / 2  # it had started, and ended well before its grid
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"

@@ -6,9 +6,9 @@ An artifact's shape and metadata are fixed before its first outer step, so ``syn
 artifact as it starts to :class:`Prefill`: one process that runs those cells into the verify cache while the data
 is learned, stopped when generation ends. The verification that follows reuses every cell it finished.
 
-The process takes one core (one torch thread, at the lowest scheduling priority), and generation runs on one
-thread fewer than it would: a second thread adds about a sixth to generation's speed on two cores (its
-operations are small), while the core it frees computes the verification's cells at full speed.
+The process takes one core (one torch thread), and generation runs on one thread fewer than it would. On two
+cores that costs generation about a third of its speed (the default data: 251 s -> 328 s), while the freed core
+computes most of the verification's cells in that time (docs/verification.md).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from synthgen.data.sources import SourceData
@@ -36,12 +37,16 @@ def independent(job: Job) -> bool:
     return not job.method.uses_images and job.method.kind is not Kind.REAL_IN_PLACE
 
 
-def prefill(art: Artifact, cfg: VerifyConfig, source: SourceData, cache: CellCache) -> int:
+def prefill(
+    art: Artifact, cfg: VerifyConfig, source: SourceData, cache: CellCache, wanted: Callable[[], bool] = lambda: True
+) -> int:
     """Run the artifact-independent jobs of ``art``'s verification grid into ``cache``, in the grid's order (the
-    tuning runs first); the number of jobs run (cells already in the cache count, at no cost)."""
+    tuning runs first), while ``wanted()``; the number of jobs run (cells already in the cache count, at no cost)."""
     bind(cache, art, source)
     board, done = Board("prefill"), 0
     for slot in slots(art, cfg):
+        if not wanted():
+            break
         job = slot(board)  # a job chosen by tuning reads its tuning runs' scores: they come earlier in the grid
         if not independent(job):
             continue
@@ -53,7 +58,7 @@ def prefill(art: Artifact, cfg: VerifyConfig, source: SourceData, cache: CellCac
 
 
 class Prefill:
-    """:func:`prefill` for ``art`` in a background process at nice 19; :meth:`stop` ends it (its finished cells
+    """:func:`prefill` for ``art`` in a background process (one torch thread); :meth:`stop` ends it (its finished cells
     stay in the cache; the one it was computing is dropped, never half-written)."""
 
     def __init__(self, art: Artifact, cfg: VerifyConfig, cache_dir: str | os.PathLike | None, data_dir: str | None):
@@ -80,7 +85,10 @@ def main(argv: list[str]) -> None:
     """The prefill process: ``argv`` is (artifact path, VerifyConfig JSON, cache folder or "", data folder or "")."""
     path, cfg, cache_dir, data_dir = argv
     sys.modules.setdefault("triton", None)  # torch.func would import it for nothing (synthgen.cli.main)
-    os.nice(19)  # only the CPU time generation leaves idle
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop: the cell being written is removed (atomic_write)
-    art, verify = load_artifact(path), VerifyConfig.from_dict(json.loads(cfg))
-    prefill(art, verify, source_for(art, data_dir or None), CellCache(cache_dir or None))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C stops generation, which stops this process
+    parent, art = os.getppid(), load_artifact(path)
+    source, cache = source_for(art, data_dir or None), CellCache(cache_dir or None)
+    prefill(
+        art, VerifyConfig.from_dict(json.loads(cfg)), source, cache, lambda: os.getppid() == parent
+    )  # orphaned: end
