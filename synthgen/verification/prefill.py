@@ -7,7 +7,7 @@ artifact as it starts to :class:`Prefill`: one process that runs those cells int
 is learned, stopped when generation ends. The verification that follows reuses every cell it finished.
 
 The process takes one core (one torch thread), and generation runs on one thread fewer than it would. On two
-cores that costs generation about a third of its speed (the default data: 251 s -> 328 s), while the freed core
+cores that costs generation about a third of its speed (the default data: 251 s -> 350 s), while the freed core
 computes most of the verification's cells in that time (docs/verification.md).
 """
 
