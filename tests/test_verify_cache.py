@@ -143,7 +143,7 @@ LONG = CFG.merged({"seeds": list(range(4)), "reference_seeds": 4, "heldout": ["c
 
 def test_a_stopped_prefill_ends_at_once_and_leaves_no_half_written_cell(tiny_artifact, tmp_path):
     worker = Prefill(tiny_artifact, LONG, tmp_path, None)
-    time.sleep(8)  # it has started its grid
+    _first_cell(tmp_path)  # it is in its grid
     t0 = time.perf_counter()
     worker.stop()
     assert worker.process.returncode is not None and time.perf_counter() - t0 < 5
@@ -164,17 +164,27 @@ def test_a_prefill_whose_generation_died_ends_after_its_cell(tiny_artifact, tmp_
         "cfg = VerifyConfig.from_dict(json.loads(sys.argv[3]))\n"
         "worker = Prefill(load_artifact(sys.argv[1]), cfg, sys.argv[2], None)\n"
         "print(worker.process.pid, flush=True)\n"
-        "time.sleep(10)\n"
+        "from tests.test_verify_cache import _first_cell\n"
+        "_first_cell(sys.argv[2])\n"
         "os._exit(0)\n"
     )
     args = [str(path), str(tmp_path / "c"), json.dumps(LONG.to_dict())]
-    out = subprocess.run([sys.executable, "-c", parent, *args], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", parent, *args], capture_output=True, text=True, cwd=Path(__file__).parents[1]
+    )
     pid, t0 = int(out.stdout.split()[0]), time.perf_counter()  # the parent has exited
     while _running(pid) and time.perf_counter() - t0 < 30:
         time.sleep(0.2)
     assert not _running(pid), "the orphaned prefill kept running"
     made = len(list((tmp_path / "c").glob("*/*.json")))
     assert 0 < made < len(_independent(tiny_artifact, LONG)) / 2  # it had started, and ended well before its grid
+
+
+def _first_cell(cache: str | os.PathLike, timeout: float = 120) -> None:
+    """Wait until the cache holds a cell."""
+    t0 = time.perf_counter()
+    while not list(Path(cache).glob("*/*.json")) and time.perf_counter() - t0 < timeout:
+        time.sleep(0.1)
 
 
 def _running(pid: int) -> bool:
