@@ -156,7 +156,7 @@ def generate(
         dist.shutdown()
 
 
-def _run(engine: Engine, cfg: GenerateConfig, on_step, prefill: VerifyConfig | None):
+def _run(engine: Engine, cfg: GenerateConfig, on_step: Callable[[StepInfo], None] | None, prefill: VerifyConfig | None):
     """``engine.run(on_step)``, beside a :class:`Prefill` of ``prefill``'s verification when asked (not under
     torchrun: its processes use every core). The prefill takes one core: generation runs on one thread fewer."""
     if prefill is None or dist.wanted():

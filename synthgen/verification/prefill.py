@@ -88,7 +88,9 @@ def main(argv: list[str]) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop: the cell being written is removed (atomic_write)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C stops generation, which stops this process
     parent, art = os.getppid(), load_artifact(path)
+
+    def generating() -> bool:  # False once orphaned: the generation that started this process has died
+        return os.getppid() == parent
+
     source, cache = source_for(art, data_dir or None), CellCache(cache_dir or None)
-    prefill(
-        art, VerifyConfig.from_dict(json.loads(cfg)), source, cache, lambda: os.getppid() == parent
-    )  # orphaned: end
+    prefill(art, VerifyConfig.from_dict(json.loads(cfg)), source, cache, generating)
