@@ -130,29 +130,44 @@ def phase_static(work: Path, data_dir: str | None, epochs: int = STATIC_EPOCHS) 
     if out.exists():
         return
     import synthgen
+
+    art = synthgen.load(work / "seed0.safetensors")
+    x_test, y_test = fashion_test(data_dir, art.metadata["source"]["normalisation"])
+    targets = art.soft_labels if art.soft_labels is not None else torch.nn.functional.one_hot(art.labels, 10).float()
+    t0 = time.perf_counter()
+    acc = static_score(art.images, targets, x_test, y_test, epochs)
+    out.write_text(json.dumps({"acc": acc, "epochs": epochs, "seconds": time.perf_counter() - t0}))
+
+
+def fashion_test(data_dir: str | None, norm: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fashion-MNIST's 10,000 test images, normalised by ``norm``, and their labels."""
     from synthgen.data.config import SourceConfig
     from synthgen.data.sources import load_source, normalise
+
+    x_test, y_test = load_source(SourceConfig(name="fashion-mnist", data_dir=data_dir)).split("test")
+    return normalise(x_test, norm), y_test
+
+
+def static_score(
+    images: torch.Tensor, targets: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, epochs: int = STATIC_EPOCHS
+) -> float:
+    """The literature's static evaluation: a fresh ConvNet-3 (width 128) trained on ``images`` (one batch per epoch;
+    SGD momentum 0.9, lr 0.01 divided by 10 at half time, DSA-style augmentation), its accuracy on the test set."""
     from synthgen.nn.consumer import predict
     from synthgen.nn.inner_loop import soft_cross_entropy
     from synthgen.nn.learners import build_learner
 
-    art = synthgen.load(work / "seed0.safetensors")
-    src = load_source(SourceConfig(name="fashion-mnist", data_dir=data_dir))
-    x_test, y_test = src.split("test")
-    x_test = normalise(x_test, art.metadata["source"]["normalisation"])
-    targets = art.soft_labels if art.soft_labels is not None else torch.nn.functional.one_hot(art.labels, 10).float()
-    model = build_learner("convnet3", tuple(art.images.shape[1:]), 10, 0)
+    model = build_learner("convnet3", tuple(images.shape[1:]), 10, 0)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.MultiStepLR(opt, [epochs // 2], 0.1)
-    g, t0 = torch.Generator().manual_seed(0), time.perf_counter()
+    g = torch.Generator().manual_seed(0)
     model.train()
-    for _ in range(epochs):  # 100 images: one batch per epoch
+    for _ in range(epochs):
         opt.zero_grad()
-        soft_cross_entropy(model(dsa_augment(art.images, g)), targets).backward()
+        soft_cross_entropy(model(dsa_augment(images, g)), targets).backward()
         opt.step()
         sched.step()
-    acc = float((predict(model, x_test).argmax(1) == y_test).float().mean())
-    out.write_text(json.dumps({"acc": acc, "epochs": epochs, "seconds": time.perf_counter() - t0}))
+    return float((predict(model, x_test).argmax(1) == y_test).float().mean())
 
 
 def phase_hub(work: Path) -> None:
@@ -224,6 +239,10 @@ def render(work: Path, seeds: int, note: str = "") -> str:
     lines += ["", f"Generation: median {statistics.median(g['wall_s'] for g in gens):.0f} s wall, peak RSS "
               f"{statistics.median(g['rss_mb'] for g in gens) / 1024:.2f} GB; verify of the grid above: seed 0 "
               f"{vers[0]['wall_s']:.0f} s with an empty cache{warm}."]  # fmt: skip
+    if refs:
+        lines += ["", f"References ({', '.join(refs)}; not judged): one verification seed, trained on the whole real "
+                  f"stream, the lr chosen on validation; Replay {REFERENCES['replay_epochs'][0]} epoch per task, the "
+                  f"joint bound {REFERENCES['joint_epochs']} epoch over the tasks seen so far."]  # fmt: skip
     lines += [note] if note else []
     if (work / "seed0.convnet3.json").exists():
         c3 = json.loads((work / "seed0.convnet3.json").read_text())
