@@ -136,7 +136,7 @@ BAD_INPUT = {  # arguments -> the one line that names the problem
     "--ipc 0": "option --ipc: GenerateConfig: ipc: Input should be greater than or equal to 1 (got 0)",
     "--inner-lr 0": "option --inner-lr: GenerateConfig: inner_lr: Input should be greater than or equal to 0.00000",
     "--inner-momentum 1": "option --inner-momentum: GenerateConfig: inner_momentum: Input should be less than 1",
-    "--init centroids": "option --init: GenerateConfig: init: Input should be 'real', 'kmeans' or 'noise'",
+    "--init centroids": "option --init: GenerateConfig: init: Input should be 'real', 'kmeans', 'noise' or 'dm'",
     "--seed -1": "option --seed: GenerateConfig: seed: Input should be greater than or equal to 0 (got -1)",
     "--inits 0": "option --inits: GenerateConfig: inits_per_step: Input should be greater than or equal to 1",
     "--scenario domain": "option --scenario: GenerateConfig.tasks -> TaskConfig: scenario:",

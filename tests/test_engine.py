@@ -6,6 +6,8 @@ import math
 import pytest
 import torch
 
+import synthgen.generation.feature_matching as feature_matching
+import synthgen.generation.initial_images as initial_images_module
 from synthgen.data.config import TaskConfig
 from synthgen.data.sources import normalise
 from synthgen.generation.engine import Engine, GenerationError
@@ -71,6 +73,17 @@ class Interrupt(Exception):
     pass
 
 
+def interrupt(cfg, source, ckpt, stop_at: int) -> None:
+    """Run ``cfg``, checkpointing at every step into ``ckpt``, and stop it at outer step ``stop_at``."""
+
+    def kill(info):
+        if info.global_step == stop_at:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Engine(cfg, source=source, checkpoint_path=ckpt).run(kill)
+
+
 @pytest.mark.parametrize(
     "stop_at,pool,split,extra",
     [
@@ -89,13 +102,7 @@ def test_resume_equals_uninterrupted(mnist5k, tmp_path, stop_at, pool, split, ex
     cfg = tiny_config(steps=24, checkpoint_every=1, replay_pool=pool, tasks=TaskConfig(split=split), **extra)
     full = Engine(cfg, source=mnist5k).run()
     ckpt = tmp_path / "run.ckpt.safetensors"
-
-    def kill(info):
-        if info.global_step == stop_at:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        Engine(cfg, source=mnist5k, checkpoint_path=ckpt).run(kill)
+    interrupt(cfg, mnist5k, ckpt, stop_at)
     resumed_engine = Engine(cfg, source=mnist5k, checkpoint_path=ckpt, resume=True)
     assert resumed_engine.global_step == stop_at - 1  # checkpoints are written after on_step
     resumed = resumed_engine.run()
@@ -280,3 +287,27 @@ def test_feature_weight_pulls_each_class_mean_embedding_towards_the_real_images(
             for k in range(4)
         )
     assert dist[3.0] < 0.8 * dist[0.0], dist
+
+
+@pytest.mark.parametrize("stop_at", [4, 7])  # the last step of stage 0 (stage 1 starts after the resume), mid stage 1
+def test_a_distribution_matched_start_is_made_when_its_stage_begins_and_a_resume_keeps_it(
+    mnist5k, tmp_path, monkeypatch, stop_at
+):
+    monkeypatch.setattr(feature_matching, "START_ITERATIONS", 3)
+    made = []
+    real_start = initial_images_module.matched_start
+
+    def counted(start, x, y, classes, *args, **kw):
+        made.append(classes)
+        return real_start(start, x, y, classes, *args, **kw)
+
+    monkeypatch.setattr(initial_images_module, "matched_start", counted)
+    cfg = tiny_config(steps=12, checkpoint_every=1, init="dm")  # stages of 4 and 8 steps
+    full = Engine(cfg, source=mnist5k).run()
+    assert made == [(0, 1), (2, 3)]  # one start per task stage
+    ckpt = tmp_path / "run.ckpt.safetensors"
+    interrupt(cfg, mnist5k, ckpt, stop_at)
+    made.clear()
+    resumed = Engine(cfg, source=mnist5k, checkpoint_path=ckpt, resume=True).run()
+    assert made == ([(2, 3)] if stop_at == 4 else [])  # a started stage's start comes from the checkpoint
+    assert torch.allclose(full.images, resumed.images, atol=1e-5)

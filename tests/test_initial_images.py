@@ -71,7 +71,7 @@ def test_engine_starts_from_the_configured_images(mnist5k):
 
 
 def test_unknown_init_is_refused():
-    with pytest.raises(ConfigError, match="init: Input should be 'real', 'kmeans' or 'noise'"):
+    with pytest.raises(ConfigError, match="init: Input should be 'real', 'kmeans', 'noise' or 'dm'"):
         GenerateConfig(init="centroids")
     with pytest.raises(InitError, match="unknown init 'centroids'"):
         initial_images(

@@ -332,6 +332,10 @@ def test_the_feature_networks_family_is_not_held_out(tiny_artifact):
     for weight in (0.0, "0.3", None):  # off, or a malformed record: nothing to skip
         meta["generation"]["config"]["feature_weight"] = weight
         assert feature_archs(art) == [] and "cnn" in arch_groups(art, VerifyConfig())
+    meta["generation"]["config"]["init"] = "dm"  # a start matched under random ConvNet-3s
+    assert feature_archs(art) == ["convnet3_s"]
+    held = [a for a, g in arch_groups(art, VerifyConfig()).items() if g == "heldout"]
+    assert len(held) == 3 and "convnet3_s" not in held and {"cnn", "cnn_bn"} <= set(held)
 
 
 def test_edited_certificate_detected(fast_cert):

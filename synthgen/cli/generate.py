@@ -40,7 +40,7 @@ HELP = {
     "learners.archs": "comma-separated zoo learners sampled per step",
     "ipc": "synthetic images per class",
     "soft_labels": "learn soft labels (--hard-labels: one-hot)",
-    "init": "where the images start: real | kmeans | noise",
+    "init": "where the images start: real | kmeans | noise | dm (k-means, then distribution matching)",
     "steps": "total outer steps over the task stages",
     "refine_steps": "then outer steps learning every task's data together, scored after every task; 0 = none",
     "tail_average": "each task stage ends at its data's mean over this last fraction of its steps; 0 = off",

@@ -95,8 +95,11 @@ class Engine:
         if resume and self.checkpoint_path and self.checkpoint_path.exists():
             self.load_state_dict(*load_checkpoint(self.checkpoint_path), where=self.checkpoint_path)
 
-    def _init_images(self, task) -> torch.Tensor | None:
-        if self.cfg.init == "noise":
+    def _init_images(self, task, how: str | None = None) -> torch.Tensor | None:
+        """Task ``task``'s starting images. The distribution-matched start (init "dm") is computed when the task's
+        stage begins (:meth:`run`: a resumed run does not redo it); until then the task holds its k-means start."""
+        how = how or ("kmeans" if self.cfg.init == "dm" else self.cfg.init)
+        if how == "noise":
             return None
         try:
             return initial_images(
@@ -104,8 +107,9 @@ class Engine:
                 self.real.train_y.cpu(),
                 task.classes,
                 self.cfg.ipc,
-                self.cfg.init,
+                how,
                 generator(self.cfg.seed, "init", task.index),
+                self.source.num_classes,
             )
         except SynthgenError as err:
             raise GenerationError(str(err)) from None
@@ -189,6 +193,10 @@ class Engine:
         cfg = self.cfg
         while self.stage < len(self.stages):
             st = self.stages[self.stage]
+            if cfg.init == "dm" and self.stage_step == 0 and not st.refine:
+                start = self._init_images(self.tasks[st.task], "dm")
+                with torch.no_grad():
+                    self.synth[st.task].pixels.copy_(start)
             if self.opt is None:
                 self.opt = self._make_optimizer(st)
             if st.refine:

@@ -8,6 +8,9 @@ asks for. The engine adds ``feature_weight`` x :func:`feature_loss` to the meta-
 meta-gradient still decides what the images teach, this term keeps them from fitting only the pool (the held-out
 BatchNorm CNN: 0.897 -> 0.915, mean of 3 generation seeds, past Replay-100 + 0.02 on two of them;
 docs/research.md).
+
+:func:`matched_start` is distribution matching on its own, as the DM paper runs it, before a task's stage
+(``init "dm"``): random ConvNet-3 bodies, both sides augmented DSA-style, plain SGD on the pixels.
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ import torch
 from torch import nn
 
 from synthgen.core.seeding import derive_seed, generator
-from synthgen.nn.learners import build_learner
+from synthgen.nn.augment import dsa_augment
+from synthgen.nn.learners import START_ARCH, build_learner
 
 REAL_PER_CLASS = 128  # real images per class drawn each step for the real side of the mean embedding
+START_ITERATIONS = 500  # distribution-matching iterations of a task's start (init "dm")
+START_REAL_PER_CLASS = 256  # real images per class per iteration of the start
 
 
 def random_embedder(
@@ -75,3 +81,38 @@ def step_feature_loss(
     )
     g = generator(seed, "features", step, device=real_x.device)
     return torch.stack([feature_loss(embed, x, y, real_x, real_y, g) for x, y in synthetic]).mean()
+
+
+def matched_start(
+    start: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    classes: tuple[int, ...],
+    num_classes: int,
+    g: torch.Generator,
+    iterations: int | None = None,
+) -> torch.Tensor:
+    """``start`` ([len(classes) * ipc, ...], class by class) after ``iterations`` (default ``START_ITERATIONS``)
+    steps of distribution matching against the real (``x``, ``y``). Each step: a fresh random ``START_ARCH`` body;
+    per class, the squared distance between the mean embeddings of its DSA-augmented synthetic images and of
+    ``START_REAL_PER_CLASS`` of its DSA-augmented real images, summed over the classes; SGD (lr 1, momentum 0.5)
+    on the pixels. Every draw comes from ``g`` (CPU)."""
+    ipc = len(start) // len(classes)
+    iterations = START_ITERATIONS if iterations is None else iterations
+    syn = start.clone().requires_grad_(True)
+    opt = torch.optim.SGD([syn], lr=1.0, momentum=0.5)
+    pools = [torch.nonzero(y == c).flatten() for c in classes]
+    seed = int(torch.randint(2**30, (1,), generator=g))
+    for it in range(iterations):
+        body = random_embedder(START_ARCH, tuple(x.shape[1:]), num_classes, seed + it)
+        loss = torch.zeros(())
+        for k, pool in enumerate(pools):
+            pick = pool[torch.randint(len(pool), (START_REAL_PER_CLASS,), generator=g)]
+            with torch.no_grad():
+                target = body(dsa_augment(x[pick], g)).flatten(1).mean(0)
+            mine = syn[k * ipc : (k + 1) * ipc]
+            loss = loss + (body(dsa_augment(mine, g)).flatten(1).mean(0) - target).pow(2).sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return syn.detach()

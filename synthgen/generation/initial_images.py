@@ -1,4 +1,5 @@
-"""Where each task's synthetic images start: random real images of each class, or their k-means centroids.
+"""Where each task's synthetic images start: random real images of each class, their k-means centroids, or the
+centroids after distribution matching.
 
 Centroids summarise a class better than single samples, and a task's stage is short (the first
 gets a few hundred outer steps), so the start matters: docs/research.md records it.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from synthgen.core.errors import SynthgenError
+from synthgen.generation.feature_matching import matched_start
 
 KMEANS_MAX_ITERS = 50  # Lloyd iterations; they stop earlier once no assignment changes
 KMEANS_MAX_POINTS = 1000  # per class: a larger class is clustered on a seeded sample of this many images
@@ -61,13 +63,16 @@ def _sample(points: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 
 def initial_images(
-    x: torch.Tensor, y: torch.Tensor, classes: tuple[int, ...], ipc: int, how: str, g: torch.Generator
-) -> torch.Tensor:
+    x: torch.Tensor, y: torch.Tensor, classes: tuple[int, ...], ipc: int, how: str, g: torch.Generator,
+    num_classes: int = 10,
+) -> torch.Tensor:  # fmt: skip
     """[len(classes) * ipc, ...] starting images, class by class: ``how`` = "real" (random training
-    images) or "kmeans" (k-means centroids of each class's training images, started from those)."""
+    images), "kmeans" (k-means centroids of each class's training images, started from those) or "dm" (the
+    centroids moved by distribution matching under random ConvNet-3s, synthgen.generation.feature_matching)."""
     picks = sample_per_class(y, classes, ipc, g)
     if how == "real":
         return x[torch.cat(picks)]
-    if how == "kmeans":
-        return torch.cat([kmeans_centroids(_sample(x[y == c], g), x[p]) for c, p in zip(classes, picks)])
-    raise InitError(f"unknown init {how!r}; expected 'real' or 'kmeans'")
+    if how in ("kmeans", "dm"):
+        start = torch.cat([kmeans_centroids(_sample(x[y == c], g), x[p]) for c, p in zip(classes, picks)])
+        return start if how == "kmeans" else matched_start(start, x, y, classes, num_classes, g)
+    raise InitError(f"unknown init {how!r}; expected 'real', 'kmeans' or 'dm'")

@@ -83,6 +83,9 @@ ZOO: dict[str, ZooEntry] = {
     ),
 }
 
+START_ARCH = "convnet3_s"  # the network whose random bodies shape an "init dm" start (DM's own, ConvNet-3):
+# generation builds them, and the verifier does not hold its family out
+
 
 class UnknownLearnerError(SynthgenError, ValueError):
     """An architecture name that is neither in :data:`ZOO` nor an importable ``module:callable``."""

@@ -9,6 +9,7 @@ from synthgen.data.config import SourceConfig
 from synthgen.data.sources import SourceData, SourceError, load_source
 from synthgen.format.artifact import Artifact
 from synthgen.nn.learners import (
+    START_ARCH,
     ZOO,
     build_learner,
     check_archs,
@@ -54,14 +55,15 @@ def default_heldout(generation: list[str]) -> list[str]:
 
 
 def feature_archs(art: Artifact) -> list[str]:
-    """The zoo network whose random bodies shaped the images (``feature_weight`` > 0), if any: its family
-    saw the data being made, so it is not held out."""
+    """The zoo networks whose random bodies shaped the images (``feature_weight`` > 0; ``init`` "dm"), if any: their
+    families saw the data being made, so they are not held out."""
     gen = art.metadata.get("generation")
     cfg = gen.get("config") if isinstance(gen, dict) else None
     if not isinstance(cfg, dict):
         return []
     weight, arch = cfg.get("feature_weight", 0), cfg.get("feature_arch")
-    return [arch] if isinstance(weight, (int, float)) and weight > 0 and isinstance(arch, str) and arch in ZOO else []
+    matched = isinstance(weight, (int, float)) and weight > 0 and isinstance(arch, str) and arch in ZOO
+    return [arch] * matched + [START_ARCH] * (cfg.get("init") == "dm")
 
 
 def arch_groups(art: Artifact, cfg: VerifyConfig) -> dict[str, str]:
