@@ -179,8 +179,9 @@ def render(work: Path, seeds: int, note: str = "") -> str:
     gens = [json.loads((work / f"seed{s}.generate.json").read_text()) for s in range(seeds)]
     vers = [json.loads((work / f"seed{s}.verify.json").read_text()) for s in range(seeds)]
     n, order = certs[0].images, {"generation": 0, "heldout": 1, "user": 2}
-    shaped = {family_of(a) for a in feature_archs(synthgen.load(work / "seed0.safetensors"))}
     learners = sorted(certs[0].learners, key=lambda a: (order[certs[0].learners[a].group], a))
+    shaped = {family_of(a) for a in feature_archs(synthgen.load(work / "seed0.safetensors"))}
+    marked = {a for a in learners if certs[0].learners[a].group == "heldout" and family_of(a) in shaped}
     judged = [p.name for p in judged_peers(n) if p.name in certs[0].learners[learners[0]].methods]
     refs = [
         m for m in ("Replay-100", "Replay-500", "joint (upper bound)") if m in certs[0].learners[learners[0]].methods
@@ -206,14 +207,13 @@ def render(work: Path, seeds: int, note: str = "") -> str:
     ]
     for a in learners:
         s = certs[0].learners[a]
-        group = f"{s.group} *" if s.group == "heldout" and family_of(a) in shaped else s.group
-        row = [a, group, f"**{mean(a, SYNTHETIC.name):.3f}**"]
+        row = [a, f"{s.group} *" if a in marked else s.group, f"**{mean(a, SYNTHETIC.name):.3f}**"]
         row += [f"{mean(a, SYNTHETIC.name, f):.3f}" for f in ("min_seen", "avg_incremental", "max_forgetting")]
         row += [f"{mean(a, p):.3f}" for p in judged]
         row += [f"{mean(a, SYNTHETIC.name) - mean(a, random_real(n).name):+.3f}"]
         row += [f"{mean(a, r):.3f}" for r in refs]
         lines.append("| " + " | ".join(row) + " |")
-    if any(certs[0].learners[a].group == "heldout" and family_of(a) in shaped for a in learners):
+    if marked:
         lines += ["", "\\* not trained in generation, but its family's random networks shaped the images' start "
                   "(`init dm`: distribution matching under random ConvNet-3s, as DM does)."]  # fmt: skip
     warm = ""

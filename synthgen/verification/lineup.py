@@ -62,8 +62,10 @@ def feature_archs(art: Artifact) -> list[str]:
     if not isinstance(cfg, dict):
         return []
     weight, arch = cfg.get("feature_weight", 0), cfg.get("feature_arch")
-    matched = isinstance(weight, (int, float)) and weight > 0 and isinstance(arch, str) and arch in ZOO
-    return [arch] * matched + [START_ARCH] * (cfg.get("init") == "dm")
+    archs = [arch] if isinstance(weight, (int, float)) and weight > 0 and isinstance(arch, str) and arch in ZOO else []
+    if cfg.get("init") == "dm":
+        archs.append(START_ARCH)
+    return archs
 
 
 def arch_groups(art: Artifact, cfg: VerifyConfig) -> dict[str, str]:
