@@ -30,6 +30,7 @@ TINY_GENERATE = {
     "steps": 40,
     "replay_pool": 8,
     "feature_weight": 0.0,
+    "init_steps": 20,
     "eval_every": 0,
 }
 TINY_VERIFY = {

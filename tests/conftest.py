@@ -23,9 +23,9 @@ def mnist5k():
 
 
 def tiny_config(**overrides) -> GenerateConfig:
-    """2 tasks of Split-MNIST, 5 images/class, 5 inner steps (and a recipe of as many), no rehearsal, no feature
-    matching, no shifts and no tail average (the margins of the tests built on it were measured so;
-    tests/test_rehearsal.py and tests/test_engine.py cover them): seconds, yet a real effect."""
+    """2 tasks of Split-MNIST, 5 images/class, 5 inner steps (and a recipe of as many), a k-means start, no
+    rehearsal, no feature matching, no shifts and no tail average (the margins of the tests built on it were
+    measured so; tests/test_rehearsal.py and tests/test_engine.py cover them): seconds, yet a real effect."""
     base = dict(
         tasks=TaskConfig(split="0,1/2,3"),
         learners=LearnerConfig(archs=("mlp",)),
@@ -43,6 +43,7 @@ def tiny_config(**overrides) -> GenerateConfig:
         tail_average=0.0,
         feature_weight=0.0,
         shift=0,
+        init="kmeans",
     )
     base.update(overrides)
     return GenerateConfig(**base)
@@ -57,6 +58,7 @@ TWO_TASK_RUN = {
     "eval_every": 0,
     "device": "cpu",
     "real_batch": 64,
+    "init": "kmeans",
 }
 
 

@@ -22,6 +22,8 @@ TINY = [
     "cpu",
     "--learners",
     "mlp",
+    "--init",
+    "kmeans",
 ]
 
 
@@ -114,6 +116,7 @@ def test_generate_resume_continues_from_checkpoint(tmp_path):
         device="cpu",
         learners=LearnerConfig(archs=("mlp",)),
         checkpoint_every=1,
+        init="kmeans",
     )
 
     def kill(info):
@@ -207,6 +210,7 @@ def test_config_file_and_flags_merge_with_flags_winning(tmp_path):
         "learners": {"archs": ["mlp"]},
         "device": "cpu",
         "inits_per_step": 1,
+        "init": "kmeans",
     }
     (tmp_path / "g.json").write_text(json.dumps(cfg))
     out = tmp_path / "m.safetensors"

@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 
-import synthgen.generation.feature_matching as feature_matching
 import synthgen.generation.initial_images as initial_images_module
 from synthgen.data.config import TaskConfig
 from synthgen.data.sources import normalise
@@ -293,7 +292,6 @@ def test_feature_weight_pulls_each_class_mean_embedding_towards_the_real_images(
 def test_a_distribution_matched_start_is_made_when_its_stage_begins_and_a_resume_keeps_it(
     mnist5k, tmp_path, monkeypatch, stop_at
 ):
-    monkeypatch.setattr(feature_matching, "START_ITERATIONS", 3)
     made = []
     real_start = initial_images_module.matched_start
 
@@ -302,7 +300,7 @@ def test_a_distribution_matched_start_is_made_when_its_stage_begins_and_a_resume
         return real_start(start, x, y, classes, *args, **kw)
 
     monkeypatch.setattr(initial_images_module, "matched_start", counted)
-    cfg = tiny_config(steps=12, checkpoint_every=1, init="dm")  # stages of 4 and 8 steps
+    cfg = tiny_config(steps=12, checkpoint_every=1, init="dm", init_steps=3)  # stages of 4 and 8 steps
     full = Engine(cfg, source=mnist5k).run()
     assert made == [(0, 1), (2, 3)]  # one start per task stage
     ckpt = tmp_path / "run.ckpt.safetensors"

@@ -40,6 +40,8 @@ GEN = [
     "mlp",
     "--checkpoint-every",
     "5",
+    "--init",
+    "kmeans",
 ]
 
 

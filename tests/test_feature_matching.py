@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from synthgen.data.sources import normalise
-from synthgen.generation.feature_matching import feature_loss, matched_start, random_embedder, step_feature_loss
+from synthgen.generation.feature_matching import (
+    StartBudget,
+    feature_loss,
+    matched_start,
+    random_embedder,
+    step_feature_loss,
+)
 
 
 def test_a_random_body_is_the_learner_without_its_head_frozen_and_seeded():
@@ -57,7 +63,7 @@ def test_the_matched_start_pulls_each_class_onto_its_real_embedding_under_unseen
     x = normalise(x, mnist5k.normalisation())
     classes, labels = (3, 5), torch.tensor([3] * 5 + [5] * 5)
     start = torch.randn(10, 1, 28, 28, generator=torch.Generator().manual_seed(0))
-    moved = matched_start(start, x, y, classes, 10, torch.Generator().manual_seed(1), iterations=10)
+    moved = matched_start(start, x, y, classes, 10, torch.Generator().manual_seed(1), StartBudget(10, 256))
     assert moved.shape == start.shape and not moved.requires_grad
 
     def distance(images: torch.Tensor) -> float:  # bodies the start never saw (it draws seeds below 2**30)
@@ -66,5 +72,5 @@ def test_the_matched_start_pulls_each_class_onto_its_real_embedding_under_unseen
 
     before, after = distance(start), distance(moved)
     assert after < 0.5 * before, (before, after)  # measured: 49.8 -> 18.2
-    same = matched_start(start, x, y, classes, 10, torch.Generator().manual_seed(1), iterations=10)
+    same = matched_start(start, x, y, classes, 10, torch.Generator().manual_seed(1), StartBudget(10, 256))
     assert torch.equal(same, moved)  # seeded: every draw comes from the generator

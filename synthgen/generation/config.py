@@ -36,8 +36,10 @@ class GenerateConfig(ConfigBase):
     tasks: TaskConfig = field(default_factory=TaskConfig)
     learners: LearnerConfig = field(default_factory=LearnerConfig)
     ipc: Positive = 10  # synthetic images per class
-    init: Literal["real", "kmeans", "noise", "dm"] = "kmeans"  # where the images start: k-means centroids, real
-    # images, noise, or the centroids after distribution matching under random ConvNet-3s (at their stage's start)
+    init: Literal["real", "kmeans", "noise", "dm"] = "dm"  # where the images start: each class's k-means centroids
+    # moved by distribution matching under random ConvNet-3s (at their stage's start), the centroids, real images, noise
+    init_steps: Positive = 500  # init "dm": distribution-matching steps of each task's start
+    init_real: Positive = 64  # init "dm": real images per class in each of those steps
     soft_labels: bool = True  # learn a label distribution per image (off: one-hot labels)
     learn_lr: bool = True  # learn the recipe's lr of each task
     rehearsal: bool = True  # the recipe trains task t on the synthetic sets of tasks 0..t, not on task t's alone

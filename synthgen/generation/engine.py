@@ -34,7 +34,7 @@ from synthgen.generation.checkpoint import (
     save_checkpoint,
 )
 from synthgen.generation.config import GenerateConfig
-from synthgen.generation.feature_matching import step_feature_loss
+from synthgen.generation.feature_matching import StartBudget, step_feature_loss
 from synthgen.generation.initial_images import initial_images
 from synthgen.generation.meta_step import MetaGradient, draw
 from synthgen.generation.realdata import RealView
@@ -110,6 +110,7 @@ class Engine:
                 how,
                 generator(self.cfg.seed, "init", task.index),
                 self.source.num_classes,
+                StartBudget(self.cfg.init_steps, self.cfg.init_real),
             )
         except SynthgenError as err:
             raise GenerationError(str(err)) from None

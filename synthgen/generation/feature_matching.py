@@ -15,6 +15,8 @@ docs/research.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -23,8 +25,6 @@ from synthgen.nn.augment import dsa_augment
 from synthgen.nn.learners import START_ARCH, build_learner
 
 REAL_PER_CLASS = 128  # real images per class drawn each step for the real side of the mean embedding
-START_ITERATIONS = 500  # distribution-matching iterations of a task's start (init "dm")
-START_REAL_PER_CLASS = 256  # real images per class per iteration of the start
 
 
 def random_embedder(
@@ -83,6 +83,14 @@ def step_feature_loss(
     return torch.stack([feature_loss(embed, x, y, real_x, real_y, g) for x, y in synthetic]).mean()
 
 
+@dataclass(frozen=True)
+class StartBudget:
+    """The distribution matching an ``init "dm"`` start gets (``init_steps``, ``init_real``)."""
+
+    steps: int
+    real_per_class: int
+
+
 def matched_start(
     start: torch.Tensor,
     x: torch.Tensor,
@@ -90,24 +98,23 @@ def matched_start(
     classes: tuple[int, ...],
     num_classes: int,
     g: torch.Generator,
-    iterations: int | None = None,
+    budget: StartBudget,
 ) -> torch.Tensor:
-    """``start`` ([len(classes) * ipc, ...], class by class) after ``iterations`` (default ``START_ITERATIONS``)
-    steps of distribution matching against the real (``x``, ``y``). Each step: a fresh random ``START_ARCH`` body;
-    per class, the squared distance between the mean embeddings of its DSA-augmented synthetic images and of
-    ``START_REAL_PER_CLASS`` of its DSA-augmented real images, summed over the classes; SGD (lr 1, momentum 0.5)
-    on the pixels. Every draw comes from ``g`` (CPU)."""
+    """``start`` ([len(classes) * ipc, ...], class by class) after ``budget.steps`` steps of distribution matching
+    against the real (``x``, ``y``). Each step: a fresh random ``START_ARCH`` body; per class, the squared distance
+    between the mean embeddings of its DSA-augmented synthetic images and of ``budget.real_per_class`` of its
+    DSA-augmented real images, summed over the classes; SGD (lr 1, momentum 0.5) on the pixels. Every draw comes
+    from ``g`` (CPU)."""
     ipc = len(start) // len(classes)
-    iterations = START_ITERATIONS if iterations is None else iterations
     syn = start.clone().requires_grad_(True)
     opt = torch.optim.SGD([syn], lr=1.0, momentum=0.5)
     pools = [torch.nonzero(y == c).flatten() for c in classes]
     seed = int(torch.randint(2**30, (1,), generator=g))
-    for it in range(iterations):
+    for it in range(budget.steps):
         body = random_embedder(START_ARCH, tuple(x.shape[1:]), num_classes, seed + it)
         loss = torch.zeros(())
         for k, pool in enumerate(pools):
-            pick = pool[torch.randint(len(pool), (START_REAL_PER_CLASS,), generator=g)]
+            pick = pool[torch.randint(len(pool), (budget.real_per_class,), generator=g)]
             with torch.no_grad():
                 target = body(dsa_augment(x[pick], g)).flatten(1).mean(0)
             mine = syn[k * ipc : (k + 1) * ipc]

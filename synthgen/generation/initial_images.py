@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from synthgen.core.errors import SynthgenError
-from synthgen.generation.feature_matching import matched_start
+from synthgen.generation.feature_matching import StartBudget, matched_start
 
 KMEANS_MAX_ITERS = 50  # Lloyd iterations; they stop earlier once no assignment changes
 KMEANS_MAX_POINTS = 1000  # per class: a larger class is clustered on a seeded sample of this many images
@@ -64,15 +64,20 @@ def _sample(points: torch.Tensor, g: torch.Generator) -> torch.Tensor:
 
 def initial_images(
     x: torch.Tensor, y: torch.Tensor, classes: tuple[int, ...], ipc: int, how: str, g: torch.Generator,
-    num_classes: int = 10,
+    num_classes: int = 10, budget: StartBudget | None = None,
 ) -> torch.Tensor:  # fmt: skip
     """[len(classes) * ipc, ...] starting images, class by class: ``how`` = "real" (random training
     images), "kmeans" (k-means centroids of each class's training images, started from those) or "dm" (the
-    centroids moved by distribution matching under random ConvNet-3s, synthgen.generation.feature_matching)."""
+    centroids moved by ``budget`` of distribution matching under random ConvNet-3s,
+    synthgen.generation.feature_matching)."""
     picks = sample_per_class(y, classes, ipc, g)
     if how == "real":
         return x[torch.cat(picks)]
     if how in ("kmeans", "dm"):
         start = torch.cat([kmeans_centroids(_sample(x[y == c], g), x[p]) for c, p in zip(classes, picks)])
-        return start if how == "kmeans" else matched_start(start, x, y, classes, num_classes, g)
+        if how == "kmeans":
+            return start
+        if budget is None:
+            raise InitError("init 'dm' needs a StartBudget")
+        return matched_start(start, x, y, classes, num_classes, g, budget)
     raise InitError(f"unknown init {how!r}; expected 'real', 'kmeans' or 'dm'")
