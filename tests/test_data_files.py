@@ -132,20 +132,7 @@ def test_generate_and_inspect_on_idx_files_through_data_dir(tmp_path):
     write_idx_set(tmp_path / "fm", n_train=200, n_test=50)
     out = tmp_path / "fm.safetensors"
     args = ["generate", "--source", "fashion-mnist", "--data-dir", str(tmp_path / "fm"), "--out", str(out)]
-    tiny = [
-        "--tasks",
-        "0,1/2,3",
-        "--ipc",
-        "2",
-        "--inner-steps",
-        "2",
-        "--steps",
-        "4",
-        "--learners",
-        "mlp",
-        "--init",
-        "kmeans",
-    ]
+    tiny = "--tasks 0,1/2,3 --ipc 2 --inner-steps 2 --steps 4 --learners mlp --init kmeans".split()
     res = runner.invoke(app, [*args, *tiny, "--device", "cpu"])
     assert res.exit_code == 0, res.output
     art = load_artifact(out)
