@@ -412,6 +412,16 @@ def time_table(work: Path) -> list[str]:
     return [*lines, "Its reasons:", ""] if lines else []
 
 
+def start_of(g: dict) -> str:
+    """Where the images start, as the benchmark's header says it."""
+    if g.get("init") == "dm":
+        return (
+            f" started from their k-means centroids moved by {g['init_steps']} steps of distribution matching "
+            f"({g['init_real']} real images per class per step)"
+        )
+    return f" started by `init {g.get('init')}`"
+
+
 def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     gens = [json.loads((work / f"seed{s}.generate.json").read_text()) for s in range(seeds)]
     ver = json.loads((work / "seed0.verify.json").read_text())
@@ -435,7 +445,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} "
         f"(the CLI defaults: `generate` one process with {torch.get_num_threads()} threads, `verify` one process "
         f"per core with 1 thread each), python {platform.python_version()}.  ",
-        f"Default generation: learners {g['learners']['archs']}, {g['ipc']} images/class, meta-trained through "
+        f"Default generation: learners {g['learners']['archs']}, {g['ipc']} images/class{start_of(g)}, "
+        "meta-trained through "
         f"{g['inner_steps']} full-batch steps per task; the recipe: {arts[0].recipe['optimizer']} x "
         f"{arts[0].recipe['steps_per_task']} full-batch steps per task (momentum {g['inner_momentum']}; "
         f"{arts[0].recipe['order'].split('; ')[-1]}{shifted}), "
