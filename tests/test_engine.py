@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import time
 
 import pytest
 import torch
@@ -199,6 +200,18 @@ def test_time_budget_stops(mnist5k):
     res = Engine(cfg, source=mnist5k).run()
     assert 2 <= res.steps_done < 10_000  # the budget, not the step count, stopped it
     assert res.wall_time >= 1.0 and {h["stage"] for h in res.history} == {0, 1}
+
+
+def test_a_distribution_matched_start_spends_its_stage_s_share_of_a_time_budget(mnist5k, monkeypatch):
+    def slow(start, *args, **kw):
+        time.sleep(0.5)
+        return start
+
+    monkeypatch.setattr(initial_images_module, "matched_start", slow)
+    cfg = tiny_config(steps=10_000, time_budget=1.2, init="dm")  # stage 0 gets 0.4 s, stage 1 0.8 s
+    res = Engine(cfg, source=mnist5k).run()
+    assert {h["stage"] for h in res.history} == {1}  # task 0's start used up its share: no outer step
+    assert res.wall_time >= 1.2
 
 
 def test_lr_jitter_is_seeded_and_changes_the_data(mnist5k):
