@@ -96,8 +96,7 @@ class Engine:
             self.load_state_dict(*load_checkpoint(self.checkpoint_path), where=self.checkpoint_path)
 
     def _init_images(self, task, how: str | None = None) -> torch.Tensor | None:
-        """Task ``task``'s starting images. The distribution-matched start (init "dm") is computed when the task's
-        stage begins (:meth:`run`: a resumed run does not redo it); until then the task holds its k-means start."""
+        """Task ``task``'s starting images; under init "dm" its k-means start until :meth:`run` begins its stage."""
         how = how or ("kmeans" if self.cfg.init == "dm" else self.cfg.init)
         if how == "noise":
             return None
@@ -189,16 +188,20 @@ class Engine:
             self.cfg.shift,
         )
 
+    def _spend(self, since: float) -> None:
+        """Add the seconds since ``since`` (the ranks' max: they agree on time budgets) to the run's and stage's."""
+        dt = dist.reduce_scalar(time.perf_counter() - since, "max")
+        self.elapsed, self.stage_elapsed = self.elapsed + dt, self.stage_elapsed + dt
+
     def run(self, on_step: Callable[[StepInfo], None] | None = None) -> GenerationResult:
         """Run (or continue) every stage; returns the learned data."""
         cfg = self.cfg
         while self.stage < len(self.stages):
             st = self.stages[self.stage]
-            if cfg.init == "dm" and self.stage_step == 0 and not st.refine:  # its seconds count in a time budget
+            if cfg.init == "dm" and self.stage_step == 0 and not st.refine:  # once per stage; counts in a budget
                 t0 = time.perf_counter()
                 self.synth[st.task].pixels.detach().copy_(self._init_images(self.tasks[st.task], "dm"))  # in place
-                dt = dist.reduce_scalar(time.perf_counter() - t0, "max")
-                self.elapsed, self.stage_elapsed = self.elapsed + dt, self.stage_elapsed + dt
+                self._spend(t0)
             if self.opt is None:
                 self.opt = self._make_optimizer(st)
             if st.refine:
@@ -208,9 +211,7 @@ class Engine:
                 loss = self.step()
                 self.stage_step += 1
                 self.global_step += 1
-                dt = dist.reduce_scalar(time.perf_counter() - t0, "max")  # ranks agree on time budgets
-                self.elapsed += dt
-                self.stage_elapsed += dt
+                self._spend(t0)
                 trained = [(k, v) for t in st.tasks for k, v in self.synth[t].named_parameters(prefix=str(t))]
                 self.tail.add(st, self.stage_step, self.stage_elapsed, ((k, v) for k, v in trained if v.requires_grad))
                 done = st.done(self.stage_step, self.stage_elapsed)
