@@ -437,6 +437,8 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     means_table, means = default_means(dflt, n)
     shift = shift_of(arts[0].recipe)
     shifted = f"; each image shifted by up to {shift} px per step" if shift else ""
+    clip = arts[0].recipe.get("clip_grad_norm")
+    clipped = f"; the gradient clipped to norm {clip:g} before each step" if clip else ""
     lines = [
         "# Benchmarks: Split-MNIST on the embedded mnist-5k digits",
         "",
@@ -449,7 +451,7 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         "meta-trained through "
         f"{g['inner_steps']} full-batch steps per task; the recipe: {arts[0].recipe['optimizer']} x "
         f"{arts[0].recipe['steps_per_task']} full-batch steps per task (momentum {g['inner_momentum']}; "
-        f"{arts[0].recipe['order'].split('; ')[-1]}{shifted}), "
+        f"{arts[0].recipe['order'].split('; ')[-1]}{shifted}{clipped}), "
         f"{g['inits_per_step']} learner init(s)/step, {g['steps']} outer steps over the task stages, each stage "
         f"ending at its data's mean over its last {g.get('tail_average', 0):.0%} of steps, "
         "distribution matching against "

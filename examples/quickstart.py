@@ -61,6 +61,7 @@ def main(out: Path, tiny: bool) -> None:
         for _ in range(art.recipe["steps_per_task"]):
             opt.zero_grad()
             (-(targets * torch.log_softmax(model(images), 1)).sum(1).mean()).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), art.recipe.get("clip_grad_norm", float("inf")))
             opt.step()
     model.eval()  # predict with BatchNorm's running statistics
 

@@ -17,6 +17,7 @@ art = synthgen.load(sys.argv[1])
 model = build_learner(sys.argv[2] if len(sys.argv) > 2 else "cnn_bn", (1, 28, 28), 10, seed=0)  # or your nn.Module
 momentum = art.recipe.get("momentum", 0.0)  # a fresh torch.optim.SGD per task
 shift = art.recipe.get("shift", 0)  # every step moves each image by up to this many pixels, edges repeated
+clip = art.recipe.get("clip_grad_norm", 0.0)  # > 0: every step clips the gradient to this L2 norm
 crop = v2.RandomCrop(tuple(art.images.shape[-2:]), padding=shift, padding_mode="edge")
 for t, lr in enumerate(art.recipe["lr_per_task"]):
     keep = art.task_ids <= t if art.recipe.get("rehearsal") else art.task_ids == t  # rehearsal: tasks 0..t together
@@ -28,6 +29,8 @@ for t, lr in enumerate(art.recipe["lr_per_task"]):
         opt.zero_grad()
         loss = -(targets * torch.log_softmax(model(xb), dim=1)).sum(1).mean()
         loss.backward()
+        if clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
 model.eval()
 

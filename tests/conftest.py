@@ -24,8 +24,9 @@ def mnist5k():
 
 def tiny_config(**overrides) -> GenerateConfig:
     """2 tasks of Split-MNIST, 5 images/class, 5 inner steps (and a recipe of as many), a k-means start, no
-    rehearsal, no feature matching, no shifts and no tail average (the margins of the tests built on it were
-    measured so; tests/test_rehearsal.py and tests/test_engine.py cover them): seconds, yet a real effect."""
+    rehearsal, no feature matching, no shifts, no gradient clipping and no tail average (the margins of the tests
+    built on it were measured so; tests/test_rehearsal.py and tests/test_engine.py cover them): seconds, yet a
+    real effect."""
     base = dict(
         tasks=TaskConfig(split="0,1/2,3"),
         learners=LearnerConfig(archs=("mlp",)),
@@ -43,6 +44,7 @@ def tiny_config(**overrides) -> GenerateConfig:
         tail_average=0.0,
         feature_weight=0.0,
         shift=0,
+        inner_clip=0.0,
         init="kmeans",
     )
     base.update(overrides)

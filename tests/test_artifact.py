@@ -85,6 +85,8 @@ BAD = {
     "rehearsal text": (lambda t, m: m["recipe"].update(rehearsal="yes"), "recipe.rehearsal"),
     "shift too far": (lambda t, m: m["recipe"].update(shift=30), "recipe.shift"),
     "shift fraction": (lambda t, m: m["recipe"].update(shift=1.5), "recipe.shift"),
+    "negative clip": (lambda t, m: m["recipe"].update(clip_grad_norm=-1.0), "recipe.clip_grad_norm"),
+    "clip text": (lambda t, m: m["recipe"].update(clip_grad_norm="5"), "recipe.clip_grad_norm"),
     "soft labels not probabilities": (lambda t, m: t["soft_labels"].mul_(2), "probability rows"),
     "task ids out of range": (lambda t, m: t["task_ids"].__setitem__(0, 7), "task_ids outside"),
     "soft labels missing but recipe wants them": (lambda t, m: t.pop("soft_labels"), "has no soft_labels"),

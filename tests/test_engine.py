@@ -234,6 +234,16 @@ def test_a_shifted_recipe_is_seeded_meta_trained_through_recorded_and_followed(m
     assert evaluate_artifact(art, mnist5k, "cnn", 0).R != evaluate_artifact(plain, mnist5k, "cnn", 0).R  # followed
 
 
+def test_a_clipped_recipe_is_meta_trained_through_recorded_and_followed(mnist5k, tiny_artifact):
+    cfg = tiny_config(steps=6, inner_clip=0.05)
+    a = Engine(cfg, source=mnist5k).run()
+    assert not torch.equal(a.images, Engine(tiny_config(steps=6), source=mnist5k).run().images)
+    art = artifact_from_result(a, cfg)
+    assert art.recipe["clip_grad_norm"] == 0.05 and "clip_grad_norm" not in tiny_artifact.recipe
+    free = dataclasses.replace(art, metadata={**art.metadata, "recipe": {**art.recipe, "clip_grad_norm": 0.0}})
+    assert evaluate_artifact(art, mnist5k, "mlp", 0).R != evaluate_artifact(free, mnist5k, "mlp", 0).R  # followed
+
+
 def test_a_mixed_family_pool_transfers_to_held_out_families_far_better_than_the_mlp_alone(mnist5k):
     """Data made with MLP + strided-ConvNet learners teaches max- and average-pool CNNs (families not in the pool);
     data made with the MLP alone leaves them near chance after the sequence. Measured: 0.77-0.91 vs 0.42-0.47."""

@@ -147,11 +147,12 @@ def test_verify_a_folder_writes_outputs_in_the_cwd(folder, tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("scenario", ["class-incremental", "task-incremental"], ids=["class-il", "task-il"])
+@pytest.mark.parametrize("clip", [0.0, 0.05], ids=["unclipped", "clipped"])
 @pytest.mark.parametrize("rehearsal", [False, True], ids=["plain", "rehearsal"])
-def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, tmp_path, rehearsal, scenario):
+def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, tmp_path, rehearsal, scenario, clip):
     """The card's Python snippet, run as written on the exported folder, gives the verifier's model bit for bit,
-    with and without synthetic rehearsal (which changes the snippet's task selection), and task-incrementally
-    (each image's logits masked to its own task's classes)."""
+    with and without synthetic rehearsal (which changes the snippet's task selection), task-incrementally
+    (each image's logits masked to its own task's classes), and with a recipe that clips the gradient."""
     import dataclasses
 
     from synthgen.verification.runs import artifact_tasks
@@ -159,13 +160,14 @@ def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, 
     meta = {
         **tiny_artifact.metadata,
         "scenario": scenario,
-        "recipe": {**tiny_artifact.recipe, "rehearsal": rehearsal, "scenario": scenario},
+        "recipe": {**tiny_artifact.recipe, "rehearsal": rehearsal, "scenario": scenario, "clip_grad_norm": clip},
     }
     art = dataclasses.replace(tiny_artifact, metadata=meta)
     folder = export_folder(art, tmp_path / "ds")
     code = (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
     assert ("<= k" in code) == rehearsal
     assert ("masked_fill" in code) == (scenario == "task-incremental")
+    assert ("clip_grad_norm_(model.parameters(), 0.05)" in code) == bool(clip)
     build = lambda: build_learner("mlp", (1, 28, 28), 10, 5)  # noqa: E731
     ns = {}
     exec(

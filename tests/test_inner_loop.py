@@ -7,7 +7,7 @@ import torch
 from torch.func import vmap
 
 from synthgen.format.recipe import Optimiser
-from synthgen.nn.consumer import train_on_tasks
+from synthgen.nn.consumer import predict, train_on_tasks
 from synthgen.nn.inner_loop import (
     SynthBatch,
     initial_state,
@@ -40,12 +40,13 @@ def _tasks(shape, nc, dtype, n=3):
     return [(*_batch(8, nc, shape, seed=s, dtype=dtype), None) for s in range(n)]
 
 
-@pytest.mark.parametrize("shift", [0, 2])
+@pytest.mark.parametrize("shift,clip", [(0, 0.0), (2, 0.0), (2, 0.05)])
 @pytest.mark.parametrize("name", sorted(ZOO))
-def test_functional_loop_equals_torch_optim_weights_and_buffers(name, shift):
+def test_functional_loop_equals_torch_optim_weights_and_buffers(name, shift, clip):
     """In float64 the differentiable loop and torch.optim agree to rounding, BatchNorm buffers included, also when
-    the recipe shifts the images (the same seeded offsets on both sides)."""
-    shape, nc, lrs, opt = (1, 8, 8), 10, [0.05, 0.02, 0.08], SGD
+    the recipe shifts the images (the same seeded offsets on both sides) and clips the gradient's norm
+    (``clip_grad_norm_`` before each ``opt.step()``)."""
+    shape, nc, lrs, opt = (1, 8, 8), 10, [0.05, 0.02, 0.08], replace(SGD, clip=clip)
     tasks = _tasks(shape, nc, torch.float64)
     model = build_learner(name, shape, nc, seed=7).double()
     batches = [SynthBatch(x, t, torch.tensor(lr, dtype=torch.float64)) for (x, t, _), lr in zip(tasks, lrs)]
@@ -54,6 +55,9 @@ def test_functional_loop_equals_torch_optim_weights_and_buffers(name, shift):
     if shift:  # the offsets change the training
         plain = train_sequence(model, initial_state(model), [replace(b, offsets=None) for b in batches], 4, opt)[0]
         assert not all(torch.allclose(plain[k], params[k], atol=1e-6) for k in params)
+    if clip:  # the clip bites: the training differs from the unclipped one
+        free = train_sequence(model, initial_state(model), batches, 4, SGD)[0]
+        assert not all(torch.allclose(free[k], params[k], atol=1e-6) for k in params)
     train_on_tasks(model, tasks, lrs, 4, generator=torch.Generator().manual_seed(5), optimiser=opt, shift=shift)
     for k, v in model.named_parameters():
         assert torch.allclose(params[k], v, atol=1e-10), k
@@ -142,3 +146,22 @@ def test_vmap_over_inits_equals_a_loop(arch):
     (g_loop,) = torch.autograd.grad(sum(looped), x)
     assert torch.allclose(batched, torch.stack(looped), atol=1e-5)
     assert torch.allclose(g_vmap, g_loop, atol=1e-5)
+
+
+def test_clipping_the_gradient_steadies_lenet_at_a_high_lr(mnist5k):
+    """LeNet (no BatchNorm) on 10 real digits per class, full-batch SGD (momentum 0.5) at lr 0.2: its gradient
+    spikes and some initialisations collapse; clipped to norm 5 (what the default recipe does) every one learns.
+    Measured over these 4 seeds: 0.37 mean unclipped (0.14 to 0.61), 0.79 clipped (0.77 to 0.82)."""
+    x, y = mnist5k.split("train")
+    keep = torch.cat([torch.nonzero(y == c)[:10, 0] for c in range(10)])
+    images, targets = (x[keep].float() / 255 - 0.13) / 0.31, torch.nn.functional.one_hot(y[keep], 10).float()
+    test_x, test_y = mnist5k.split("test")
+    test_x = (test_x.float() / 255 - 0.13) / 0.31
+
+    def accuracy(clip: float, seed: int) -> float:
+        model = build_learner("lenet", (1, 28, 28), 10, seed=seed)
+        train_on_tasks(model, [(images, targets, None)], [0.2], 60, optimiser=Optimiser("sgd", 0.5, clip=clip))
+        return float((predict(model, test_x).argmax(1) == test_y).float().mean())
+
+    free, clipped = [accuracy(0.0, s) for s in range(4)], [accuracy(5.0, s) for s in range(4)]
+    assert min(clipped) > 0.7 and sum(clipped) / 4 > sum(free) / 4 + 0.3, (free, clipped)

@@ -53,6 +53,7 @@ HELP = {
     "recipe_step_scale": "the recipe's steps per task = inner steps x this",
     "inner_lr": "initial recipe lr, learned from there",
     "inner_momentum": "momentum of the recipe's SGD",
+    "inner_clip": "the recipe's steps clip the gradient to this L2 norm; 0 = off",
     "shift": "the recipe moves each image by up to this many pixels at every step; 0 = off",
     "inits_per_step": "learner initialisations per outer step",
     "real_batch": "real images per outer step scoring the unrolled learners",

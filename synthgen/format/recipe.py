@@ -1,7 +1,8 @@
 """The recipe: how a consumer must train on the data (optimiser, lr per task, steps, targets, order).
 
 It travels in the artifact's metadata; :func:`make_recipe` writes it, :func:`optimiser_of` reads
-its optimiser back. A format-1 recipe without ``momentum`` means plain SGD.
+its optimiser back. A format-1 recipe without ``momentum`` means plain SGD; one without ``clip_grad_norm``
+does not clip.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Optimiser:
-    """The recipe's optimiser: ``sgd`` (heavy-ball ``momentum``) or ``adam`` (``betas``, ``eps``); fresh per task."""
+    """The recipe's optimiser: ``sgd`` (heavy-ball ``momentum``) or ``adam`` (``betas``, ``eps``); fresh per task.
+    ``clip`` > 0: every step first scales the gradient down to at most that L2 norm over all parameters
+    (``torch.nn.utils.clip_grad_norm_``); 0: no clipping."""
 
     kind: str = "sgd"
     momentum: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    clip: float = 0.0
 
 
 # ---- the recipe: how a consumer must train on the data ------------------------------------------
@@ -37,7 +41,7 @@ def make_recipe(
         {"momentum": float(optimiser.momentum)}
         if optimiser.kind == "sgd"
         else {"betas": [float(b) for b in optimiser.betas], "eps": float(optimiser.eps)}
-    )  # a fresh optimiser per task
+    ) | ({"clip_grad_norm": float(optimiser.clip)} if optimiser.clip else {})  # a fresh optimiser per task
     return {
         "optimizer": optimiser.kind,
         **opt,
@@ -69,7 +73,10 @@ def shift_of(recipe: dict) -> int:
 
 
 def optimiser_of(recipe: dict) -> Optimiser:
-    """The recipe's optimiser; a recipe without ``momentum`` (format 1) means plain SGD."""
+    """The recipe's optimiser; a recipe without ``momentum`` (format 1) means plain SGD, one without
+    ``clip_grad_norm`` no clipping."""
+    clip = float(recipe.get("clip_grad_norm", 0.0))
     if recipe.get("optimizer", "sgd") == "adam":
-        return Optimiser("adam", betas=tuple(recipe.get("betas", (0.9, 0.999))), eps=float(recipe.get("eps", 1e-8)))
-    return Optimiser("sgd", momentum=float(recipe.get("momentum", 0.0)))
+        betas, eps = tuple(recipe.get("betas", (0.9, 0.999))), float(recipe.get("eps", 1e-8))
+        return Optimiser("adam", betas=betas, eps=eps, clip=clip)
+    return Optimiser("sgd", momentum=float(recipe.get("momentum", 0.0)), clip=clip)

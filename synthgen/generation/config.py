@@ -15,6 +15,7 @@ from pydantic import Field
 
 from synthgen.core.config import ConfigBase, Fraction, LearningRate, NonNegative, Positive, PositiveFloat, Seed, config
 from synthgen.data.config import SourceConfig, TaskConfig
+from synthgen.format.recipe import Optimiser
 
 
 def _zoo_names() -> tuple[str, ...]:
@@ -47,6 +48,8 @@ class GenerateConfig(ConfigBase):
     recipe_step_scale: Annotated[int, Field(ge=1, le=10)] = 2  # the recipe a consumer follows takes K x this steps
     inner_lr: LearningRate = 0.06  # the recipe's starting lr (learned when learn_lr)
     inner_momentum: Fraction = 0.5  # heavy-ball momentum of the recipe's SGD
+    inner_clip: Annotated[float, Field(ge=0.0, le=1000.0)] = 5.0  # the recipe's steps clip the gradient to this L2
+    # norm (steadies networks that spike at the learned lr, e.g. LeNet); 0 = off
     shift: Annotated[int, Field(ge=0, le=8)] = 2  # the recipe moves each image by up to this many pixels at every
     # step (light augmentation, meta-trained through); 0 = off
     outer_lr: LearningRate = 0.01  # Adam lr on the pixels
@@ -78,6 +81,10 @@ class GenerateConfig(ConfigBase):
         if name not in _zoo_names():
             raise ValueError(f"not a zoo learner; known: {', '.join(_zoo_names())}")
         return name
+
+    def optimiser(self) -> Optimiser:
+        """The recipe's optimiser: SGD with ``inner_momentum``, gradients clipped to ``inner_clip``."""
+        return Optimiser("sgd", self.inner_momentum, clip=self.inner_clip)
 
     def run_hash(self) -> str:
         """Hash of the fields that change the result (not device, I/O schedules, budgets, or grad_chunks,

@@ -22,7 +22,6 @@ from torch.func import vmap
 
 from synthgen.core import distributed as dist
 from synthgen.core.seeding import generator
-from synthgen.format.recipe import Optimiser
 from synthgen.generation.config import GenerateConfig
 from synthgen.generation.realdata import RealView
 from synthgen.generation.replay_pool import ReplayPool
@@ -75,7 +74,7 @@ class MetaGradient:
 
     def __init__(self, cfg: GenerateConfig, shape: tuple[int, int, int], num_classes: int, device: torch.device):
         self.cfg, self.shape, self.num_classes, self.device = cfg, shape, num_classes, device
-        self.optimiser = Optimiser("sgd", cfg.inner_momentum)
+        self.optimiser = cfg.optimiser()
         self._templates: dict[int, nn.Module] = {}
         self.pool: ReplayPool | None = None  # built at the first stage that replays, advanced per stage
 

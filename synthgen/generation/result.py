@@ -12,7 +12,7 @@ from synthgen.core.version import versions
 from synthgen.data.sources import SourceData
 from synthgen.data.tasks import format_split
 from synthgen.format.artifact import FORMAT_VERSION, Artifact
-from synthgen.format.recipe import Optimiser, make_recipe
+from synthgen.format.recipe import make_recipe
 
 
 class GenerationError(SynthgenError, RuntimeError):
@@ -76,7 +76,7 @@ def build_metadata(result, cfg) -> dict:
             sizes,
             cfg.tasks.scenario,
             result.soft_labels is not None,
-            Optimiser("sgd", cfg.inner_momentum),
+            cfg.optimiser(),
             cfg.rehearsal,
             cfg.shift,
         ),

@@ -46,7 +46,7 @@ def train_on_tasks(
     shift: int = 0,
 ) -> nn.Module:
     """Train ``model`` in sequence: for each task, ``steps`` steps at that task's lr with a fresh
-    ``torch.optim`` optimiser, the model in train mode.
+    ``torch.optim`` optimiser (gradients clipped to ``optimiser.clip`` when set), the model in train mode.
 
     ``batch_size=None`` is the recipe's full batch; an int draws shuffled minibatches (with
     ``generator``). ``shift``: each step's images moved by up to that many pixels (synthgen.nn.augment, offsets
@@ -65,6 +65,8 @@ def train_on_tasks(
                 bx = random_shift(bx, shift, generator)
             opt.zero_grad()
             soft_cross_entropy(apply_mask(model(bx), mask), bt).backward()
+            if optimiser.clip:
+                nn.utils.clip_grad_norm_(model.parameters(), optimiser.clip)
             opt.step()
         if after_task is not None:
             after_task(i, model)

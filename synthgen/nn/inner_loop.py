@@ -173,9 +173,19 @@ def _sgd_step(
     return {k: p - lr * buf[k] for k, p in params.items()}, buf
 
 
+def clipped(g: Params, clip: float) -> Params:
+    """``g`` scaled down to at most L2 norm ``clip`` over all its tensors: ``torch.nn.utils.clip_grad_norm_``'s
+    rule (``clip / (norm + 1e-6)``, capped at 1), differentiable; ``g`` itself when ``clip`` is 0."""
+    if not clip:
+        return g
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(v) for v in g.values()]))
+    scale = torch.clamp(clip / (norm + 1e-6), max=1.0)
+    return {k: v * scale for k, v in g.items()}
+
+
 def train_task(model: nn.Module, state: State, batch: SynthBatch, steps: int, opt: Optimiser = Optimiser()) -> State:
-    """``steps`` full-batch SGD steps on ``batch`` with a fresh optimiser, differentiable w.r.t. the incoming
-    state and the batch."""
+    """``steps`` full-batch SGD steps on ``batch`` with a fresh optimiser (gradients clipped to ``opt.clip`` when
+    set), differentiable w.r.t. the incoming state and the batch."""
     if opt.kind != "sgd":
         raise ValueError(f"the differentiable inner loop runs SGD, not {opt.kind!r}")
     step_grad = grad(_train_loss, has_aux=True)
@@ -183,7 +193,7 @@ def train_task(model: nn.Module, state: State, batch: SynthBatch, steps: int, op
     buf = None
     for k in range(steps):
         g, buffers = step_grad(params, buffers, model, batch.at_step(k))
-        params, buf = _sgd_step(params, g, buf, opt.momentum, batch.lr)
+        params, buf = _sgd_step(params, clipped(g, opt.clip), buf, opt.momentum, batch.lr)
     return params, buffers
 
 

@@ -175,6 +175,8 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
     crop_step = (
         "\n        xb = torch.stack([crop(img) for img in x])  # a new offset per image and step" if shift else ""
     )
+    clip = optimiser_of(rec).clip
+    clip_step = f"\n        torch.nn.utils.clip_grad_norm_(model.parameters(), {clip!r})" if clip else ""
     names = src["class_names"]
     tasks = "\n".join(
         f"| {k} | {', '.join(names[c] for c in t)} | {sizes[k][0]} | {rec['lr_per_task'][k]:.4f} |"
@@ -207,7 +209,7 @@ Train a fresh network on task 0, then task 1, ...: `{optimiser_code(rec)}` with 
         f", each image moved by its own random offset of up to {shift} pixels at every step (edge padding)"
         if shift
         else ""
-    };
+    }{f", the gradient clipped to L2 norm {clip:g} before each step" if clip else ""};
 predict in `model.eval()` mode (BatchNorm uses its running statistics). Loss =
 cross-entropy against `{"soft_label" if rec.get("targets") == "soft_labels" else "label"}`.
 
@@ -225,7 +227,7 @@ for k, lr in enumerate(lrs):
     model.train()
     for _ in range({rec["steps_per_task"]}):{crop_step}
         opt.zero_grad()
-        (-(targets * torch.log_softmax({logits}, 1)).sum(1).mean()).backward()
+        (-(targets * torch.log_softmax({logits}, 1)).sum(1).mean()).backward(){clip_step}
         opt.step()
 ```
 {

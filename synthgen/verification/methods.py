@@ -190,8 +190,8 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
     """Every setting of ``job`` besides the learner, the seed and the data: the method's recipe."""
     recipe, m = art.recipe, job.method
     if m.kind is Kind.REAL_IN_PLACE:  # the recipe's every setting, the images aside
-        kept = ("optimizer", "momentum", "betas", "eps", "lr_per_task", "steps_per_task", "task_sizes", "rehearsal",
-                "shift")  # fmt: skip
+        kept = ("optimizer", "momentum", "betas", "eps", "clip_grad_norm", "lr_per_task", "steps_per_task",
+                "task_sizes", "rehearsal", "shift")  # fmt: skip
         return {"selection": m.selection, "recipe": {k: recipe[k] for k in kept if k in recipe},
                 "labels": art.labels.tolist(), "task_ids": art.task_ids.tolist()}  # fmt: skip
     if m.uses_images:
