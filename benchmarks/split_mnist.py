@@ -35,7 +35,7 @@ import torch
 from _sections import sections_of
 
 from synthgen.format.artifact import load_artifact
-from synthgen.format.recipe import shift_of
+from synthgen.format.recipe import optimiser_of, shift_of
 from synthgen.verification.methods import JOINT, STRESS, SYNTHETIC, Kind, judged_peers
 
 # the held-out rows: the zoo's families at a consumer's sizes (ConvNet-3 at width 32: at 128 its joint bound and
@@ -437,7 +437,7 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
     means_table, means = default_means(dflt, n)
     shift = shift_of(arts[0].recipe)
     shifted = f"; each image shifted by up to {shift} px per step" if shift else ""
-    clip = arts[0].recipe.get("clip_grad_norm")
+    clip = optimiser_of(arts[0].recipe).clip
     clipped = f"; the gradient clipped to norm {clip:g} before each step" if clip else ""
     lines = [
         "# Benchmarks: Split-MNIST on the embedded mnist-5k digits",
