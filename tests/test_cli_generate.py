@@ -76,11 +76,13 @@ def test_tiny_generate_writes_artifact_and_preview(tmp_path):
 
 def test_inner_lr_momentum_and_init_options_reach_the_artifact(tmp_path):
     outs = {}
-    for lr, momentum, init in (("0.01", "0", "real"), ("0.2", "0.3", "kmeans")):
+    budget = ["--init-steps", "3", "--init-real", "5"]
+    for lr, momentum, init in (("0.01", "0", "real"), ("0.2", "0.3", "dm")):
         outs[lr] = tmp_path / f"lr{lr}.safetensors"
         res = runner.invoke(
             app,
-            ["generate", "--out", str(outs[lr]), *TINY, "--inner-lr", lr, "--inner-momentum", momentum, "--init", init],
+            ["generate", "--out", str(outs[lr]), *TINY, "--inner-lr", lr, "--inner-momentum", momentum, "--init", init]
+            + budget,
         )
         assert res.exit_code == 0, res.output
     low, high = (load_artifact(outs[lr]) for lr in ("0.01", "0.2"))
@@ -89,8 +91,10 @@ def test_inner_lr_momentum_and_init_options_reach_the_artifact(tmp_path):
     assert high.metadata["generation"]["config"]["inner_momentum"] == 0.3
     assert (low.metadata["generation"]["config"]["init"], high.metadata["generation"]["config"]["init"]) == (
         "real",
-        "kmeans",
+        "dm",
     )
+    made = high.metadata["generation"]["config"]
+    assert (made["init_steps"], made["init_real"]) == (3, 5)
     # 8 outer steps move a log-lr by at most ~8 x lr_lr: the learned lrs stay near where they started
     assert max(low.recipe["lr_per_task"]) < 0.02 < 0.1 < min(high.recipe["lr_per_task"])
 

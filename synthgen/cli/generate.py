@@ -41,6 +41,8 @@ HELP = {
     "ipc": "synthetic images per class",
     "soft_labels": "learn soft labels (--hard-labels: one-hot)",
     "init": "where the images start: real | kmeans | noise | dm (k-means, then distribution matching)",
+    "init_steps": "init dm: distribution-matching steps of each task's start",
+    "init_real": "init dm: real images per class in each of those steps",
     "steps": "total outer steps over the task stages",
     "refine_steps": "then outer steps learning every task's data together, scored after every task; 0 = none",
     "tail_average": "each task stage ends at its data's mean over this last fraction of its steps; 0 = off",
