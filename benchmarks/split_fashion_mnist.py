@@ -12,7 +12,7 @@ Each phase keeps its result in ``--work`` and is skipped when it is there (a sto
   ``--references`` also Replay-N / Replay-5N and the joint bound at full size, one seed (hours on 2 cores);
 - convnet3: the sequence on ConvNet-3 at width 128 (the distillation literature's network), one seed;
 - static: a fresh ConvNet-3 (width 128) trained on the 100 images jointly, the literature's evaluation (SGD
-  momentum 0.9, lr 0.01 halved at half time, DSA-style augmentation), next to DC / DSA / IDC / KIP's figures;
+  momentum 0.9, lr 0.01 divided by 10 at half time, DSA's augmentation), next to DC / DSA / IDC / KIP's figures;
 - hub: the seed-0 artifact exported, published to a hub on 127.0.0.1 (tests/hub_servers.py), pulled back with
   ``datasets.load_dataset``.
 
@@ -126,8 +126,7 @@ def fashion_test(data_dir: str | None, norm: dict) -> tuple[torch.Tensor, torch.
 def static_score(
     images: torch.Tensor, targets: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, epochs: int = STATIC_EPOCHS
 ) -> float:
-    """The literature's static evaluation: a fresh ConvNet-3 (width 128) trained on ``images`` (one batch per epoch;
-    SGD momentum 0.9, lr 0.01 divided by 10 at half time, DSA-style augmentation), its accuracy on the test set."""
+X
     from synthgen.nn.augment import dsa_augment
     from synthgen.nn.consumer import predict
     from synthgen.nn.inner_loop import soft_cross_entropy
@@ -237,7 +236,7 @@ def render(work: Path, seeds: int, note: str = "") -> str:
         st = json.loads((work / "seed0.static.json").read_text())
         pub = ", ".join(f"{k} {v}" for k, v in PUBLISHED.items())
         lines += ["", f"Static evaluation (seed 0's 100 images trained jointly, not in sequence; ConvNet-3 width "
-                  f"128, {st['epochs']} epochs, DSA-style augmentation, one run): **{100 * st['acc']:.1f}**. "
+                  f"128, {st['epochs']} epochs, DSA's augmentation, one run): **{100 * st['acc']:.1f}**. "
                   f"Published at 10 images/class on full Fashion-MNIST, ConvNet-3: {pub} (DC/DSA and IDC READMEs, "
                   "KIP's paper)."]  # fmt: skip
     if (work / "seed0.hub.json").exists():

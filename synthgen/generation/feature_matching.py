@@ -10,7 +10,8 @@ BatchNorm CNN: 0.897 -> 0.915, mean of 3 generation seeds, past Replay-100 + 0.0
 docs/research.md).
 
 :func:`matched_start` is distribution matching on its own, as the DM paper runs it, before a task's stage
-(``init "dm"``): random ConvNet-3 bodies, both sides augmented DSA-style, plain SGD on the pixels.
+(``init "dm"``): random ConvNet-3 bodies, both sides under one DSA augmentation per class and step (DSA's
+Siamese, single-family mode), plain SGD on the pixels.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import torch
 from torch import nn
 
 from synthgen.core.seeding import derive_seed, generator
-from synthgen.nn.augment import dsa_augment
+from synthgen.nn.augment import START_FAMILIES, dsa_apply, dsa_draw
 from synthgen.nn.learners import START_ARCH, build_learner
 
 REAL_PER_CLASS = 128  # real images per class drawn each step for the real side of the mean embedding
@@ -102,9 +103,9 @@ def matched_start(
 ) -> torch.Tensor:
     """``start`` ([len(classes) * ipc, ...], class by class) after ``budget.steps`` steps of distribution matching
     against the real (``x``, ``y``). Each step: a fresh random ``START_ARCH`` body; per class, the squared distance
-    between the mean embeddings of its DSA-augmented synthetic images and of ``budget.real_per_class`` of its
-    DSA-augmented real images, summed over the classes; SGD (lr 1, momentum 0.5) on the pixels. Every draw comes
-    from ``g`` (CPU)."""
+    between the mean embeddings of its synthetic images and of ``budget.real_per_class`` of its real images, both
+    under one DSA draw (Siamese, no mirror images), summed over the classes; SGD (lr 1, momentum 0.5) on the
+    pixels. Every draw comes from ``g`` (CPU)."""
     ipc = len(start) // len(classes)
     syn = start.clone().requires_grad_(True)
     opt = torch.optim.SGD([syn], lr=1.0, momentum=0.5)
@@ -115,10 +116,11 @@ def matched_start(
         loss = torch.zeros(())
         for k, pool in enumerate(pools):
             pick = pool[torch.randint(len(pool), (budget.real_per_class,), generator=g)]
+            aug = dsa_draw(1, g, START_FAMILIES)  # one transformation for both sides (Siamese)
             with torch.no_grad():
-                target = body(dsa_augment(x[pick], g)).flatten(1).mean(0)
+                target = body(dsa_apply(x[pick], aug)).flatten(1).mean(0)
             mine = syn[k * ipc : (k + 1) * ipc]
-            loss = loss + (body(dsa_augment(mine, g)).flatten(1).mean(0) - target).pow(2).sum()
+            loss = loss + (body(dsa_apply(mine, aug)).flatten(1).mean(0) - target).pow(2).sum()
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -7,12 +7,14 @@ whole minibatch at once, so a seeded consumer and the inner loop see the same of
 drawn outside ``vmap``.
 
 :func:`dsa_augment` is the stronger, differentiable augmentation of Dataset Condensation with Differentiable
-Siamese Augmentation (DSA): the distribution-matching start of the images (synthgen.generation.feature_matching)
-embeds augmented copies of real and synthetic images, and the Fashion-MNIST benchmark's static evaluation trains
-with it.
+Siamese Augmentation (DSA), in DSA's own mode: one family per batch. The distribution-matching start of the images
+(synthgen.generation.feature_matching) embeds real and synthetic images under one shared draw (:func:`dsa_draw`,
+:func:`dsa_apply`), and the Fashion-MNIST benchmark's static evaluation trains with it.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -39,25 +41,69 @@ def random_shift(x: torch.Tensor, pixels: int, g: torch.Generator) -> torch.Tens
     return shift_by(x, pixels, draw_offsets(len(x), pixels, g))
 
 
-def dsa_augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """DSA-style differentiable augmentation of a batch, one draw per image: scale, rotate, translate (an affine
-    grid), brightness / contrast jitter and a cutout square (Zhao & Bilen 2021's families for grey images), drawn
-    from ``g`` (a CPU generator)."""
-    n = len(x)
+DSA_FAMILIES = ("color", "crop", "cutout", "flip", "scale", "rotate")  # DSA's 'color_crop_cutout_flip_scale_rotate'
+START_FAMILIES = ("color", "crop", "cutout", "scale", "rotate")  # the same without mirror images (digits)
+
+
+@dataclass(frozen=True)
+class DsaDraw:
+    """One draw of DSA's augmentation: a family and its parameters, one row per image (or one row, shared)."""
+
+    family: str
+    params: tuple[torch.Tensor, ...]
+
+
+def dsa_draw(n: int, g: torch.Generator, families: tuple[str, ...] = DSA_FAMILIES) -> DsaDraw:
+    """One family of ``families`` for the whole batch and its parameters for ``n`` images, drawn from ``g`` (CPU),
+    as DSA's single-family mode (``aug_mode 'S'``) does: brightness and contrast ("color"), a translation of up
+    to 1/8 of the side ("crop"), a blanked square of half the side ("cutout"), a mirror image with probability 1/2
+    ("flip"), a scale in [1/1.2, 1.2] per axis ("scale"), a rotation of up to 15 degrees ("rotate")."""
+    family = families[int(torch.randint(len(families), (1,), generator=g))]
 
     def u(lo: float, hi: float) -> torch.Tensor:
         return torch.rand(n, generator=g) * (hi - lo) + lo
 
-    angle, scale = u(-15, 15) * torch.pi / 180, u(0.8, 1.2)
+    params = {
+        "color": lambda: (u(-0.5, 0.5), u(0.5, 1.5)),
+        "crop": lambda: (u(-0.125, 0.125), u(-0.125, 0.125)),
+        "cutout": lambda: (u(0, 1), u(0, 1)),
+        "flip": lambda: (u(0, 1) < 0.5,),
+        "scale": lambda: (u(1 / 1.2, 1.2), u(1 / 1.2, 1.2)),
+        "rotate": lambda: (u(-15, 15) * torch.pi / 180,),
+    }[family]()
+    return DsaDraw(family, params)
+
+
+def dsa_apply(x: torch.Tensor, draw: DsaDraw) -> torch.Tensor:
+    """``x`` (N, C, H, W) augmented by ``draw`` (differentiable in ``x``); a one-row draw applies to every image,
+    as DSA's Siamese augmentation gives a real and a synthetic batch the same transformation."""
+    n, (h, w) = len(x), x.shape[-2:]
+    p = [v.expand(n) for v in draw.params]
+    if draw.family == "color":
+        x = x + p[0].view(-1, 1, 1, 1)
+        mean = x.mean((1, 2, 3), keepdim=True)
+        return (x - mean) * p[1].view(-1, 1, 1, 1) + mean
+    if draw.family == "cutout":
+        cy, cx = (p[0] * h).long(), (p[1] * w).long()
+        ys, xs = torch.arange(h).view(1, -1, 1), torch.arange(w).view(1, 1, -1)
+        hole = ((ys - cy.view(-1, 1, 1)).abs() < h // 4) & ((xs - cx.view(-1, 1, 1)).abs() < w // 4)
+        return x * (~hole).unsqueeze(1)
+    if draw.family == "flip":
+        return torch.where(p[0].view(-1, 1, 1, 1), x.flip(3), x)
     theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 1] = scale * torch.cos(angle), -scale * torch.sin(angle)
-    theta[:, 1, 0], theta[:, 1, 1] = scale * torch.sin(angle), scale * torch.cos(angle)
-    theta[:, :, 2] = torch.stack([u(-0.125, 0.125), u(-0.125, 0.125)], 1)
-    x = F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
-    x = (x - x.mean((1, 2, 3), keepdim=True)) * u(0.5, 1.5).view(-1, 1, 1, 1) + x.mean((1, 2, 3), keepdim=True)
-    x = x + u(-0.5, 0.5).view(-1, 1, 1, 1)
-    h, w = x.shape[-2:]
-    cy, cx = (u(0, 1) * h).long(), (u(0, 1) * w).long()
-    ys, xs = torch.arange(h).view(1, -1, 1), torch.arange(w).view(1, 1, -1)
-    hole = ((ys - cy.view(-1, 1, 1)).abs() < h // 4) & ((xs - cx.view(-1, 1, 1)).abs() < w // 4)
-    return x * (~hole).unsqueeze(1)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1.0
+    if draw.family == "crop":
+        theta[:, :, 2] = torch.stack(p, 1)
+    elif draw.family == "scale":
+        theta[:, 0, 0], theta[:, 1, 1] = p
+    elif draw.family == "rotate":
+        cos, sin = p[0].cos(), p[0].sin()
+        theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
+    else:
+        raise ValueError(f"unknown DSA family {draw.family!r}; expected one of {', '.join(DSA_FAMILIES)}")
+    return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=True), align_corners=True)
+
+
+def dsa_augment(x: torch.Tensor, g: torch.Generator, families: tuple[str, ...] = DSA_FAMILIES) -> torch.Tensor:
+    """DSA's augmentation as its evaluation trains with it: one family per batch, each image its own parameters."""
+    return dsa_apply(x, dsa_draw(len(x), g, families))
