@@ -126,7 +126,9 @@ def fashion_test(data_dir: str | None, norm: dict) -> tuple[torch.Tensor, torch.
 def static_score(
     images: torch.Tensor, targets: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, epochs: int = STATIC_EPOCHS
 ) -> float:
-X
+    """The literature's static evaluation: a fresh ConvNet-3 (width 128) trained on ``images`` (one batch per epoch;
+    SGD momentum 0.9, lr 0.01 divided by 10 at half time, DSA's augmentation: one family per batch, as DSA's
+    evaluation draws it), its accuracy on the test set."""
     from synthgen.nn.augment import dsa_augment
     from synthgen.nn.consumer import predict
     from synthgen.nn.inner_loop import soft_cross_entropy

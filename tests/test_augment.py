@@ -38,3 +38,49 @@ def test_torchvisions_edge_padded_random_crop_is_the_same_shift():
         assert len(hits) == 1
         seen |= set(hits)
     assert len(seen) == 25  # every offset is drawn
+
+
+def test_dsa_draws_one_family_per_batch_from_the_given_families_only():
+    from synthgen.nn.augment import DSA_FAMILIES, START_FAMILIES, dsa_draw
+
+    g = torch.Generator().manual_seed(0)
+    start = {dsa_draw(4, g, START_FAMILIES).family for _ in range(200)}
+    assert start == set(START_FAMILIES)  # every family drawn, never a mirror image
+    assert {dsa_draw(4, g).family for _ in range(200)} == set(DSA_FAMILIES)
+    assert all(len(v) == 4 for v in dsa_draw(4, g).params)  # one parameter row per image
+
+
+def test_a_one_row_dsa_draw_gives_every_image_of_both_batches_the_same_transformation():
+    """Siamese: the real and the synthetic batch of a matching step are transformed alike, whatever their sizes."""
+    from synthgen.nn.augment import DSA_FAMILIES, DsaDraw, dsa_apply, dsa_draw
+
+    g = torch.Generator().manual_seed(1)
+    img = torch.randn(1, 1, 12, 12)
+    families = set()
+    for _ in range(60):
+        draw = dsa_draw(1, g)
+        families.add(draw.family)
+        small, big = dsa_apply(img, draw), dsa_apply(img.expand(5, -1, -1, -1), draw)
+        assert torch.allclose(big, small.expand(5, -1, -1, -1), atol=1e-6)
+        if draw.family != "flip" or bool(draw.params[0]):
+            assert not torch.allclose(small, img, atol=1e-3)  # it changes the image
+    assert families == set(DSA_FAMILIES)
+    try:
+        dsa_apply(img, DsaDraw("blur", ()))
+    except ValueError as e:
+        assert "blur" in str(e)
+    else:
+        raise AssertionError("an unknown family was applied")
+
+
+def test_dsa_augment_draws_each_images_own_parameters_and_is_differentiable():
+    from synthgen.nn.augment import dsa_augment
+
+    x = torch.randn(1, 1, 12, 12).expand(8, -1, -1, -1).clone().requires_grad_(True)
+    differ = 0
+    for seed in range(12):
+        out = dsa_augment(x, torch.Generator().manual_seed(seed))
+        differ += not torch.allclose(out[0], out[1:], atol=1e-6)
+        out.square().sum().backward()
+    assert differ >= 9  # per image, except for the odd flip batch that mirrors all or none
+    assert x.grad is not None and x.grad.abs().sum() > 0
