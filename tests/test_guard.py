@@ -9,8 +9,8 @@ import synthgen
 
 SMALL = dict(steps=15, replay_pool=8, eval_every=0, checkpoint_every=0, device="cpu")
 RECORDED = {
-    "default": "53426c8cd8a3336d13264647e5b6ff354e62b5b78efa9a9ccb5edc865c30add5",  # the start under DSA's own draws
-    "unclipped": "6653dea865ea769ba6ce873c6407bc0b9283a4e4478e4cf85e6d90c63b86fe8d",  # as before the recipe clipped
+    "default": "53426c8cd8a3336d13264647e5b6ff354e62b5b78efa9a9ccb5edc865c30add5",  # one DSA draw per class and step
+    "unclipped": "6653dea865ea769ba6ce873c6407bc0b9283a4e4478e4cf85e6d90c63b86fe8d",  # the default, recipe unclipped
     "k-means start": "797f9b8c0b46db771ed60a19e983c8f4036401357d1c137696d11c6b8bb7003a",  # as before the dm start
     "no-rehearsal": "c98088fa4cfc8593ab3b0e9224828e1b4040fca151490e3bf0efecc53eb239e7",
     "no shifts": "048f7819ae658cb11ed96d8b1029c59330523ca2c62578fbf15670fec379bc96",  # as before the recipe shifted

@@ -104,6 +104,6 @@ def dsa_apply(x: torch.Tensor, draw: DsaDraw) -> torch.Tensor:
     return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=True), align_corners=True)
 
 
-def dsa_augment(x: torch.Tensor, g: torch.Generator, families: tuple[str, ...] = DSA_FAMILIES) -> torch.Tensor:
+def dsa_augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     """DSA's augmentation as its evaluation trains with it: one family per batch, each image its own parameters."""
-    return dsa_apply(x, dsa_draw(len(x), g, families))
+    return dsa_apply(x, dsa_draw(len(x), g))
