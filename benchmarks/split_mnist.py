@@ -479,11 +479,12 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
         main_gen_s = load_artifact(work / "main" / "seed0.safetensors").metadata["generation"]["wall_time_s"]
         lines += [
             "The same two as one command, `synthgen generate --out seed0.safetensors --verify` (phase `main`, an "
-            f"empty cache of its own): **{main['wall_s']:.1f} s** in all: generation {main_gen_s:.1f} s on one "
-            f"thread, while a second process computed the verification's cells that do not depend on the data on the "
-            f"other core (synthgen.verification.prefill), then the verify {main['verify_s']:.1f} s; "
+            f"empty cache of its own): **{main['wall_s']:.1f} s** in all: generation {main_gen_s:.1f} s, on one "
+            f"thread while a second process computed the verification's cells that do not depend on the data on the "
+            f"other core (synthgen.verification.prefill), on both once it had finished them; then the verify "
+            f"{main['verify_s']:.1f} s; "
             + ("the data is the same bit for bit." if main["same_data"] else
-               "the data differs from `generate`'s by the float rounding of one thread against two."),
+               "the data differs from `generate`'s by float rounding (threads)."),
             "",
         ]  # fmt: skip
     lines += time_table(work) or ["Its reasons:", ""]

@@ -158,7 +158,8 @@ def generate(
 
 def _run(engine: Engine, cfg: GenerateConfig, on_step: Callable[[StepInfo], None] | None, prefill: VerifyConfig | None):
     """``engine.run(on_step)``, beside a :class:`Prefill` of ``prefill``'s verification when asked (not under
-    torchrun: its processes use every core). The prefill takes one core: generation runs on one thread fewer."""
+    torchrun: its processes use every core). The prefill takes one core: generation runs on one thread fewer
+    until the prefill has finished its cells, then on all of them again."""
     if prefill is None or dist.wanted():
         return engine.run(on_step)
     import torch
@@ -166,8 +167,15 @@ def _run(engine: Engine, cfg: GenerateConfig, on_step: Callable[[StepInfo], None
     threads = torch.get_num_threads()
     torch.set_num_threads(max(1, threads - 1))
     worker = Prefill(artifact_from_result(engine.result(), cfg), prefill, None, cfg.source.data_dir)
+
+    def step(info: StepInfo) -> None:
+        if torch.get_num_threads() != threads and not worker.running():
+            torch.set_num_threads(threads)  # its core is free again
+        if on_step:
+            on_step(info)
+
     try:
-        return engine.run(on_step)
+        return engine.run(step)
     finally:
         worker.stop()
         torch.set_num_threads(threads)

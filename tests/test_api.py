@@ -89,3 +89,45 @@ def test_a_prefill_beside_generation_leaves_the_data_as_it_is_and_ends_with_it(t
     ((worker, images),) = started
     assert worker.process.returncode is not None  # stopped when generation ended
     assert images.shape == art.images.shape and not torch.equal(images, art.images)  # the data as it started
+
+
+def test_generation_takes_the_prefills_core_back_once_the_prefill_has_finished(tmp_path, monkeypatch):
+    """On two threads, generation runs on one while the prefill computes, and on both once the prefill has ended."""
+    import synthgen.api
+    from synthgen.verification.config import VerifyConfig
+
+    class Process:  # a prefill process that ends after `polls` polls
+        def __init__(self, polls: int):
+            self.polls, self.returncode = polls, None
+
+        def poll(self):
+            self.polls -= 1
+            if self.polls < 0:
+                self.returncode = 0
+            return self.returncode
+
+    for polls, expected in ((0, [2, 2, 2, 2]), (2, [1, 1, 2, 2]), (99, [1, 1, 1, 1])):
+
+        class Fake:
+            def __init__(self, *_):
+                self.process = Process(polls)
+
+            running = synthgen.api.Prefill.running
+            stop = lambda self: None  # noqa: E731
+
+        monkeypatch.setattr(synthgen.api, "Prefill", Fake)
+        seen = []
+        before = torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:
+            cfg = GenerateConfig.from_dict({**TINY, "steps": 4, "eval_every": 0})
+            synthgen.generate(
+                cfg,
+                out=tmp_path / "d.safetensors",
+                on_step=lambda _: seen.append(torch.get_num_threads()),
+                prefill=VerifyConfig(seeds=(0,)),
+            )
+            assert torch.get_num_threads() == 2  # restored when generation ends
+        finally:
+            torch.set_num_threads(before)
+        assert seen == expected, polls

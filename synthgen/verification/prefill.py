@@ -6,9 +6,8 @@ An artifact's shape and metadata are fixed before its first outer step, so ``syn
 artifact as it starts to :class:`Prefill`: one process that runs those cells into the verify cache while the data
 is learned, stopped when generation ends. The verification that follows reuses every cell it finished.
 
-The process takes one core (one torch thread), and generation runs on one thread fewer than it would. On two
-cores that costs generation about a third of its speed (the default data: 251 s -> 350 s), while the freed core
-computes most of the verification's cells in that time (docs/verification.md).
+The process takes one core (one torch thread), and generation runs on one thread fewer until the process has
+finished its cells, then on every thread again (docs/verification.md).
 """
 
 from __future__ import annotations
@@ -72,6 +71,10 @@ class Prefill:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
         )
+
+    def running(self) -> bool:
+        """Is the process still computing cells (not yet finished, stopped or dead)?"""
+        return self.process.poll() is None
 
     def stop(self) -> None:
         """End the process (at once) and remove its files."""
