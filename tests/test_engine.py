@@ -332,3 +332,28 @@ def test_a_distribution_matched_start_is_made_when_its_stage_begins_and_a_resume
     resumed = Engine(cfg, source=mnist5k, checkpoint_path=ckpt, resume=True).run()
     assert made == ([(2, 3)] if stop_at == 4 else [])  # a started stage's start comes from the checkpoint
     assert torch.allclose(full.images, resumed.images, atol=1e-5)
+
+
+@pytest.mark.parametrize("score", ["every", "seen"])
+def test_the_refine_stage_weights_the_points_of_the_sequence_as_asked(mnist5k, monkeypatch, score):
+    """``refine_score``: the refine step's meta-loss is the mean of the losses after each task ("every"), or their
+    mean weighted by the tasks seen ("seen": 1 after task 0, 2 after task 1, 3 after task 2)."""
+    import synthgen.generation.meta_step as meta_step
+
+    def size(model, state, x, y, mask=None):  # a loss that reads the point: how many real images score it
+        return 0.0 * sum(v.sum() for v in state[0].values()) + float(len(y))
+
+    monkeypatch.setattr(meta_step, "real_loss", size)
+    three = TaskConfig(split="0,1/2,3/4,5")
+    cfg = tiny_config(tasks=three, steps=3, refine_steps=1, rehearsal=False, inits_per_step=1, refine_score=score)
+    engine = Engine(cfg, source=mnist5k)
+    engine.stage = len(engine.stages) - 1
+    st = engine.stages[engine.stage]
+    engine.opt = engine._make_optimizer(st)
+    d = meta_step.draw(cfg, engine.stage, 0, st, engine.real)
+    sizes = [len(y) for _, y, _ in d.points]
+    assert len(sizes) == 3 and sizes[0] < sizes[1] < sizes[2]
+    weights = [1, 1, 1] if score == "every" else [1, 2, 3]
+    expected = sum(w * n for w, n in zip(weights, sizes)) / sum(weights)
+    params = [p for grp in engine.opt.param_groups for p in grp["params"]]
+    assert engine.meta(engine.synth, st.tasks, d, params) == pytest.approx(expected, rel=1e-6)

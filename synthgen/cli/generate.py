@@ -45,6 +45,8 @@ HELP = {
     "init_real": "init dm: real images per class in each of those steps",
     "steps": "total outer steps over the task stages",
     "refine_steps": "then outer steps learning every task's data together, scored after every task; 0 = none",
+    "refine_score": "the refine stage's loss over the points after each task: every (alike) | seen (weighted by"
+    " the tasks seen)",
     "tail_average": "each task stage ends at its data's mean over this last fraction of its steps; 0 = off",
     "feature_weight": "weight of matching each class's mean embedding under a random network to the real"
     " images'; 0 = off",

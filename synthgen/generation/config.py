@@ -58,6 +58,8 @@ class GenerateConfig(ConfigBase):
     steps: NonNegative = 1000  # outer steps over the task stages (task t gets a share proportional to t + 1)
     refine_steps: NonNegative = 0  # then a last stage learning every task's data together, each step scoring a
     # learner trained through the whole sequence after every task (what a consumer without rehearsal meets); 0 = none
+    refine_score: Literal["every", "seen"] = "every"  # the refine stage's loss over its points (after each task):
+    # every point alike, or each weighted by the tasks seen by then (the last counts most)
     time_budget: PositiveFloat | None = None  # seconds; if set, replaces `steps` as the stopping rule
     tail_average: Fraction = 0.8  # a task stage ends at its data's mean over this last fraction of its steps; 0 = off
     inits_per_step: Positive = 1  # fresh learner initialisations per outer step

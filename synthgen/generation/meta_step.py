@@ -9,7 +9,8 @@ and summed in chunk order, so the result does not depend on the number of proces
 
 The loss scores the learner, trained through tasks 0..t, on real data of every task seen so far. In the refine
 stage (several trainable tasks) the learner is trained through the whole sequence from its initialisation and
-scored after every task on the real data seen by then: every point of the sequence counts alike.
+scored after every task on the real data seen by then: every point of the sequence counts alike, or
+(``refine_score`` "seen") each as many times as tasks have been seen by then.
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ class MetaGradient:
                     ]
                 )
 
+            seen = torch.arange(1.0, len(current) + 1, device=self.device)  # tasks seen at each point
+
             def per_learner(state):
                 if d.pool_draws is None:
                     state = train_sequence(base, state, frozen, cfg.inner_steps, opt)
@@ -149,7 +152,11 @@ class MetaGradient:
                 for batch, (x, y, mask) in zip(current, d.points):
                     state = train_task(base, state, batch, cfg.inner_steps, opt)
                     losses.append(real_loss(base, state, x, y, mask))
-                return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+                if len(losses) == 1:
+                    return losses[0]
+                if cfg.refine_score == "seen":
+                    return (torch.stack(losses) * seen).sum() / seen.sum()
+                return torch.stack(losses).mean()
 
             loss = vmap(per_learner)(stacked).sum() / n
             grads = torch.autograd.grad(loss, params, retain_graph=k < len(work) - 1, allow_unused=True)
