@@ -126,6 +126,7 @@ class MetaGradient:
         chunks = max(cfg.grad_chunks, dist.world())
         work = [(c, a) for c in dist.my_share(chunks) for a in sorted({picks[i] for i in range(c, n, chunks)})]
         rows = torch.zeros(chunks, sum(p.numel() for p in params), device=self.device)
+        seen = torch.arange(1.0, len(current) + 1, device=self.device)  # tasks seen at each point of the stage
         total = 0.0
         for k, (c, a) in enumerate(work):
             members = [i for i in range(c, n, chunks) if picks[i] == a]
@@ -142,8 +143,6 @@ class MetaGradient:
                         for i in members
                     ]
                 )
-
-            seen = torch.arange(1.0, len(current) + 1, device=self.device)  # tasks seen at each point
 
             def per_learner(state):
                 if d.pool_draws is None:

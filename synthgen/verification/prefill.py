@@ -78,7 +78,7 @@ class Prefill:
 
     def stop(self) -> None:
         """End the process (at once) and remove its files."""
-        if self.process.poll() is None:
+        if self.running():
             self.process.terminate()
         self.process.wait()
         self._folder.cleanup()
