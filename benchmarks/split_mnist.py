@@ -379,13 +379,15 @@ def verify_targets(
             ", ".join(f"{a} {f['peer'][replay5] - f['peer'][replay]:+.3f}" for a, f in means.items()),
         ),
         row(f"cold default `verify` <= {TARGET_COLD} s", cold <= TARGET_COLD, f"{cold:.0f} s"),
-        row(f"`generate` + cold `verify` <= {TARGET_MAIN} s", gen_s + cold <= TARGET_MAIN, f"{gen_s + cold:.0f} s"),
         row(f"warm default `verify` <= {TARGET_WARM} s", warm <= TARGET_WARM, f"{warm:.0f} s"),
     ]
-    if main:
+    two = f"{gen_s + cold:.0f} s as two commands, `generate` then a cold `verify`"
+    if main:  # the README's main job: generate and a cold verify in one command
         one = main["wall_s"]
-        rows.append(row(f"`generate --verify` (one command, empty cache) <= {TARGET_MAIN} s", one <= TARGET_MAIN,
-                        f"{one:.0f} s"))  # fmt: skip
+        rows.append(row(f"`generate` + cold `verify` <= {TARGET_MAIN} s: the README's main job, `generate --verify` "
+                        "(empty cache)", one <= TARGET_MAIN, f"{one:.0f} s ({two})"))  # fmt: skip
+    else:
+        rows.append(row(f"`generate` + cold `verify` <= {TARGET_MAIN} s", gen_s + cold <= TARGET_MAIN, two))
     return rows
 
 
