@@ -42,6 +42,7 @@ def tiny_config(**overrides) -> GenerateConfig:
         recipe_step_scale=1,
         rehearsal=False,
         tail_average=0.0,
+        refine_tail=0.0,
         feature_weight=0.0,
         shift=0,
         inner_clip=0.0,

@@ -93,7 +93,8 @@ def interrupt(cfg, source, ckpt, stop_at: int) -> None:
         (13, 6, "0,1/2,3", {}),
         (16, 40, "0,1/2,3/4,5", {}),  # 3 tasks: the pool advanced stage by stage == the pool rebuilt on resume
         (20, 6, "0,1/2,3", {"tail_average": 0.5}),  # in stage 1's averaged tail: the running sum is in the checkpoint
-        (28, 6, "0,1/2,3", {"refine_steps": 8, "rehearsal": False}),  # mid refine stage (steps 25-32)
+        (30, 6, "0,1/2,3", {"refine_steps": 8, "rehearsal": False, "refine_tail": 0.5}),  # refine stage (steps
+        # 25-32), in its averaged tail (29-32)
         (13, 6, "0,1/2,3", {"shift": 2}),  # each step's offsets are drawn from its own seed
     ],
 )
@@ -284,6 +285,24 @@ def test_a_task_stage_ends_at_the_mean_of_its_tail(mnist5k):
     for key in ["0.labels", "1.class_mask"]:
         assert torch.equal(final[key], seen[(0, 1)][key]), key
     assert len(engine.history) == 12 and engine.tail.count == 0 and not engine.tail.total  # done: nothing left over
+
+
+def test_the_refine_stage_ends_at_the_mean_of_its_own_tail(mnist5k):
+    """refine_tail=0.5, tail_average=0: the task stages end at their last iterate, the refine stage (4 steps) at the
+    mean of every task's data after its steps 3 and 4."""
+    cfg = tiny_config(steps=6, refine_steps=4, refine_tail=0.5, rehearsal=False)
+    seen: dict[tuple[int, int], dict] = {}
+    engine = Engine(cfg, source=mnist5k)
+    engine.run(
+        lambda i: seen.update({(i.stage, i.stage_step): {k: v.clone() for k, v in engine.synth.state_dict().items()}})
+    )
+    final = engine.synth.state_dict()
+    assert torch.equal(seen[(1, 1)]["0.pixels"], seen[(0, 2)]["0.pixels"])  # task 0's stage: its last iterate
+    for task in (0, 1):
+        for key in ("pixels", "label_logits"):
+            k = f"{task}.{key}"
+            assert torch.allclose(final[k], (seen[(2, 3)][k] + seen[(2, 4)][k]) / 2, atol=1e-6), k
+        assert not torch.equal(final[f"{task}.pixels"], seen[(2, 4)][f"{task}.pixels"])  # not the last iterate
 
 
 def test_feature_weight_pulls_each_class_mean_embedding_towards_the_real_images(mnist5k):

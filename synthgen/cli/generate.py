@@ -48,6 +48,7 @@ HELP = {
     "refine_score": "the refine stage's loss over the points after each task: every (alike) | seen (weighted by"
     " the tasks seen)",
     "tail_average": "each task stage ends at its data's mean over this last fraction of its steps; 0 = off",
+    "refine_tail": "the refine stage ends at its data's mean over this last fraction of its steps; 0 = its last",
     "feature_weight": "weight of matching each class's mean embedding under a random network to the real"
     " images'; 0 = off",
     "feature_arch": "zoo network whose random bodies embed the images for --feature-weight",

@@ -62,6 +62,8 @@ class GenerateConfig(ConfigBase):
     # every point alike, or each weighted by the tasks seen by then (the last counts most)
     time_budget: PositiveFloat | None = None  # seconds; if set, replaces `steps` as the stopping rule
     tail_average: Fraction = 0.8  # a task stage ends at its data's mean over this last fraction of its steps; 0 = off
+    refine_tail: Fraction = 0.8  # the refine stage ends at its data's mean over this last fraction of its steps; 0 =
+    # at its last step
     inits_per_step: Positive = 1  # fresh learner initialisations per outer step
     real_batch: Positive = 256  # real images per outer step that score the unrolled learners
     lr_jitter: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0  # meta-train under lr x U_log(1/j, j); 1 = off

@@ -4,9 +4,9 @@ Stage t trains task t's variables (pixels or generator, soft labels, lr); tasks 
 Each outer step (synthgen.generation.meta_step) draws fresh learners, trains them through the synthetic
 tasks 0..t with the recipe, scores them on REAL data of tasks 0..t and back-propagates through
 the whole unrolled training into the synthetic data; Adam takes the step. Later tasks get more
-steps (weight t+1): their data must teach the new classes *and* protect every old one. A task
-stage ends at the mean of its data over the last ``tail_average`` of its steps, not at the last
-noisy Adam iterate (synthgen.generation.stages).
+steps (weight t+1): their data must teach the new classes *and* protect every old one. A task stage ends
+at the mean of its data over the last ``tail_average`` of its steps (the refine stage: ``refine_tail``),
+not at the last noisy Adam iterate (synthgen.generation.stages).
 
 Every step's randomness comes from ``generator(seed, "step", stage, step)``, so a resumed run
 repeats the uninterrupted one exactly; :meth:`Engine.state_dict` is everything a checkpoint holds.
@@ -89,7 +89,7 @@ class Engine:
         self.stage, self.stage_step, self.global_step = 0, 0, 0
         self.elapsed, self.stage_elapsed, self.bad_steps = 0.0, 0.0, 0
         self.history: list[dict] = []
-        self.tail = TailAverage(config.tail_average)
+        self.tail = TailAverage(config.tail_average, config.refine_tail)
         self.opt: torch.optim.Optimizer | None = None
         self.checkpoint_path = Path(checkpoint_path) if checkpoint_path else None
         if resume and self.checkpoint_path and self.checkpoint_path.exists():
@@ -286,7 +286,7 @@ class Engine:
         for key in PROGRESS_KEYS:
             setattr(self, key, state[key])
         tail = {k[len("tail.") :]: v.to(self.device) for k, v in tensors.items() if k.startswith("tail.")}
-        self.tail = TailAverage(self.cfg.tail_average, tail, state["tail_count"])
+        self.tail = TailAverage(self.cfg.tail_average, self.cfg.refine_tail, tail, state["tail_count"])
         if state["opt_groups"] and self.stage < len(self.stages):
             self.opt = self._make_optimizer(self.stages[self.stage])
             optimizer_from_tensors(

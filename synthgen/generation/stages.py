@@ -64,16 +64,19 @@ def plan_stages(cfg: GenerateConfig, num_tasks: int) -> list[Stage]:
 
 @dataclass
 class TailAverage:
-    """A stage ends at the mean of its data over the last ``fraction`` of its steps (Polyak / SWA-style), not at
-    the last noisy Adam iterate. Only the stage's trained tensors are summed: fixed ones keep their exact bits."""
+    """A stage ends at the mean of its data over the last ``fraction`` of its steps (``refine_fraction`` in the
+    refine stage; Polyak / SWA-style), not at the last noisy Adam iterate. Only the stage's trained tensors are
+    summed: fixed ones keep their exact bits."""
 
     fraction: float
+    refine_fraction: float
     total: dict[str, torch.Tensor] = field(default_factory=dict)
     count: int = 0
 
     def add(self, stage: Stage, step: int, elapsed: float, tensors: Iterable[tuple[str, torch.Tensor]]) -> None:
         """Sum ``tensors`` if this point of ``stage`` falls in its tail."""
-        if self.fraction <= 0 or stage.progress(step, elapsed) <= 1 - self.fraction:
+        fraction = self.refine_fraction if stage.refine else self.fraction
+        if fraction <= 0 or stage.progress(step, elapsed) <= 1 - fraction:
             return
         for k, v in tensors:
             self.total[k] = self.total[k] + v.detach() if k in self.total else v.detach().clone()
