@@ -262,16 +262,22 @@ def test_a_mixed_family_pool_transfers_to_held_out_families_far_better_than_the_
         assert min(mixed) > max(alone) + 0.2, (arch, mixed, alone)
 
 
+def run_recording(cfg, source) -> tuple[Engine, dict[tuple[int, int], dict]]:
+    """Run an engine to the end; returns it and its synthetic data's state after each (stage, stage step)."""
+    seen: dict[tuple[int, int], dict] = {}
+    engine = Engine(cfg, source=source)
+    engine.run(
+        lambda i: seen.update({(i.stage, i.stage_step): {k: v.clone() for k, v in engine.synth.state_dict().items()}})
+    )
+    return engine, seen
+
+
 def test_a_task_stage_ends_at_the_mean_of_its_tail(mnist5k):
     """tail_average=0.5: task 0 (a stage of 4 steps) ends at the mean of its data after steps 3 and 4, task 1 (8
     steps) at the mean after steps 5..8: pixels, soft-label logits and lr, not the last iterate. Fixed tensors
     keep their exact bits."""
     cfg = tiny_config(steps=12, tail_average=0.5)
-    seen: dict[tuple[int, int], dict] = {}
-    engine = Engine(cfg, source=mnist5k)
-    engine.run(
-        lambda i: seen.update({(i.stage, i.stage_step): {k: v.clone() for k, v in engine.synth.state_dict().items()}})
-    )
+    engine, seen = run_recording(cfg, mnist5k)
     final = engine.synth.state_dict()
     for task, tail in ((0, (3, 4)), (1, (5, 6, 7, 8))):
         for key in ("pixels", "label_logits", "log_lr"):
@@ -291,11 +297,7 @@ def test_the_refine_stage_ends_at_the_mean_of_its_own_tail(mnist5k):
     """refine_tail=0.5, tail_average=0: the task stages end at their last iterate, the refine stage (4 steps) at the
     mean of every task's data after its steps 3 and 4."""
     cfg = tiny_config(steps=6, refine_steps=4, refine_tail=0.5, rehearsal=False)
-    seen: dict[tuple[int, int], dict] = {}
-    engine = Engine(cfg, source=mnist5k)
-    engine.run(
-        lambda i: seen.update({(i.stage, i.stage_step): {k: v.clone() for k, v in engine.synth.state_dict().items()}})
-    )
+    engine, seen = run_recording(cfg, mnist5k)
     final = engine.synth.state_dict()
     assert torch.equal(seen[(1, 1)]["0.pixels"], seen[(0, 2)]["0.pixels"])  # task 0's stage: its last iterate
     for task in (0, 1):
