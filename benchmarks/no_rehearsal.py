@@ -14,15 +14,13 @@ The table goes into docs/benchmarks.md between its ``no-rehearsal`` markers.
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import statistics
 import sys
 from pathlib import Path
 
 from _sections import marks, write_section
-from split_mnist import CACHE, timed
+from split_mnist import bench_args, timed, work_folder
 
 from synthgen.format.artifact import load_artifact
 from synthgen.verification.methods import SYNTHETIC, Kind, alternatives, random_real
@@ -122,16 +120,8 @@ def render(work: Path, seeds: int, note: str = "") -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gen-seeds", type=int, default=3)
-    ap.add_argument("--work", default="runs/no-rehearsal")
-    ap.add_argument("--out", default="docs/benchmarks.md")
-    ap.add_argument("--render", action="store_true", help="only rewrite the section from a finished --work folder")
-    ap.add_argument("--note", default="", help="a remark on the run, printed under its timings")
-    args = ap.parse_args()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    os.environ["SYNTHGEN_CACHE_DIR"] = str(work / CACHE)
+    args = bench_args(__doc__, "runs/no-rehearsal").parse_args()
+    work = work_folder(args.work)
     if not args.render:
         for s in range(args.gen_seeds):
             phase_generate(work, s)

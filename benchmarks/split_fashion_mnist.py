@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from _sections import marks, write_section  # noqa: E402
 
-from benchmarks.split_mnist import CACHE, timed  # noqa: E402
+from benchmarks.split_mnist import CACHE, bench_args, timed, work_folder  # noqa: E402
 
 HELDOUT = ["cnn", "cnn_bn", "lenet", "convnet3_s"]
 VERIFY = {"heldout": HELDOUT, "memory_free": False}
@@ -249,20 +249,13 @@ def render(work: Path, seeds: int, note: str = "") -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gen-seeds", type=int, default=3)
+    ap = bench_args(__doc__, "runs/fashion")
     ap.add_argument("--ver-seeds", type=int, default=5)
-    ap.add_argument("--work", default="runs/fashion")
-    ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--data-dir", default=None, help="Fashion-MNIST's idx files (default: the Debian package's)")
     ap.add_argument("--references", action=argparse.BooleanOptionalAction, default=True,
                     help="also Replay-N, Replay-5N and the joint bound at full size (hours on 2 cores)")  # fmt: skip
-    ap.add_argument("--render", action="store_true", help="only rewrite the section from a finished --work folder")
-    ap.add_argument("--note", default="", help="a remark on the run, printed under its timings")
     args = ap.parse_args()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    os.environ["SYNTHGEN_CACHE_DIR"] = str(work / CACHE)
+    work = work_folder(args.work)
     data_dir = ["--data-dir", args.data_dir] if args.data_dir else []
     if not args.render:
         for s in range(args.gen_seeds):

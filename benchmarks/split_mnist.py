@@ -56,6 +56,25 @@ TARGET_COLD, TARGET_MAIN, TARGET_WARM = 300, 510, 60  # seconds: cold verify, ge
 CACHE = "verify-cache"  # the benchmark's own cache of peer cells (SYNTHGEN_CACHE_DIR of every command it runs)
 
 
+def bench_args(doc: str, work: str) -> argparse.ArgumentParser:
+    """The options every benchmark script takes; each adds its own."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--gen-seeds", type=int, default=3)
+    ap.add_argument("--work", default=work)
+    ap.add_argument("--out", default="docs/benchmarks.md")
+    ap.add_argument("--render", action="store_true", help="only rewrite the tables from a finished --work folder")
+    ap.add_argument("--note", default="", help="a remark on the run, printed under its timings")
+    return ap
+
+
+def work_folder(path: str) -> Path:
+    """The run's folder, made; every command the benchmark runs keeps its peer cells in it (``CACHE``)."""
+    work = Path(path)
+    work.mkdir(parents=True, exist_ok=True)
+    os.environ["SYNTHGEN_CACHE_DIR"] = str(work / CACHE)
+    return work
+
+
 def timed(cmd: list[str], log: Path, env: dict | None = None) -> tuple[float, float]:
     """Run ``cmd`` (output to ``log``); (wall seconds, peak RSS MB of that process). Exit 0 or 1 only."""
     t0 = time.perf_counter()
@@ -551,19 +570,12 @@ def render(work: Path, seeds: int, out: Path, note: str = "") -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gen-seeds", type=int, default=3)
+    ap = bench_args(__doc__, "runs/bench")
     ap.add_argument("--ver-seeds", type=int, default=5)
-    ap.add_argument("--work", default="runs/bench")
-    ap.add_argument("--out", default="docs/benchmarks.md")
     ap.add_argument("--phase", choices=("time", "main", "certify", "zoo", "all"), default="all")
-    ap.add_argument("--render", action="store_true", help="only rewrite the tables from a finished --work folder")
-    ap.add_argument("--note", default="", help="a remark on the timed run, printed under its table")
     ap.add_argument("--nproc", type=int, default=2, help="verify processes (1 torch thread each) in the zoo phase")
     args = ap.parse_args()
-    work = Path(args.work)
-    work.mkdir(parents=True, exist_ok=True)
-    os.environ["SYNTHGEN_CACHE_DIR"] = str(work / CACHE)
+    work = work_folder(args.work)
     if not args.render:
         if args.phase in ("time", "all"):
             phase_time(work, args.gen_seeds)

@@ -16,6 +16,16 @@ from synthgen.data.config import TaskConfig
 from synthgen.data.sources import load_source
 from synthgen.generation.config import GenerateConfig, LearnerConfig
 
+# the verifier's peers at one lr and one budget each, so a test's verify takes seconds (the tuning itself is tested
+# in tests/test_verify.py::test_peers_lr_and_epochs_are_chosen_on_validation)
+ONE = {
+    "peer_lrs": (1e-3,),
+    "replay_epochs": (2,),
+    "replay_5n_epochs": (2,),
+    "gdumb_epochs": (30,),
+    "gdumb_shifted_epochs": (),
+}
+
 
 @pytest.fixture(scope="session")
 def mnist5k():

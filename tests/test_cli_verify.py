@@ -9,6 +9,8 @@ from typer.testing import CliRunner
 from synthgen.cli.main import app
 from synthgen.format.artifact import load_artifact, save_artifact
 
+from .conftest import ONE
+
 runner = CliRunner()
 FAST = [
     "--quick",
@@ -94,11 +96,7 @@ def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
             {
                 "seeds": [0, 1, 2],
                 "heldout": [],
-                "peer_lrs": [0.001],
-                "replay_epochs": [2],
-                "replay_5n_epochs": [2],
-                "gdumb_epochs": [30],
-                "gdumb_shifted_epochs": [],
+                **ONE,
                 "memory_free": False,
                 "peer_margin": 0.5,
             }
@@ -129,11 +127,7 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
             {
                 "seeds": [0, 1],
                 "heldout": [],
-                "peer_lrs": [0.001],
-                "replay_epochs": [2],
-                "replay_5n_epochs": [2],
-                "gdumb_epochs": [30],
-                "gdumb_shifted_epochs": [],
+                **ONE,
                 "reference_seeds": 1,
                 "memory_free": True,
             }

@@ -26,15 +26,9 @@ from synthgen.verification.methods import JOINT, MEMORY_FREE, STRESS, SYNTHETIC,
 from synthgen.verification.peers import GDumbBudget
 from synthgen.verification.schedule import Board
 
-# one lr and budget for the peers, the joint bound at 2 epochs: the tuning itself is tested in
-# test_peers_lr_and_epochs_are_chosen_on_validation
-ONE = {
-    "peer_lrs": (1e-3,),
-    "replay_epochs": (2,),
-    "replay_5n_epochs": (2,),
-    "gdumb_epochs": (30,),
-    "gdumb_shifted_epochs": (),
-}
+from .conftest import ONE
+
+# the joint bound at 2 epochs; the tuning itself is tested in test_peers_lr_and_epochs_are_chosen_on_validation
 FAST = VerifyConfig(seeds=(0, 1), heldout=("mlp256",), memory_free=False, joint_epochs=2, **ONE)
 
 
