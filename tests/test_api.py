@@ -11,7 +11,7 @@ import synthgen
 from synthgen.format.artifact import load_artifact, siblings
 from synthgen.generation.config import GenerateConfig
 
-from .conftest import TWO_TASK_RUN
+from .conftest import ONE, TWO_TASK_RUN
 
 TINY = {**TWO_TASK_RUN, "ipc": 2, "inits_per_step": 2, "checkpoint_every": 2}
 
@@ -53,12 +53,8 @@ def test_write_verification_and_check(small_artifact, tmp_path):
         seeds=(0,),
         heldout=(),
         memory_free=False,
-        peer_lrs=(1e-3,),
-        replay_epochs=(2,),
-        replay_5n_epochs=(2,),
-        gdumb_epochs=(30,),
-        gdumb_shifted_epochs=(),
         joint_epochs=1,
+        **ONE,
     )
     cert = synthgen.verify(path, cfg)
     assert isinstance(cert, synthgen.Certificate) and cert.certified == (cert.verdict == "certified")
