@@ -32,6 +32,8 @@ def test_a_preset_sits_under_the_config_file_and_the_flags(tmp_path):
 def test_no_rehearsal_gets_its_own_preset_unless_another_is_named():
     seq = generate_config(overrides={"rehearsal": False})
     assert seq == GenerateConfig().merged(preset(NO_REHEARSAL))
+    default = GenerateConfig()  # the consumer's steps per task are the default's, all of them unrolled
+    assert (seq.inner_steps, seq.recipe_step_scale) == (default.inner_steps * default.recipe_step_scale, 1)
     assert generate_config(overrides={"rehearsal": False}, name="fashion-mnist") == GenerateConfig().merged(
         {**preset("fashion-mnist"), "rehearsal": False}
     )
