@@ -253,3 +253,13 @@ def test_generate_with_verify_runs_verify_on_its_output_and_returns_its_exit_cod
     assert [a[-3:] for a in calls] == [["synthgen", "verify", str(out)]]
     many = runner.invoke(app, ["generate", "--out", str(tmp_path / "w.safetensors"), "--verify", "--nproc", "2"])
     assert many.exit_code == 2 and "--verify runs beside a one-process generate" in many.output
+
+
+def test_no_rehearsal_flag_brings_its_preset(tmp_path):
+    """`--no-rehearsal` applies the `no-rehearsal` preset under the flags given: its recipe takes exactly the steps
+    the meta-gradient unrolled (scale 1, where the default declares 2x) and trains each task on its own images."""
+    out = tmp_path / "seq.safetensors"
+    res = runner.invoke(app, ["generate", "--out", str(out), *TINY, "--no-rehearsal", "--refine-steps", "1"])
+    assert res.exit_code == 0, res.output
+    recipe = load_artifact(out).recipe
+    assert recipe["rehearsal"] is False and recipe["steps_per_task"] == 2  # --inner-steps 2, scale 1
