@@ -60,13 +60,13 @@ JOINT = """
 import resource, torch
 torch.set_num_threads(1)
 mb = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-from synthgen.verification.runs import joint_accuracy
+from synthgen.verification.runs import RealStream, joint_accuracy
 from synthgen.data.sources import load_source
 src = load_source("mnist-5k")
-tasks = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
-joint_accuracy(src, tasks, src.normalisation(), "mlp", 0, epochs=1)  # warm the runtime
+stream = RealStream(src, [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)], src.normalisation())
+joint_accuracy(stream, "mlp", 0, epochs=1)  # warm the runtime
 before = mb()
-joint_accuracy(src, tasks, src.normalisation(), "convpool", 0)
+joint_accuracy(stream, "convpool", 0)
 print(json.dumps({"convpool joint: peak RSS before, MB": before, "after, MB": mb()}))
 """
 
@@ -109,7 +109,7 @@ for arch, lr, epochs, fn in (("cnn", 3e-3, 30, plain), ("cnn", 3e-3, 30, shifted
                              ("convnet3_s", 3e-3, 100, shifted), ("convnet3_s", 3e-3, 200, shifted),
                              ("mlp", 1e-3, 100, plain), ("mlp", 1e-3, 100, shifted)):
     peers._adam_epochs = fn
-    r = [runs.peer_matrix("gdumb", src, tasks, src.normalisation(), arch, s, 100,
+    r = [runs.peer_matrix("gdumb", runs.RealStream(src, tasks, src.normalisation()), arch, s, 100,
                           peers.PeerRecipe(lr=lr, epochs=epochs), splits=("test", "val")) for s in (0, 1, 2)]
     key = f"{arch} lr {lr:g} {epochs} epochs {'shifted' if fn is shifted else 'plain'}: test / validation"
     out[key] = [round(statistics.mean(x[k].final_acc for x in r), 3) for k in ("test", "val")]

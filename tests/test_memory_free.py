@@ -7,17 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from synthgen.verification.memory_free import run_memory_free
-from synthgen.verification.runs import fresh, memory_free_matrix, real_sets
+from synthgen.verification.runs import RealStream, fresh, memory_free_matrix, real_sets
 
 TASKS = [(0, 1), (2, 3)]
 SEEDS = (0, 1, 2)
 
 
 def _first_task_kept(mnist5k, strategy, strength):
-    norm = mnist5k.normalisation()
-    runs = [
-        memory_free_matrix(strategy, mnist5k, TASKS, norm, "mlp", s, 1e-3, strength, splits=("val",)) for s in SEEDS
-    ]
+    stream = RealStream(mnist5k, TASKS, mnist5k.normalisation())
+    runs = [memory_free_matrix(strategy, stream, "mlp", s, 1e-3, strength, splits=("val",)) for s in SEEDS]
     runs = [r["val"] for r in runs]
     return [r.R[-1][0] for r in runs], [r.R[-1][1] for r in runs]  # after the last task
 

@@ -3,7 +3,7 @@
 import torch
 
 from synthgen.verification.peers import ClassBalancedBuffer, PeerRecipe, run_peer
-from synthgen.verification.runs import peer_matrix
+from synthgen.verification.runs import RealStream, peer_matrix
 
 
 def test_buffer_is_class_balanced_and_shrinking_keeps_a_subset():
@@ -48,11 +48,11 @@ def test_replay_trains_on_buffer_and_gdumb_trains_one_fresh_network_on_the_last_
 
 
 def test_replay_remembers_what_plain_sequential_training_forgets(mnist5k):
-    tasks, norm = [(0, 1), (2, 3)], mnist5k.normalisation()
-    replay = peer_matrix("replay", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(epochs=1))["test"]
-    none = peer_matrix("replay", mnist5k, tasks, norm, "mlp", 0, 0, PeerRecipe(epochs=1))["test"]
+    stream = RealStream(mnist5k, [(0, 1), (2, 3)], mnist5k.normalisation())
+    replay = peer_matrix("replay", stream, "mlp", 0, 20, PeerRecipe(epochs=1))["test"]
+    none = peer_matrix("replay", stream, "mlp", 0, 0, PeerRecipe(epochs=1))["test"]
     assert replay.R[1][0] > none.R[1][0] + 0.3  # 20 stored digits keep task 0 alive
-    gdumb = peer_matrix("gdumb", mnist5k, tasks, norm, "mlp", 0, 20, PeerRecipe(epochs=20))["test"]
+    gdumb = peer_matrix("gdumb", stream, "mlp", 0, 20, PeerRecipe(epochs=20))["test"]
     assert len(gdumb.R) == 1 and len(gdumb.R[0]) == 2 and gdumb.final_acc > 0.7  # scored after the last task
 
 
@@ -84,10 +84,7 @@ def test_replay_keeps_one_optimiser_state_through_the_sequence_and_gdumb_starts_
 
 
 def test_gdumb_with_light_shifts_learns_more_from_100_digits_on_a_convolutional_learner(mnist5k):
-    tasks, norm = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)], mnist5k.normalisation()
-    acc = [
-        peer_matrix("gdumb", mnist5k, tasks, norm, "lenet", 0, 100, PeerRecipe(lr=3e-3, epochs=100, shift=s))
-        for s in (0, 2)
-    ]
+    stream = RealStream(mnist5k, [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)], mnist5k.normalisation())
+    acc = [peer_matrix("gdumb", stream, "lenet", 0, 100, PeerRecipe(lr=3e-3, epochs=100, shift=s)) for s in (0, 2)]
     # measured, learner seeds 0 / 1 / 2: 0.817 -> 0.879, 0.851 -> 0.875, 0.839 -> 0.926
     assert acc[1]["test"].final_acc > acc[0]["test"].final_acc + 0.03

@@ -361,11 +361,11 @@ def test_chunked_prediction_equals_one_pass():
 def test_joint_per_task_follows_the_scenario(mnist5k):
     """The joint bound is measured in the sequence's scenario: task-incremental masks each image's logits to its
     task's classes, which can only help; the overall figure is the per-task figures weighted by test images."""
-    from synthgen.verification.runs import joint_accuracy
+    from synthgen.verification.runs import RealStream, joint_accuracy
 
     tasks, norm = [(3, 5), (4, 9)], mnist5k.normalisation()  # pairs that a 10-way head confuses with others
-    ci = joint_accuracy(mnist5k, tasks, norm, "mlp", 0, epochs=1)["test"]
-    ti = joint_accuracy(mnist5k, tasks, norm, "mlp", 0, epochs=1, scenario="task-incremental")["test"]
+    ci = joint_accuracy(RealStream(mnist5k, tasks, norm), "mlp", 0, epochs=1)["test"]
+    ti = joint_accuracy(RealStream(mnist5k, tasks, norm, "task-incremental"), "mlp", 0, epochs=1)["test"]
     assert all(t >= c for t, c in zip(ti.per_task, ci.per_task)) and ti.per_task != ci.per_task and ti.acc > ci.acc
     sizes = [int(torch.isin(mnist5k.split("test")[1], torch.tensor(t)).sum()) for t in tasks]
     for run in (ci, ti):

@@ -20,6 +20,7 @@ from synthgen.verification.memory_free import BATCH, EPOCHS, LR, STRENGTHS
 from synthgen.verification.peers import GDumbBudget, PeerRecipe
 from synthgen.verification.real_sets import in_place_of
 from synthgen.verification.runs import (
+    RealStream,
     SequenceRun,
     evaluate_artifact,
     joint_accuracy,
@@ -236,8 +237,7 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
     """One cell of the grid -> {'R', 'R_task'} matrices, or the final figures of the joint bound and GDumb; a
     tuning job with a :func:`twin_on_test` -> its final validation accuracy 'acc' and the twin's cell under
     'test'."""
-    norm, tasks, scenario = art.metadata["source"]["normalisation"], art.tasks, art.metadata["scenario"]
-    p, learner = job_params(job, art, cfg), (job.arch, job.seed)  # every real-data method: source, tasks, learner
+    stream, p, learner = RealStream.of(art, source), job_params(job, art, cfg), (job.arch, job.seed)
     splits = (job.split, "test") if twin_on_test(job) else (job.split,)
     if job.method.uses_images:
         run = evaluate_artifact(art, source, *learner, p["lr_scale"], p["step_scale"], p["batch"])
@@ -245,21 +245,18 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
         run = evaluate_artifact(in_place_of(art, source, job.method.selection, job.seed), source, *learner)
     elif job.method.kind is Kind.JOINT:
         steps = p["prefixes"]
-        if job.split == "test" and len(tasks) - 1 not in steps:  # the head of a cell: its tuning run trains the last
-            head = joint_accuracy(source, tasks, norm, *learner, p["lr"], p["epochs"], scenario=scenario,
-                                  steps=steps) if steps else {}  # fmt: skip
+        if job.split == "test" and len(art.tasks) - 1 not in steps:  # a cell's head: its tuning run trains the last
+            head = joint_accuracy(stream, *learner, p["lr"], p["epochs"], steps=steps) if steps else {}
             return {"seen_curve": head["test"].seen_curve if head else []}
-        joint = joint_accuracy(source, tasks, norm, *learner, p["lr"], p["epochs"], scenario=scenario,
-                               steps=steps, splits=splits)  # fmt: skip
+        joint = joint_accuracy(stream, *learner, p["lr"], p["epochs"], steps=steps, splits=splits)
         cells = {k: {"acc": r.acc, "per_task": r.per_task, "seen_curve": r.seen_curve} for k, r in joint.items()}
         return {"acc": cells["val"]["acc"], "test": cells["test"]} if job.split == "val" else cells["test"]
     else:
         if job.method.kind is Kind.MEMORY_FREE:
-            runs = memory_free_matrix(p["strategy"], source, tasks, norm, *learner, p["lr"], p["strength"] or 0.0,
-                                      scenario, splits)  # fmt: skip
+            runs = memory_free_matrix(p["strategy"], stream, *learner, p["lr"], p["strength"] or 0.0, splits)
         else:
             recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], batch=p["batch"], shift=p.get("shift", 0))
-            runs = peer_matrix(p["kind"], source, tasks, norm, *learner, p["memory"], recipe, scenario, splits)
+            runs = peer_matrix(p["kind"], stream, *learner, p["memory"], recipe, splits)
         run = runs[job.split]
         test = final_figures(runs["test"]) if job.method.kind is Kind.GDUMB else _matrices(runs["test"])
         if job.split == "val":  # a tuning run: its final validation accuracy, and its twin's test cell

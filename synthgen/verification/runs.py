@@ -37,9 +37,30 @@ def real_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, sp
     return [(x[k], y[k]) for k in keep]
 
 
-def real_test_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict) -> Split:
-    """Normalised real test data of each task."""
-    return real_sets(source, tasks, norm, "test")
+@dataclass(frozen=True)
+class RealStream:
+    """The real task sequence that the real-data methods (Replay, GDumb, EWC, SI, LwF, the joint bound) train on
+    and every method is scored on: the source's images of each task's classes, normalised as the artifact's."""
+
+    source: SourceData
+    tasks: Sequence[Sequence[int]]
+    norm: dict
+    scenario: str = "class-incremental"
+
+    @classmethod
+    def of(cls, art: Artifact, source: SourceData) -> RealStream:
+        """The stream an artifact was made from: its tasks, its normalisation, its scenario."""
+        return cls(source, art.tasks, art.metadata["source"]["normalisation"], art.metadata["scenario"])
+
+    def sets(self, split: str) -> Split:
+        """Each task's normalised real (images, labels) in ``split``."""
+        return real_sets(self.source, self.tasks, self.norm, split)
+
+    def class_table(self) -> torch.Tensor | None:
+        """Task-incremental: the class -> mask table that the strategies train with; class-incremental: None."""
+        if self.scenario != TASK_INCREMENTAL:
+            return None
+        return mask_of_class(self.tasks, self.source.num_classes, self.scenario)
 
 
 @dataclass
@@ -84,11 +105,10 @@ class Scorers:
     validation split is scored after the last task only (tuning reads the final accuracy); with ``final_only``
     every split is."""
 
-    def __init__(self, source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, scenario: str,
-                 splits: Sequence[str], final_only: bool = False):  # fmt: skip
+    def __init__(self, stream: RealStream, splits: Sequence[str], final_only: bool = False):
+        nc = stream.source.num_classes
         self.each = {
-            s: Scorer(real_sets(source, tasks, norm, s), tasks, source.num_classes, scenario, final_only or s == "val")
-            for s in splits
+            s: Scorer(stream.sets(s), stream.tasks, nc, stream.scenario, final_only or s == "val") for s in splits
         }
 
     def __call__(self, i: int, model: nn.Module) -> None:
@@ -144,57 +164,47 @@ def evaluate_artifact(
 
 def memory_free_matrix(
     strategy: str,
-    source: SourceData,
-    tasks: Sequence[Sequence[int]],
-    norm: dict,
+    stream: RealStream,
     arch: str,
     seed: int,
     lr: float,
     strength: float,
-    scenario: str = "class-incremental",
     splits: Sequence[str] = ("test",),
 ) -> dict[str, SequenceRun]:
-    """Naive, EWC, SI or LwF (verification.memory_free) on the real tasks with the learner for (arch, seed),
+    """Naive, EWC, SI or LwF (verification.memory_free) on the stream's tasks with the learner for (arch, seed),
     scored on each of ``splits``."""
-    nc = source.num_classes
-    score = Scorers(source, tasks, norm, scenario, splits)
-    table = mask_of_class(tasks, nc, scenario) if scenario == TASK_INCREMENTAL else None
-    model = fresh(arch, source.image_shape, nc, seed)
-    run_memory_free(strategy, model, real_sets(source, tasks, norm, "train"), lr, strength, seed, score, table)
+    score = Scorers(stream, splits)
+    model = fresh(arch, stream.source.image_shape, stream.source.num_classes, seed)
+    run_memory_free(strategy, model, stream.sets("train"), lr, strength, seed, score, stream.class_table())
     return score.runs
 
 
 def peer_matrix(
     kind: str,
-    source: SourceData,
-    tasks: Sequence[Sequence[int]],
-    norm: dict,
+    stream: RealStream,
     arch: str,
     seed: int,
     memory: int,
     recipe: PeerRecipe,
-    scenario: str = "class-incremental",
     splits: Sequence[str] = ("test",),
 ) -> dict[str, SequenceRun]:
     """Replay-``memory`` or GDumb-``memory`` (verification.peers) with the verifier's learner for (arch, seed),
     scored on each of ``splits`` (GDumb after the last task only)."""
-    nc = source.num_classes
-    x, y = source.split("train")
-    pool_x = normalise(x, norm)
-    score = Scorers(source, tasks, norm, scenario, splits, final_only=kind == "gdumb")
-    table = mask_of_class(tasks, nc, scenario) if scenario == TASK_INCREMENTAL else None
+    src = stream.source
+    x, y = src.split("train")
+    score = Scorers(stream, splits, final_only=kind == "gdumb")
     run_peer(
         kind,
-        lambda: fresh(arch, source.image_shape, nc, seed),
-        real_sets(source, tasks, norm, "train"),
+        lambda: fresh(arch, src.image_shape, src.num_classes, seed),
+        stream.sets("train"),
         y,
-        pool_x,
-        tasks,
+        normalise(x, stream.norm),
+        stream.tasks,
         memory,
         recipe,
         seed,
         score,
-        table,
+        stream.class_table(),
     )
     return score.runs
 
@@ -222,31 +232,28 @@ def _train_joint(
 
 
 def joint_accuracy(
-    source: SourceData,
-    tasks: Sequence[Sequence[int]],
-    norm: dict,
+    stream: RealStream,
     arch: str,
     seed: int,
     lr: float = 1e-3,
     epochs: int = 5,
     batch_size: int = 64,
-    scenario: str = "class-incremental",
     steps: Sequence[int] | None = None,
     splits: Sequence[str] = ("test",),
 ) -> dict[str, JointRun]:
     """Upper bound: fresh learners trained jointly (Adam at ``lr``) on the real training data of tasks 0..i for
     each step i of ``steps`` (None: every step), each scored on the data of those tasks of every split in
     ``splits``; split -> its run (final figures: the last step's)."""
-    train = real_sets(source, tasks, norm, "train")
-    held = {split: real_sets(source, tasks, norm, split) for split in splits}
-    masks = scenario_masks(tasks, source.num_classes, scenario)
+    src, train = stream.source, stream.sets("train")
+    held = {split: stream.sets(split) for split in splits}
+    masks = scenario_masks(stream.tasks, src.num_classes, stream.scenario)
     curves: dict[str, list[float]] = {split: [] for split in splits}
     per_task: dict[str, list[float]] = {}
-    for i in range(len(tasks)) if steps is None else steps:
+    for i in range(len(stream.tasks)) if steps is None else steps:
         x = torch.cat([t[0] for t in train[: i + 1]])
         y = torch.cat([t[1] for t in train[: i + 1]])
         model = _train_joint(
-            fresh(arch, source.image_shape, source.num_classes, seed),
+            fresh(arch, src.image_shape, src.num_classes, seed),
             x,
             y,
             lr,
