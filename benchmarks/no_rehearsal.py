@@ -1,6 +1,7 @@
 """Split-MNIST without rehearsal (the paper's setting): data a network learns in sequence with no memory at all.
 
     python benchmarks/no_rehearsal.py --work runs/no-rehearsal      # 3 generation seeds, the default verify
+    python benchmarks/no_rehearsal.py --work runs/no-rehearsal --jobs 3   # the 3 generations at once, 1 thread each
 
 Each phase keeps its result in ``--work`` and is skipped when it is there (a stopped run resumes):
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import statistics
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from _sections import marks, write_section
@@ -33,13 +35,15 @@ def cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "synthgen", *args]
 
 
-def phase_generate(work: Path, seed: int) -> None:
+def phase_generate(work: Path, seed: int, jobs: int = 1) -> None:
+    """Generate and time seed ``seed``; with ``jobs`` > 1 it is one of that many at once, one thread each."""
     out = work / f"seed{seed}.safetensors"
     if (work / f"seed{seed}.generate.json").exists():
         return
     cmd = cli("generate", "--no-rehearsal", "--seed", str(seed), "--out", str(out), "--checkpoint-every", "0")
+    cmd += ["--threads", "1"] if jobs > 1 else []
     wall, rss = timed(cmd, work / f"generate{seed}.log")
-    (work / f"seed{seed}.generate.json").write_text(json.dumps({"wall_s": wall, "rss_mb": rss}))
+    (work / f"seed{seed}.generate.json").write_text(json.dumps({"wall_s": wall, "rss_mb": rss, "jobs": jobs}))
 
 
 def phase_verify(work: Path, seed: int) -> None:
@@ -54,6 +58,7 @@ def render(work: Path, seeds: int, note: str = "") -> str:
     certs = [json.loads((work / f"seed{s}.cert.json").read_text()) for s in range(seeds)]
     gens = [json.loads((work / f"seed{s}.generate.json").read_text()) for s in range(seeds)]
     vers = [json.loads((work / f"seed{s}.verify.json").read_text()) for s in range(seeds)]
+    jobs = max(g.get("jobs", 1) for g in gens)
     first = certs[0]["results"]
     n = len(load_artifact(work / "seed0.safetensors").labels)
     ran = next(iter(first.values()))["methods"]
@@ -71,7 +76,8 @@ def render(work: Path, seeds: int, note: str = "") -> str:
         marks(SECTION)[0],
         "# Benchmarks: Split-MNIST without rehearsal (`--no-rehearsal`)",
         "",
-        f"Command: `python benchmarks/no_rehearsal.py --work {work} --gen-seeds {seeds}`  ",
+        f"Command: `python benchmarks/no_rehearsal.py --work {work} --gen-seeds {seeds}"
+        + (f" --jobs {jobs}`  " if jobs > 1 else "`  "),
         f"The `no-rehearsal` preset on mnist-5k: task t trains on its own {n // 5} images alone, nothing kept. "
         f"{seeds} generation seeds x {len(certs[0]['protocol']['seeds'])} verification seeds of the default "
         "`synthgen verify` (the memory-free strategies and the references on the first seed), mean over the "
@@ -95,7 +101,9 @@ def render(work: Path, seeds: int, note: str = "") -> str:
     gen_s = statistics.median(g["wall_s"] for g in gens)
     lines += [
         "",
-        f"Generation: median {gen_s:.0f} s wall, peak RSS {statistics.median(g['rss_mb'] for g in gens):.0f} MB; "
+        f"Generation: median {gen_s:.0f} s wall"
+        + (f" ({jobs} at once on the machine, one thread each)" if jobs > 1 else "")
+        + f", peak RSS {statistics.median(g['rss_mb'] for g in gens):.0f} MB; "
         f"default verify: {vers[0]['wall_s']:.0f} s with an empty cache, then "
         f"{statistics.median(v['wall_s'] for v in vers[1:]) if seeds > 1 else 0:.0f} s (median, peers cached). "
         "Verdicts: " + ", ".join(f"seed {s} {c['verdict']}" for s, c in enumerate(certs)) + ".",
@@ -120,9 +128,14 @@ def render(work: Path, seeds: int, note: str = "") -> str:
 
 
 def main() -> None:
-    args = bench_args(__doc__, "runs/no-rehearsal").parse_args()
+    ap = bench_args(__doc__, "runs/no-rehearsal")
+    ap.add_argument("--jobs", type=int, default=1, help="generations run at once, one thread each (> 1)")
+    args = ap.parse_args()
     work = work_folder(args.work)
     if not args.render:
+        if args.jobs > 1:
+            with ThreadPoolExecutor(args.jobs) as pool:
+                list(pool.map(lambda s: phase_generate(work, s, args.jobs), range(args.gen_seeds)))
         for s in range(args.gen_seeds):
             phase_generate(work, s)
             phase_verify(work, s)
