@@ -27,6 +27,14 @@ def test_the_zoo_covers_the_families_consumers_use():
     assert widths == [512, 256, 128, 10]
 
 
+def test_instance_norm_scores_each_image_alone_where_batchnorm_mixes_the_batch():
+    # what the no-rehearsal pool's convnet_in shares with ConvNet-3 and convnet_bn does not
+    x = torch.randn(8, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    for name, alone in (("convnet_in", True), ("convnet3_s", True), ("convnet_bn", False)):
+        model = build_learner(name, (1, 28, 28), 10, 0).train()
+        assert torch.allclose(model(x)[:4], model(x[:4]), atol=1e-5) is alone, name
+
+
 @pytest.mark.parametrize("name", sorted(ZOO))
 @pytest.mark.parametrize("shape", [(1, 28, 28), (1, 8, 8), (3, 32, 32)])
 def test_every_learner_any_size(name, shape):

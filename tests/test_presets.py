@@ -34,6 +34,8 @@ def test_no_rehearsal_gets_its_own_preset_unless_another_is_named():
     assert seq == GenerateConfig().merged(preset(NO_REHEARSAL))
     default = GenerateConfig()  # the consumer's steps per task are the default's, all of them unrolled
     assert (seq.inner_steps, seq.recipe_step_scale) == (default.inner_steps * default.recipe_step_scale, 1)
+    # its pool adds an instance-norm network to the default's; ConvNet-3, instance-normed too, stays held out
+    assert seq.learners.archs == (*default.learners.archs, "convnet_in") and "convnet3_s" not in seq.learners.archs
     assert generate_config(overrides={"rehearsal": False}, name="fashion-mnist") == GenerateConfig().merged(
         {**preset("fashion-mnist"), "rehearsal": False}
     )

@@ -36,6 +36,9 @@ ZOO: dict[str, ZooEntry] = {
     "mlp3_s": ZooEntry("mlp", mlp, {"widths": (128, 128, 128)}, "narrow three-hidden-layer MLP (a cheap deep proxy)"),
     "convnet": ZooEntry("convnet", convnet, {"width": 16}, "two stride-2 convs, 16/32 channels"),
     "convnet_bn": ZooEntry("convnet", convnet, {"width": 16, "norm": "batch"}, "the strided ConvNet with BatchNorm"),
+    "convnet_in": ZooEntry(
+        "convnet", convnet, {"width": 16, "norm": "instance"}, "the strided ConvNet with instance norm (per image)"
+    ),
     "convnet4_bn": ZooEntry(
         "convnet",
         convnet,
