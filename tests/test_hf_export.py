@@ -14,7 +14,7 @@ from synthgen.format.recipe import optimiser_of
 from synthgen.nn.consumer import train_on_tasks
 from synthgen.nn.learners import build_learner
 from synthgen.share.export import ExportError, artifact_from_parquet, export_folder, load_folder
-from synthgen.verification.runs import Scorer, evaluate_artifact, real_sets
+from synthgen.verification.runs import RealStream, Scorer, evaluate_artifact
 
 runner = CliRunner()
 
@@ -83,7 +83,7 @@ def test_training_on_load_dataset_equals_training_on_the_artifact(folder, tiny_a
     recipe = json.loads((folder / "synthgen.json").read_text())["recipe"]  # the consumer reads the folder's recipe
     assert recipe["momentum"] > 0  # the default recipe uses momentum: a consumer that drops it trains differently
     model = build_learner("mlp", (1, 28, 28), 10, derive_seed(0, "learner", "mlp"))
-    tests = real_sets(mnist5k, art.tasks, art.metadata["source"]["normalisation"], "test")
+    tests = RealStream.of(art, mnist5k).sets("test")
     score = Scorer(tests, art.tasks, 10, recipe["scenario"])
     train_on_tasks(
         model, tasks, recipe["lr_per_task"], recipe["steps_per_task"], after_task=score, optimiser=optimiser_of(recipe)
