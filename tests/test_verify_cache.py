@@ -14,6 +14,7 @@ import torch
 from synthgen.api import verify
 from synthgen.core.io import TMP_PREFIX
 from synthgen.format.artifact import Artifact, save_artifact
+from synthgen.verification import cache
 from synthgen.verification.cache import CellCache, learner_digest
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid, yielded
@@ -194,3 +195,11 @@ def _running(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split()[2] != "Z"  # a zombie has ended
+
+
+@pytest.mark.parametrize("module", ["memory_free.py", "real_sets.py", "peers.py", "augment.py", "recipe.py"])
+def test_a_change_to_the_code_that_trains_a_cell_is_a_new_key(monkeypatch, module):
+    before = cache.code_digest()
+    read = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read(self) + (b"#" if self.name == module else b""))
+    assert cache.code_digest() != before

@@ -34,8 +34,9 @@ from synthgen.core.io import atomic_write, tensor_sha256
 from synthgen.core.version import versions
 from synthgen.data import sources, tasks
 from synthgen.data.sources import SourceData
-from synthgen.nn import consumer, inner_loop, learners
-from synthgen.verification import peers, runs
+from synthgen.format import recipe
+from synthgen.nn import augment, consumer, inner_loop, learners
+from synthgen.verification import memory_free, peers, real_sets, runs
 
 CACHE_FORMAT = 2
 
@@ -43,7 +44,7 @@ CACHE_FORMAT = 2
 ENV = "SYNTHGEN_CACHE_DIR"
 
 
-_CODE = (runs, inner_loop, learners, peers, consumer, seeding, sources, tasks)
+_CODE = (runs, inner_loop, learners, peers, memory_free, real_sets, augment, recipe, consumer, seeding, sources, tasks)
 
 
 def default_cache_dir() -> Path:
