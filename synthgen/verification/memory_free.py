@@ -9,8 +9,10 @@ regulariser of the given ``strength``:
 - **EWC** (Kirkpatrick 2017; Avalanche ``mode="separate"``): after each task the diagonal Fisher
   (mean squared minibatch gradient of the loss over the task's data) and the weights are kept;
   the loss adds ``strength * sum_t sum_p F_t * (p - p_t)^2``.
-- **SI** (Zenke 2017): along the path of each task, ``w += -g * dp`` per step; at its end
-  ``omega += w / (delta^2 + 1e-7)``; the loss adds ``strength * sum_p omega * (p - p_end)^2``.
+- **SI** (Zenke 2017; Avalanche's ``SynapticIntelligencePlugin``): along the path of each task,
+  ``w += -g * dp`` per step; at its end ``omega += w / (delta^2 + 1e-7)``, used clipped at ``SI_CLIP``
+  from above; the loss adds ``strength / 2 * sum_p min(omega, SI_CLIP) * (p - p_end)^2`` over the
+  parameters outside normalisation layers (``torch.nn.modules.batchnorm._NormBase``).
 - **LwF** (Li & Hoiem 2016; Avalanche's): the previous task's model is frozen; the loss adds
   ``strength * KL(softmax(old / T) || softmax(new / T))`` over the classes seen before (T = 2).
 
@@ -25,22 +27,30 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.batchnorm import _NormBase
 
 from synthgen.core.seeding import generator
 from synthgen.nn.inner_loop import apply_mask
 from synthgen.nn.learners import has_batchnorm
 
 STRATEGIES = ("naive", "ewc", "si", "lwf")
-STRENGTHS = {"ewc": (1e2, 1e4, 1e6), "si": (0.1, 1.0, 10.0), "lwf": (0.5, 1.0, 2.0)}  # the grids chosen from
+STRENGTHS = {"ewc": (1e2, 1e4, 1e6), "si": (1e3, 3e3, 1e4, 3e4, 1e5), "lwf": (0.5, 1.0, 2.0)}  # the grids chosen from
 EPOCHS = 2  # per task: they forget the earlier tasks whatever the epochs; a longer run only costs time
 BATCH = 32
 LR = 1e-3  # Naive's Adam lr (Avalanche's usual); the regularised strategies' lr is chosen
 TEMPERATURE = 2.0  # LwF
 SI_EPS = 1e-7
+SI_CLIP = 1e-3  # Avalanche's clip_to
 
 
 def _params(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
+
+
+def _si_params(model: nn.Module) -> list[nn.Parameter]:
+    """The parameters SI protects: all but those of normalisation layers (as Avalanche's plugin)."""
+    norm = {id(p) for m in model.modules() if isinstance(m, _NormBase) for p in m.parameters()}
+    return [p for p in _params(model) if id(p) not in norm]
 
 
 def _fisher(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> list[torch.Tensor]:
@@ -80,15 +90,17 @@ def run_memory_free(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown memory-free strategy {strategy!r}")
     params, g = _params(model), generator(seed, "memory-free", strategy)
+    penalised = _si_params(model) if strategy == "si" else params  # what the anchors hold, in order
+    weight = strength / 2 if strategy == "si" else strength
     opt = torch.optim.Adam(params, lr=lr)
     anchors: list[tuple[list[torch.Tensor], list[torch.Tensor]]] = []  # (importance, weights) to stay near
-    omega = [torch.zeros_like(p) for p in params]
+    omega = [torch.zeros_like(p) for p in penalised]
     old: nn.Module | None = None
     seen: list[int] = []
     single_ok = not has_batchnorm(model)  # BatchNorm cannot train on a single image
     for i, (x, y) in enumerate(train):
-        start = [p.detach().clone() for p in params]
-        path = [torch.zeros_like(p) for p in params]
+        start = [p.detach().clone() for p in penalised]
+        path = [torch.zeros_like(p) for p in penalised]
         model.train()
         for _ in range(epochs):
             for idx in torch.randperm(len(x), generator=g).split(BATCH):
@@ -98,7 +110,7 @@ def run_memory_free(
                 out = model(bx)
                 loss = F.cross_entropy(out if mask_of_class is None else apply_mask(out, mask_of_class[by]), by)
                 if anchors:
-                    loss = loss + strength * _quadratic(params, anchors)
+                    loss = loss + weight * _quadratic(penalised, anchors)
                 if old is not None:
                     with torch.no_grad():
                         target = F.softmax(old(bx)[:, seen] / TEMPERATURE, 1)
@@ -106,18 +118,18 @@ def run_memory_free(
                     loss = loss + strength * F.kl_div(log_p, target, reduction="batchmean")
                 opt.zero_grad()
                 loss.backward()
-                before = [p.detach().clone() for p in params] if strategy == "si" else []
-                grads = [p.grad.detach().clone() for p in params] if strategy == "si" else []
+                before = [p.detach().clone() for p in penalised] if strategy == "si" else []
+                grads = [p.grad.detach().clone() for p in penalised] if strategy == "si" else []
                 opt.step()
-                for w, gr, b, p in zip(path, grads, before, params):
+                for w, gr, b, p in zip(path, grads, before, penalised):
                     w -= gr * (p.detach() - b)
         seen += sorted(set(y.tolist()) - set(seen))
         if strategy == "ewc":
             anchors.append((_fisher(model, x, y, mask_of_class), [p.detach().clone() for p in params]))
         elif strategy == "si":
-            for o, w, p, s in zip(omega, path, params, start):
+            for o, w, p, s in zip(omega, path, penalised, start):
                 o += w / ((p.detach() - s) ** 2 + SI_EPS)
-            anchors = [(omega, [p.detach().clone() for p in params])]
+            anchors = [([o.clamp(max=SI_CLIP) for o in omega], [p.detach().clone() for p in penalised])]
         elif strategy == "lwf":
             old = copy.deepcopy(model).eval()
             for p in old.parameters():
