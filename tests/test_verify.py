@@ -18,11 +18,12 @@ from synthgen.format.certificate import (
 )
 from synthgen.format.recipe import make_recipe
 from synthgen.nn import consumer
-from synthgen.verification import grid, methods, runs
+from synthgen.verification import cells, grid, runs
+from synthgen.verification.cells import run_job
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid
 from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs
-from synthgen.verification.methods import JOINT, MEMORY_FREE, STRESS, SYNTHETIC, Job, alternatives, run_job
+from synthgen.verification.methods import JOINT, MEMORY_FREE, STRESS, SYNTHETIC, Job, alternatives
 from synthgen.verification.peers import GDumbBudget
 from synthgen.verification.schedule import Board
 
@@ -245,7 +246,7 @@ def test_the_joint_bound_takes_its_last_prefix_from_its_tuning_run(tiny_artifact
         trained.append((list(k["steps"]), tuple(k.get("splits", ("test",)))))
         return train(*a, **k)
 
-    monkeypatch.setattr(methods, "joint_accuracy", spy)
+    monkeypatch.setattr(cells, "joint_accuracy", spy)
     joint = verify(tiny_artifact, cfg, cache=False).raw["results"]["mlp"]["methods"][JOINT.name]
     last = len(tiny_artifact.tasks) - 1
     assert sorted(trained) == sorted([([last], ("val", "test"))] * 2 + [(list(range(last)), ("test",))])

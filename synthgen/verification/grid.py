@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from synthgen.core import distributed as dist
 from synthgen.data.sources import SourceData
 from synthgen.format.artifact import Artifact
 from synthgen.verification.cache import CellCache
+from synthgen.verification.cells import joined, run_job
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.lineup import arch_groups
 from synthgen.verification.methods import (
@@ -39,9 +40,7 @@ from synthgen.verification.methods import (
     Method,
     Setting,
     job_params,
-    joined,
     method_order,
-    run_job,
     seeds_for,
     setting_fields,
     settings,
@@ -175,7 +174,7 @@ def cell(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig, cache: 
     if cache is None or job.method.uses_images:
         return run_job(job, art, source, cfg)
     model = fresh(job.arch, source.image_shape, source.num_classes, job.seed)
-    inputs = cache.inputs(model, job.key(), job_params(job, art, cfg))
+    inputs = cache.inputs(model, job.key(), asdict(job_params(job, art, cfg)))
     found = cache.get(inputs)
     if found is not None:
         return found

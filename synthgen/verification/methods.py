@@ -1,11 +1,12 @@
-"""The cells of the verifier's grid: what each method is, what it depends on, and how one is run.
+"""The cells of the verifier's grid: what each method is and what it depends on.
 
 A :class:`Job` is one (architecture, method, seed[, lr, split]). :func:`job_params` names every
-setting besides the learner and the data that the job's result depends on; :func:`run_job` runs
-it with those settings. Only the synthetic method and its stress scenarios depend on the
-artifact's images: every other cell (peers, joint bound, memory-free strategies, the tuning runs) is
-a function of the source, the tasks, the learner, the seed and :func:`job_params`, which is what
-lets synthgen.verification.cache keep it across verifications.
+setting besides the learner and the data that the job's result depends on, one typed record per
+kind of method; synthgen.verification.cells runs a job with them. Only the synthetic method and
+its stress scenarios depend on the artifact's images: every other cell (peers, joint bound,
+memory-free strategies, the tuning runs) is a function of the source, the tasks, the learner, the
+seed and :func:`job_params`, which is what lets synthgen.verification.cache keep it across
+verifications.
 """
 
 from __future__ import annotations
@@ -13,20 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 
-from synthgen.data.sources import SourceData
 from synthgen.format.artifact import Artifact
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.memory_free import BATCH, EPOCHS, LR, STRENGTHS
 from synthgen.verification.peers import GDumbBudget, PeerRecipe
-from synthgen.verification.real_sets import in_place_of
-from synthgen.verification.runs import (
-    RealStream,
-    SequenceRun,
-    evaluate_artifact,
-    joint_accuracy,
-    memory_free_matrix,
-    peer_matrix,
-)
 
 
 class Kind(Enum):
@@ -187,29 +178,78 @@ def settings(method: Method, cfg: VerifyConfig) -> tuple[Setting, ...]:
     return ()
 
 
-def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> dict:
+@dataclass(frozen=True)
+class ImageParams:
+    """The synthetic data (or a stress scenario of it) trained by its recipe, lrs and steps scaled."""
+
+    lr_scale: float
+    step_scale: float
+    batch: int | None  # shuffled minibatches of this size (None: each task's full batch)
+
+
+@dataclass(frozen=True)
+class InPlaceParams:
+    """Real images chosen by ``selection`` in place of the data's, trained by its recipe (images aside)."""
+
+    selection: str
+    recipe: dict
+    labels: tuple[int, ...]
+    task_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class JointParams:
+    """The joint bound: ``epochs`` over the tasks 0..i at once, for each prefix i it trains."""
+
+    lr: float | None
+    epochs: int
+    prefixes: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class MemoryFreeParams:
+    """Naive, EWC, SI or LwF (verification.memory_free) at ``lr`` and ``strength``."""
+
+    strategy: str
+    lr: float
+    strength: float | None
+    epochs: int
+    batch: int
+
+
+@dataclass(frozen=True)
+class PeerParams:
+    """Replay or GDumb keeping ``memory`` real images, trained per ``recipe``."""
+
+    kind: str
+    memory: int
+    recipe: PeerRecipe
+
+
+Params = ImageParams | InPlaceParams | JointParams | MemoryFreeParams | PeerParams
+
+
+def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> Params:
     """Every setting of ``job`` besides the learner, the seed and the data: the method's recipe."""
     recipe, m = art.recipe, job.method
     if m.kind is Kind.REAL_IN_PLACE:  # the recipe's every setting, the images aside
         kept = ("optimizer", "momentum", "betas", "eps", "clip_grad_norm", "lr_per_task", "steps_per_task",
                 "task_sizes", "rehearsal", "shift")  # fmt: skip
-        return {"selection": m.selection, "recipe": {k: recipe[k] for k in kept if k in recipe},
-                "labels": art.labels.tolist(), "task_ids": art.task_ids.tolist()}  # fmt: skip
+        in_recipe = {k: recipe[k] for k in kept if k in recipe}
+        return InPlaceParams(m.selection, in_recipe, tuple(art.labels.tolist()), tuple(art.task_ids.tolist()))
     if m.uses_images:
         batch = None if m.batch_fraction is None else max(1, int(min(recipe["task_sizes"]) * m.batch_fraction))
-        return {"lr_scale": m.lr_scale, "step_scale": m.step_scale, "batch": batch}
+        return ImageParams(m.lr_scale, m.step_scale, batch)
     if m.kind is Kind.JOINT:  # the prefixes i (tasks 0..i) it trains: a tuning run the whole sequence; a test
         n = len(art.tasks)  # cell each of them, but for the last when its tuning run's twin trains that one
-        prefixes = [n - 1] if job.split == "val" else [*range(n - 1 if joint_twinned(job, cfg) else n)]
-        return {"lr": job.lr, "epochs": cfg.joint_epochs, "prefixes": prefixes}
+        prefixes = (n - 1,) if job.split == "val" else tuple(range(n - 1 if joint_twinned(job, cfg) else n))
+        return JointParams(job.lr, cfg.joint_epochs, prefixes)
     setting = job.setting if job.setting is not None else (settings(m, cfg) or (None,))[0]
     if m.kind is Kind.MEMORY_FREE:
         lr = job.lr if job.lr is not None else LR
-        return {"strategy": m.strategy, "lr": lr, "strength": setting, "epochs": EPOCHS, "batch": BATCH}
-    p = {"kind": m.kind.value, "memory": m.memory, "lr": job.lr, "batch": PeerRecipe().batch}
-    if m.kind is Kind.GDUMB:  # epochs over the buffer, shifted or not
-        return p | setting_fields(m, setting)
-    return p | {"epochs": int(setting)}  # Replay: epochs over each task
+        return MemoryFreeParams(m.strategy, lr, setting, EPOCHS, BATCH)
+    epochs, shift = (setting.epochs, setting.shift) if isinstance(setting, GDumbBudget) else (int(setting), 0)
+    return PeerParams(m.kind.value, m.memory, PeerRecipe(job.lr, epochs, shift=shift))  # Replay: epochs per task
 
 
 def twin_on_test(job: Job) -> Job | None:
@@ -225,50 +265,3 @@ def joint_twinned(job: Job, cfg: VerifyConfig) -> bool:
     """Does a tuning run train the last prefix of this joint-bound ``job`` (its lr is chosen on the validation
     split, and the tuning runs use the first seed)?"""
     return len(cfg.peer_lrs) > 1 and job.seed == cfg.seeds[0]
-
-
-def joined(head: dict, last: dict) -> dict:
-    """The joint bound's cell: the earlier prefixes' curve from its ``head`` cell, the last prefix from its tuning
-    run's twin."""
-    return last | {"seen_curve": head["seen_curve"] + last["seen_curve"]}
-
-
-def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
-    """One cell of the grid -> {'R', 'R_task'} matrices, or the final figures of the joint bound and GDumb; a
-    tuning job with a :func:`twin_on_test` -> its final validation accuracy 'acc' and the twin's cell under
-    'test'."""
-    stream, p, learner = RealStream.of(art, source), job_params(job, art, cfg), (job.arch, job.seed)
-    splits = (job.split, "test") if twin_on_test(job) else (job.split,)
-    if job.method.uses_images:
-        run = evaluate_artifact(art, source, *learner, p["lr_scale"], p["step_scale"], p["batch"])
-    elif job.method.kind is Kind.REAL_IN_PLACE:
-        run = evaluate_artifact(in_place_of(art, source, job.method.selection, job.seed), source, *learner)
-    elif job.method.kind is Kind.JOINT:
-        steps = p["prefixes"]
-        if job.split == "test" and len(art.tasks) - 1 not in steps:  # a cell's head: its tuning run trains the last
-            head = joint_accuracy(stream, *learner, p["lr"], p["epochs"], steps=steps) if steps else {}
-            return {"seen_curve": head["test"].seen_curve if head else []}
-        joint = joint_accuracy(stream, *learner, p["lr"], p["epochs"], steps=steps, splits=splits)
-        cells = {k: {"acc": r.acc, "per_task": r.per_task, "seen_curve": r.seen_curve} for k, r in joint.items()}
-        return {"acc": cells["val"]["acc"], "test": cells["test"]} if job.split == "val" else cells["test"]
-    else:
-        if job.method.kind is Kind.MEMORY_FREE:
-            runs = memory_free_matrix(p["strategy"], stream, *learner, p["lr"], p["strength"] or 0.0, splits)
-        else:
-            recipe = PeerRecipe(lr=p["lr"], epochs=p["epochs"], batch=p["batch"], shift=p.get("shift", 0))
-            runs = peer_matrix(p["kind"], stream, *learner, p["memory"], recipe, splits)
-        run = runs[job.split]
-        test = final_figures(runs["test"]) if job.method.kind is Kind.GDUMB else _matrices(runs["test"])
-        if job.split == "val":  # a tuning run: its final validation accuracy, and its twin's test cell
-            return {"acc": run.final_acc, "test": test}
-        return test
-    return _matrices(run)
-
-
-def _matrices(run: SequenceRun) -> dict:
-    return {"R": run.R, "R_task": run.R_task}
-
-
-def final_figures(run: SequenceRun) -> dict:
-    """The cell of a run scored after its last task alone (GDumb): final ACC and each task's accuracy."""
-    return {"acc": run.final_acc, "per_task": run.R[-1], "seen_curve": []}
