@@ -32,7 +32,11 @@ from synthgen.verification.peers import PeerRecipe, run_peer
 def real_sets(source: SourceData, tasks: Sequence[Sequence[int]], norm: dict, split: str = "test") -> Split:
     """Normalised real (images, labels) of each task in ``split`` ('train', 'val' or 'test')."""
     x, y = source.split(split)
-    x = normalise(x, norm)
+    return task_sets(normalise(x, norm), y, tasks)
+
+
+def task_sets(x: torch.Tensor, y: torch.Tensor, tasks: Sequence[Sequence[int]]) -> Split:
+    """The (images, labels) of ``x``, ``y`` whose labels are each task's classes."""
     keep = [torch.isin(y, torch.tensor(list(c))) for c in tasks]
     return [(x[k], y[k]) for k in keep]
 
@@ -192,13 +196,14 @@ def peer_matrix(
     scored on each of ``splits`` (GDumb after the last task only)."""
     src = stream.source
     x, y = src.split("train")
+    x = normalise(x, stream.norm)  # once: the task sets and the buffer's pool index into the same tensor
     score = Scorers(stream, splits, final_only=kind == "gdumb")
     run_peer(
         kind,
         lambda: fresh(arch, src.image_shape, src.num_classes, seed),
-        stream.sets("train"),
+        task_sets(x, y, stream.tasks),
         y,
-        normalise(x, stream.norm),
+        x,
         stream.tasks,
         memory,
         recipe,
