@@ -89,52 +89,45 @@ def test_generate_with_nproc_and_under_torchrun_equals_one_process(tmp_path):
     assert "on 2 processes" in two.stdout and two.stdout.count("artifact:") == 1  # rank 0 alone prints
 
 
-def test_torchrun_verify_spreads_the_grid_and_rank0_alone_writes(tmp_path, tiny_artifact):
-    from synthgen.api import verify, verify_config
-    from synthgen.format.artifact import save_artifact
-
-    save_artifact(tiny_artifact, tmp_path / "a.safetensors")
-    one = json.loads(
-        json.dumps(verify(tmp_path / "a.safetensors", verify_config(None, {"heldout": ("mlp256",)}, quick=True)).raw)
-    )
-    two = _run(
-        ["verify", "a.safetensors", "--quick", "--heldout", "mlp256", "--certificate", "two.json", "--no-cache"],
-        tmp_path,
-        torchrun=2,
-    )
-    spread = json.loads((tmp_path / "two.json").read_text())
-    for key in ("results", "verdict", "reasons", "artifact_sha256", "thresholds"):
-        assert one[key] == spread[key], key  # every matrix of every (arch, method, seed), exactly
-    total = one["protocol"]["spread"]["jobs_per_process"]
-    assert one["protocol"]["spread"]["processes"] == 1 and spread["protocol"]["spread"]["processes"] == 2
-    halves = spread["protocol"]["spread"]["jobs_per_process"]
-    assert len(halves) == 2 and min(halves) > 0 and sum(halves) == total[0]  # each rank ran its share
-    assert two.stdout.count("certificate:") == 1 and two.stdout.count("verification (") == 1
-    cfg = verify_config(None, {"heldout": ("mlp256",)}, quick=True)
-    api = verify(tiny_artifact, cfg, cache=False, nproc=2).raw  # the Python API's launch of the same
-    assert api["results"] == one["results"] and api["protocol"]["spread"]["processes"] == 2
-
-
 @pytest.mark.skipif(default_processes() < 2, reason="one core: verify runs in one process")
-def test_verify_spreads_over_every_core_by_default_and_reports_not_certified_as_exit_1(tmp_path, tiny_artifact):
+def test_verify_spreads_over_every_core_by_default_like_one_process_and_reports_not_certified_as_exit_1(
+    tmp_path, tiny_artifact, monkeypatch
+):
+    """`synthgen verify` with no --nproc relaunches itself under torchrun, one process per core: every matrix of
+    every (arch, method, seed) equals one process's, rank 0 alone prints and writes, and a verdict of not
+    certified comes back as exit 1 (a result), a failed process as exit 3 (never read as a verdict)."""
+    from typer.testing import CliRunner
+
+    from synthgen.api import verify, verify_config
+    from synthgen.cli.main import app
     from synthgen.format.artifact import save_artifact
 
     save_artifact(tiny_artifact, tmp_path / "a.safetensors")
-    args = ["verify", "a.safetensors", "--quick", "--heldout", "mlp256", "--peer-margin", "0.9", "--no-cache"]
-    res = _run([*args, "--certificate", "c.json"], tmp_path, default_nproc=True)  # no --nproc: one per core
+    cfg = verify_config(None, {"heldout": ("mlp256",), "replay": False, "peer_margin": 0.9}, quick=True)
+    one = json.loads(json.dumps(verify(tmp_path / "a.safetensors", cfg).raw))  # no references: not what is tested
+    args = ["verify", "a.safetensors", "--quick", "--heldout", "mlp256", "--no-replay", "--peer-margin", "0.9"]
+    res = _run([*args, "--no-cache", "--certificate", "c.json"], tmp_path, default_nproc=True)  # no --nproc
     assert res.returncode == 1 and "NOT CERTIFIED" in res.stdout  # an impossible margin: a result, exit 1
     assert "ChildFailedError" not in res.stderr and "Traceback" not in res.stderr
-    spread = json.loads((tmp_path / "c.json").read_text())["protocol"]["spread"]
-    assert spread["processes"] == default_processes() and min(spread["jobs_per_process"]) > 0
+    assert res.stdout.count("certificate:") == 1 and res.stdout.count("verification (") == 1
+    spread = json.loads((tmp_path / "c.json").read_text())
+    for key in ("results", "verdict", "reasons", "artifact_sha256", "thresholds"):
+        assert one[key] == spread[key], key
+    total, parts = one["protocol"]["spread"]["jobs_per_process"], spread["protocol"]["spread"]["jobs_per_process"]
+    assert one["protocol"]["spread"]["processes"] == 1 and spread["protocol"]["spread"]["processes"] == 2
+    assert len(parts) == default_processes() and min(parts) > 0 and sum(parts) == total[0]  # each ran its share
+    api = verify(tiny_artifact, cfg, cache=False, nproc=2).raw  # the Python API's launch of the same
+    assert api["results"] == one["results"] and api["protocol"]["spread"]["processes"] == 2
     bad = _run(["verify", "missing.safetensors"], tmp_path, default_nproc=True, codes=(2,))
     assert bad.stderr.count("error:") == 1 and "Traceback" not in bad.stderr  # checked before any process starts
-    one = _run([*args, "--threads", "1", "--certificate", "one.json"], tmp_path, default_nproc=True)
-    assert one.returncode == 1  # --threads: the user sets the threads of one process
+    monkeypatch.chdir(tmp_path)
+    threads = CliRunner().invoke(app, [*args, "--no-peers", "--threads", "1", "--certificate", "one.json"])
+    assert threads.exit_code == 1  # --threads: the user sets the threads of one process, which runs here
     assert json.loads((tmp_path / "one.json").read_text())["protocol"]["spread"]["processes"] == 1
     (tmp_path / "crashy.py").write_text(  # a network that builds in the launcher and fails in its processes
         "import os\nfrom torch import nn\n\ndef build(shape, n):\n"
         "    if 'LOCAL_RANK' in os.environ:\n        raise RuntimeError('boom')\n"
         "    return nn.Sequential(nn.Flatten(), nn.Linear(shape[0] * shape[1] * shape[2], n))\n"
     )
-    crash = _run([*args, "--model", "crashy:build", "--nproc", "2"], tmp_path, codes=(3,))
+    crash = _run([*args, "--no-peers", "--model", "crashy:build", "--nproc", "2"], tmp_path, codes=(3,))
     assert crash.stderr.strip().splitlines()[-1].startswith("error: a process of the")  # never read as a verdict

@@ -242,6 +242,7 @@ def test_a_clipped_recipe_is_meta_trained_through_recorded_and_followed(mnist5k,
     assert evaluate_artifact(art, mnist5k, "mlp", 0).R != evaluate_artifact(free, mnist5k, "mlp", 0).R  # followed
 
 
+@pytest.mark.slow  # two 160-step generations: 40-60 s
 def test_a_mixed_family_pool_transfers_to_held_out_families_far_better_than_the_mlp_alone(mnist5k):
     """Data made with MLP + strided-ConvNet learners teaches max- and average-pool CNNs (families not in the pool);
     data made with the MLP alone leaves them near chance after the sequence. Measured: 0.77-0.91 vs 0.42-0.47."""
