@@ -35,8 +35,8 @@ def mnist5k():
 def tiny_config(**overrides) -> GenerateConfig:
     """2 tasks of Split-MNIST, 5 images/class, 5 inner steps (and a recipe of as many), a k-means start, no
     rehearsal, no feature matching, no shifts, no gradient clipping and no tail average (the margins of the tests
-    built on it were measured so; tests/test_rehearsal.py and tests/test_engine.py cover them): seconds, yet a
-    real effect."""
+    built on it were measured so; tests/test_rehearsal.py and tests/test_engine.py cover them), a replay pool of 16
+    learners (the default's 256 cost more than a 120-step run itself): seconds, yet a real effect."""
     base = dict(
         tasks=TaskConfig(split="0,1/2,3"),
         learners=LearnerConfig(archs=("mlp",)),
@@ -57,6 +57,7 @@ def tiny_config(**overrides) -> GenerateConfig:
         shift=0,
         inner_clip=0.0,
         init="kmeans",
+        replay_pool=16,
     )
     base.update(overrides)
     return GenerateConfig(**base)
@@ -72,6 +73,7 @@ TWO_TASK_RUN = {
     "device": "cpu",
     "real_batch": 64,
     "init": "kmeans",
+    "replay_pool": 8,
 }
 
 
