@@ -247,11 +247,14 @@ def test_a_mixed_family_pool_transfers_to_held_out_families_far_better_than_the_
     """Data made with MLP + strided-ConvNet learners teaches max- and average-pool CNNs (families not in the pool);
     data made with the MLP alone leaves them near chance after the sequence. Measured: 0.77-0.91 vs 0.42-0.47
     (with the default's 256-learner replay pool; with tiny_config's 16: 0.68-0.92 vs 0.35-0.47)."""
-    from synthgen.generation.config import LearnerConfig
+    from synthgen.generation.config import GenerateConfig, LearnerConfig
 
+    default_pool = GenerateConfig().replay_pool
     scores = {}
     for pool in (("mlp",), ("mlp", "convnet")):
-        cfg = tiny_config(steps=160, inner_steps=10, real_batch=64, learners=LearnerConfig(archs=pool), replay_pool=256)
+        cfg = tiny_config(
+            steps=160, inner_steps=10, real_batch=64, learners=LearnerConfig(archs=pool), replay_pool=default_pool
+        )
         art = artifact_from_result(Engine(cfg, source=mnist5k).run(), cfg)
         scores[pool] = {
             a: [average_accuracy(evaluate_artifact(art, mnist5k, a, s).R) for s in SEEDS] for a in ("cnn", "convpool")
