@@ -129,11 +129,12 @@ def generate(
         cfg = cfg.merged({"device": dist.init_from_env(cfg.device)})
     out_path = Path(out) if out is not None else None
     ckpt = siblings(out_path).checkpoint if out_path else None
+    main = dist.is_main()
     try:
-        engine = Engine(cfg, checkpoint_path=ckpt, resume=resume)
-        if not dist.is_main():
-            return artifact_from_result(engine.run(), cfg)
-        with _maybe_lock(out_path):
+        with _maybe_lock(out_path if main else None):  # a second writer fails before the set-up, not after it
+            engine = Engine(cfg, checkpoint_path=ckpt, resume=resume)
+            if not main:
+                return artifact_from_result(engine.run(), cfg)
             art = artifact_from_result(_run(engine, cfg, on_step, prefill), cfg)
             del engine  # frees the replay pool before the preview imports matplotlib/torchvision (peak RSS)
             if out_path is not None:
