@@ -87,6 +87,15 @@ def test_unknown_learner():
         build_learner("resnet", (1, 28, 28), 10, seed=0)
 
 
+def test_building_a_learner_leaves_the_callers_random_state_alone():
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    a, b = build_learner("mlp", (1, 28, 28), 10, seed=1), build_learner("mlp", (1, 28, 28), 10, seed=1)
+    assert torch.equal(torch.rand(3), expected)  # the global stream goes on as if nothing was built
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
 def test_a_users_own_network_builds_seeded(consumer_nets):
     a, b = (build_learner(f"{consumer_nets}:build", (1, 28, 28), 10, seed=4) for _ in range(2))
     assert a(torch.zeros(3, 1, 28, 28)).shape == (3, 10)

@@ -34,6 +34,14 @@ def test_split_is_seeded(mnist5k):
     assert other.split_record()["test_index_sha256"] != mnist5k.split_record()["test_index_sha256"]
 
 
+def test_each_load_owns_its_images():
+    """The embedded digits are parsed once per process; what one caller writes into its copy, the next never sees."""
+    first = load_source("mnist-5k")
+    kept = first.images[0].clone()
+    first.images[0] = 255 - first.images[0]
+    assert torch.equal(load_source("mnist-5k").images[0], kept)
+
+
 def test_digits_8x8():
     s = load_source("digits")
     assert s.image_shape == (1, 8, 8) and s.num_classes == 10
