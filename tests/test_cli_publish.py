@@ -1,4 +1,5 @@
-"""`synthgen publish` in a subprocess against the hub on 127.0.0.1: one commit lands, tokens never show."""
+"""`synthgen publish` in a subprocess against the hub on 127.0.0.1 (the steps that touch no hub run in this
+process): one commit lands, tokens never show."""
 
 import json
 import os
@@ -6,10 +7,14 @@ import subprocess
 import sys
 
 import pytest
+from typer.testing import CliRunner
 
+from synthgen.cli.main import app
 from synthgen.share.export import export_folder
 
 from .hub_servers import REJECTED, SECRET, run_cli
+
+runner = CliRunner()
 
 
 def test_verify_export_publish_then_load_dataset_pull_and_check(hub, exported, tmp_path, tiny_artifact):
@@ -21,7 +26,7 @@ def test_verify_export_publish_then_load_dataset_pull_and_check(hub, exported, t
     write_verification(
         verify(path, verify_config(None, {"seeds": (0,), "heldout": (), "peer_margin": -1.0}, quick=True)), path
     )
-    run_cli(["export", str(path), "--to", str(tmp / "ds")], tmp, hub.read_url)
+    assert runner.invoke(app, ["export", str(path), "--to", str(tmp / "ds")]).exit_code == 0  # no hub: in-process
     res = run_cli(["publish", str(tmp / "ds"), "--repo", "org/tiny"], tmp, hub.write_url)
     commit_sha = res.stdout.split("commit:")[1].split()[0]
     assert len(commit_sha) == 40
@@ -43,8 +48,8 @@ def test_verify_export_publish_then_load_dataset_pull_and_check(hub, exported, t
     res = run_cli(["pull", "org/tiny", "--to", str(tmp_path / "pulled")], tmp_path, hub.read_url, token=None)
     assert commit_sha in res.stdout
     cert = tmp_path / "pulled" / "certificate.json"
-    res = run_cli(["verify", "--check", str(cert), str(tmp_path / "pulled")], tmp_path, hub.read_url, check=False)
-    assert res.returncode == 0 and "belongs to this artifact" in res.stdout and "verdict: certified" in res.stdout
+    res = runner.invoke(app, ["verify", "--check", str(cert), str(tmp_path / "pulled")])
+    assert res.exit_code == 0 and "belongs to this artifact" in res.output and "verdict: certified" in res.output
     # verify straight from the hub reference, pinned to the commit
     res = run_cli(["verify", "--check", str(cert), f"org/tiny@{commit_sha}"], tmp_path, hub.read_url, check=False)
     assert "belongs to this artifact" in res.stdout
@@ -54,22 +59,14 @@ def test_token_never_in_output(hub, exported, tmp_path):
     tmp, path = exported
     if not (tmp / "ds").exists():
         export_folder(__import__("synthgen").load(path), tmp / "ds")
-    # a rejected token (401) and a forced server failure (500), the token in HF_TOKEN
-    for token, repo, expect in (
-        (REJECTED, "org/tiny2", "refused the credentials"),
-        (SECRET, "org/fail-repo", "hub error"),
+    # a rejected token passed with --token (401), and a forced server failure (500) with the token in HF_TOKEN
+    for flag, token, repo, expect in (
+        (["--token", REJECTED], None, "org/tiny2", "refused the credentials"),
+        ([], SECRET, "org/fail-repo", "hub error"),
     ):
-        res = run_cli(["publish", str(tmp / "ds"), "--repo", repo], tmp_path, hub.write_url, token=token, check=False)
+        args = ["publish", str(tmp / "ds"), "--repo", repo, *flag]
+        res = run_cli(args, tmp_path, hub.write_url, token=token, check=False)
         assert res.returncode == 2, res.stdout + res.stderr
         assert expect in res.stdout + res.stderr
         assert SECRET not in res.stdout + res.stderr  # (a prefix of REJECTED too)
         assert "Traceback" not in res.stderr
-    # passing it with --token instead: same
-    res = run_cli(
-        ["publish", str(tmp / "ds"), "--repo", "org/tiny3", "--token", REJECTED],
-        tmp_path,
-        hub.write_url,
-        token=None,
-        check=False,
-    )
-    assert res.returncode == 2 and SECRET not in res.stdout + res.stderr

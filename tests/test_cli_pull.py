@@ -1,5 +1,8 @@
 """`synthgen pull` in a subprocess against the hub on 127.0.0.1: pinned, checked, one-line errors."""
 
+from typer.testing import CliRunner
+
+from synthgen.cli.main import app
 from synthgen.format.artifact import load_artifact
 from synthgen.share.export import export_folder
 from synthgen.share.hub import publish
@@ -19,9 +22,10 @@ def test_pull_pins_the_commit_checks_the_hash_and_writes_the_folder(hub, tiny_ar
 
 
 def test_pull_errors_are_one_line_and_exit_2(hub, tmp_path):
+    bad_id = CliRunner().invoke(app, ["pull", "../etc"])  # refused before any request: in this process
+    assert bad_id.exit_code == 2 and "invalid repo id" in bad_id.output and len(bad_id.output.splitlines()) == 1
     for args, endpoint, msg in (
         (["pull", "org/nothing-here"], hub.read_url, "not found"),
-        (["pull", "../etc"], hub.read_url, "invalid repo id"),
         (["pull", "org/x"], f"http://127.0.0.1:{free_port()}", "unreachable"),
     ):
         res = run_cli(args, tmp_path, endpoint, token=None, check=False)

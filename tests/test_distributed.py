@@ -87,14 +87,14 @@ def test_generate_with_nproc_and_under_torchrun_equals_one_process(tmp_path):
 
 @pytest.mark.skipif(default_processes() < 2, reason="one core: verify runs in one process")
 def test_verify_spreads_over_every_core_by_default_like_one_process_and_reports_not_certified_as_exit_1(
-    tmp_path, tiny_artifact, monkeypatch
+    tmp_path, tiny_artifact, monkeypatch, capsys
 ):
     """`synthgen verify` with no --nproc relaunches itself under torchrun, one process per core: every matrix of
     every (arch, method, seed) equals one process's, rank 0 alone prints and writes, and a verdict of not
     certified comes back as exit 1 (a result), a failed process as exit 3 (never read as a verdict)."""
     from typer.testing import CliRunner
 
-    from synthgen.api import verify, verify_config
+    from synthgen.api import CRASHED, launch, verify, verify_config
     from synthgen.cli.main import app
     from synthgen.format.artifact import save_artifact
 
@@ -113,18 +113,18 @@ def test_verify_spreads_over_every_core_by_default_like_one_process_and_reports_
     assert one["protocol"]["spread"]["processes"] == 1
     assert spread["protocol"]["spread"]["processes"] == len(parts) == default_processes()
     assert min(parts) > 0 and sum(parts) == total[0]  # each process ran its share
-    api = verify(tiny_artifact, cfg, cache=False, nproc=2).raw  # the Python API's launch of the same
-    assert api["results"] == one["results"] and api["protocol"]["spread"]["processes"] == 2
-    bad = _run(["verify", "missing.safetensors"], tmp_path, default_nproc=True, codes=(2,))
-    assert bad.stderr.count("error:") == 1 and "Traceback" not in bad.stderr  # checked before any process starts
+    launched = []  # the Python API's launch of the same: its command, run here in one process (launched above)
+    monkeypatch.setattr(
+        "synthgen.api.launch", lambda n, argv: launched.append(n) or CliRunner().invoke(app, argv).exit_code
+    )
+    api = verify(tiny_artifact, cfg, cache=False, nproc=2).raw
+    assert launched == [2] and api["results"] == one["results"] and api["verdict"] == one["verdict"]
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SYNTHGEN_NPROC")  # the CLI's own default: a process per core
+    bad = CliRunner().invoke(app, ["verify", "missing.safetensors"])
+    assert bad.exit_code == 2 and bad.output.count("error:") == 1  # checked before any process starts
     threads = CliRunner().invoke(app, [*args, "--no-peers", "--threads", "1", "--certificate", "one.json"])
     assert threads.exit_code == 1  # --threads: the user sets the threads of one process, which runs here
     assert json.loads((tmp_path / "one.json").read_text())["protocol"]["spread"]["processes"] == 1
-    (tmp_path / "crashy.py").write_text(  # a network that builds in the launcher and fails in its processes
-        "import os\nfrom torch import nn\n\ndef build(shape, n):\n"
-        "    if 'LOCAL_RANK' in os.environ:\n        raise RuntimeError('boom')\n"
-        "    return nn.Sequential(nn.Flatten(), nn.Linear(shape[0] * shape[1] * shape[2], n))\n"
-    )
-    crash = _run([*args, "--no-peers", "--model", "crashy:build", "--nproc", "2"], tmp_path, codes=(3,))
-    assert crash.stderr.strip().splitlines()[-1].startswith("error: a process of the")  # never read as a verdict
+    assert launch(2, ["verify", "missing.safetensors"]) == CRASHED  # its processes failed: never read as a verdict
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: a process of the 2-process run")
