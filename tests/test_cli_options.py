@@ -41,7 +41,7 @@ GENERATE_OPTIONS = {
 }
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_generate_options_fail_cleanly_and_name_the_option(tmp_path_factory, data):
     option = data.draw(st.sampled_from(sorted(GENERATE_OPTIONS)))

@@ -20,11 +20,19 @@ FAST = [
 
 
 @pytest.fixture()
-def saved(small_artifact, tmp_path):
+def saved(tiny_artifact, tmp_path):
+    """The 2-task artifact (20 images): the CLI's plumbing, seconds per verify."""
+    return save_artifact(tiny_artifact, tmp_path / "a.safetensors")
+
+
+@pytest.fixture()
+def saved_small(small_artifact, tmp_path):
+    """The 5-task artifact (50 images), which the quick verify certifies."""
     return save_artifact(small_artifact, tmp_path / "a.safetensors")
 
 
-def test_verify_certifies_writes_certificate_and_pictures(saved, tmp_path):
+def test_verify_certifies_writes_certificate_and_pictures(saved_small, tmp_path):
+    saved = saved_small
     res = runner.invoke(app, ["verify", str(saved), *FAST, "--embed"], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     assert "CERTIFIED" in res.output and "Replay-50" in res.output and "GDumb-50" in res.output
@@ -47,7 +55,7 @@ def test_verify_certifies_writes_certificate_and_pictures(saved, tmp_path):
 def test_not_certified_exits_1_and_names_the_peer(saved):
     res = runner.invoke(app, ["verify", str(saved), *FAST, "--peer-margin", "0.5"], env={"COLUMNS": "200"})
     assert res.exit_code == 1 and "NOT CERTIFIED" in res.output
-    assert re.search(r"vs GDumb-50 .* FAILS margin >= \+0\.500", res.output)
+    assert re.search(r"vs GDumb-20 .* FAILS margin >= \+0\.500", res.output)
 
 
 def test_a_log_gets_plain_progress_lines(saved):
@@ -139,13 +147,13 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
     methods = cert["results"]["mlp"]["methods"]
     assert cert["protocol"]["reference_seeds"] == [0]
     assert methods["joint (upper bound)"]["seeds"] == methods["EWC"]["seeds"] == [0]
-    assert methods["synthetic"]["seeds"] == methods["Random-50"]["seeds"] == methods["GDumb-50"]["seeds"] == [0, 1]
-    assert methods["Replay-50"]["seeds"] == methods["Replay-250"]["seeds"] == [0]
+    assert methods["synthetic"]["seeds"] == methods["Random-20"]["seeds"] == methods["GDumb-20"]["seeds"] == [0, 1]
+    assert methods["Replay-20"]["seeds"] == methods["Replay-100"]["seeds"] == [0]
     console = Console(width=200, record=True)  # the table as a wide terminal shows it
     console.print(results_table(Certificate.from_dict(cert)))
     table = console.export_text()
     assert "joint (upper bound) (1 seed)" in table and "Naive (1 seed)" in table
-    assert re.search(r"GDumb-50\s*│", table) and "GDumb-50 (" not in table and "Replay-50 (1 seed)" in table
+    assert re.search(r"GDumb-20\s*│", table) and "GDumb-20 (" not in table and "Replay-20 (1 seed)" in table
     narrow = Console(width=80, record=True)  # a log file: the method names fold, never "Repla…" for both replays
     narrow.print(results_table(Certificate.from_dict(cert)))
     text = narrow.export_text()
@@ -194,11 +202,11 @@ def test_cache_dir_is_reused_and_no_cache_computes_everything(saved, tmp_path):
     args = ["verify", str(saved), *FAST, "--cache-dir", str(cells)]
     first = runner.invoke(app, args, env={"COLUMNS": "200"})
     n = len(list(cells.glob("*/*.json")))
-    assert first.exit_code == 0 and n > 0 and "from the cache" not in first.output
+    assert first.exit_code in (0, 1) and n > 0 and "from the cache" not in first.output
     again = runner.invoke(app, args, env={"COLUMNS": "200"})
-    assert again.exit_code == 0 and f"reused {n} cells" in again.output
+    assert again.exit_code == first.exit_code and f"reused {n} cells" in again.output
     off = runner.invoke(app, [*args[:-1], str(tmp_path / "unused"), "--no-cache"], env={"COLUMNS": "200"})
-    assert off.exit_code == 0 and not (tmp_path / "unused").exists()
+    assert off.exit_code == first.exit_code and not (tmp_path / "unused").exists()
     assert "cache" not in json.loads((tmp_path / "a.certificate.json").read_text())["protocol"]["spread"]
 
 
@@ -206,4 +214,4 @@ def test_no_replay_leaves_out_the_references_that_train_on_the_whole_stream(save
     res = runner.invoke(app, ["verify", str(saved), *FAST, "--no-replay", "--certificate", str(tmp_path / "c.json")])
     assert res.exit_code in (0, 1), res.output
     methods = json.loads((tmp_path / "c.json").read_text())["results"]["mlp"]["methods"]
-    assert "GDumb-50" in methods and "Random-50" in methods and not any(m.startswith("Replay") for m in methods)
+    assert "GDumb-20" in methods and "Random-20" in methods and not any(m.startswith("Replay") for m in methods)

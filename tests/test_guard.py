@@ -4,7 +4,8 @@ recorded before the code was regrouped (one thread, CPU). A change that moves th
 
 The CPU's float kernels (MKL, oneDNN, ATen's vectorised loops) round differently from one processor to another,
 so each hash is recorded once per machine kind it runs on (in ``ALSO``: an AMD EPYC with AVX2); a code change
-moves every one of them."""
+moves every one of them. The default and the rehearsal-free run are checked by the suite; the three other
+options' guards are `slow` (`python -m pytest -m slow -n 0 tests/test_guard.py`)."""
 
 import pytest
 import torch
@@ -33,10 +34,10 @@ KMEANS = {"init": "kmeans", "inner_clip": 0.0}
     "name,overrides",
     [
         ("default", {"init_steps": 5}),  # the distribution-matched start, 5 of its steps
-        ("unclipped", {"init_steps": 5, "inner_clip": 0.0}),
-        ("k-means start", KMEANS),
+        pytest.param("unclipped", {"init_steps": 5, "inner_clip": 0.0}, marks=pytest.mark.slow),
+        pytest.param("k-means start", KMEANS, marks=pytest.mark.slow),
         ("no-rehearsal", {"rehearsal": False, **KMEANS}),
-        ("no shifts", {"shift": 0, **KMEANS}),
+        pytest.param("no shifts", {"shift": 0, **KMEANS}, marks=pytest.mark.slow),
     ],
 )
 def test_default_data_is_bit_identical_to_the_recorded_hash(name, overrides):
