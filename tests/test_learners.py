@@ -96,6 +96,15 @@ def test_building_a_learner_leaves_the_callers_random_state_alone():
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
 
 
+def test_a_users_network_is_built_under_every_devices_seed(consumer_nets, monkeypatch):
+    """The zoo builds on the CPU; a user's network may build on an accelerator, so its every RNG is seeded."""
+    seeds, real = [], torch.manual_seed
+    monkeypatch.setattr(torch, "manual_seed", lambda s: seeds.append(s) or real(s))
+    build_learner("mlp", (1, 28, 28), 10, seed=3)
+    build_learner(f"{consumer_nets}:build", (1, 28, 28), 10, seed=4)
+    assert seeds == [4]
+
+
 def test_a_users_own_network_builds_seeded(consumer_nets):
     a, b = (build_learner(f"{consumer_nets}:build", (1, 28, 28), 10, seed=4) for _ in range(2))
     assert a(torch.zeros(3, 1, 28, 28)).shape == (3, 10)

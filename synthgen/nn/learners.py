@@ -156,12 +156,13 @@ def num_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def seeded(build: Callable[[], Any], seed: int) -> Any:
-    """``build()`` with the CPU's global RNG seeded by ``seed`` (modules initialise on the CPU), without touching
-    the caller's RNG state. The CPU generator alone: ``torch.manual_seed`` would also reseed every accelerator's
-    and costs milliseconds per call, which a pool of hundreds of learners pays at every task."""
+def seeded(build: Callable[[], Any], seed: int, every_device: bool = False) -> Any:
+    """``build()`` with the CPU's global RNG seeded by ``seed``, without touching the caller's RNG state. The zoo's
+    modules initialise on the CPU, so the CPU generator alone: ``torch.manual_seed`` also reseeds every
+    accelerator's and costs milliseconds per call, which a pool of hundreds of learners pays at every task.
+    ``every_device``: ``torch.manual_seed`` (a user's network may initialise on an accelerator)."""
     with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)
+        (torch.manual_seed if every_device else torch.default_generator.manual_seed)(seed)
         return build()
 
 
@@ -173,7 +174,7 @@ def build_learner(
     check_archs([name])
     if is_import_spec(name):
         build = import_builder(name)
-        model = seeded(lambda: build(tuple(in_shape), num_classes), seed)
+        model = seeded(lambda: build(tuple(in_shape), num_classes), seed, every_device=True)
         if not isinstance(model, nn.Module):
             raise UnknownLearnerError(f"model {name!r} returned {type(model).__name__}, not a torch.nn.Module")
         return model.to(device)
