@@ -140,6 +140,14 @@ def hub(tmp_path_factory):
         yield h
 
 
+@pytest.fixture()
+def hf_cache(tmp_path, monkeypatch):
+    """A hub download in this process (no --to) lands in this test's own HF cache, never ~/.cache/huggingface."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+
+
 CONSUMER_NETS = """
 from torch import nn
 

@@ -1,5 +1,6 @@
-"""`synthgen publish` in a subprocess against the hub on 127.0.0.1 (the steps that touch no hub run in this
-process): one commit lands, tokens never show."""
+"""`synthgen publish` against the hub on 127.0.0.1: one commit lands, tokens never show. The first publish runs in
+a subprocess (HF_ENDPOINT and HF_TOKEN from the environment, as a user's shell sets them); the other steps run in
+this process, with --endpoint."""
 
 import json
 import os
@@ -17,7 +18,7 @@ from .hub_servers import REJECTED, SECRET, run_cli
 runner = CliRunner()
 
 
-def test_verify_export_publish_then_load_dataset_pull_and_check(hub, exported, tmp_path, tiny_artifact):
+def test_verify_export_publish_then_load_dataset_pull_and_check(hub, exported, tmp_path, tiny_artifact, hf_cache):
     tmp, path = exported
     # verify (in this process) -> export (certificate included) -> publish through the write endpoint. 2 tasks:
     # Replay-20 is hard to beat there, so the margin is waived; the verdict itself is tested in test_verify.py
@@ -44,18 +45,20 @@ def test_verify_export_publish_then_load_dataset_pull_and_check(hub, exported, t
     got = json.loads(out.stdout.strip().splitlines()[-1])
     x, y, _ = tiny_artifact.task(1)
     assert got["labels"] == y.tolist() and got["n_all"] == 20 and got["first"] == pytest.approx(float(x[0, 0, 14, 14]))
-    # pull (pinned, checked) and re-check the certificate against what was pulled
-    res = run_cli(["pull", "org/tiny", "--to", str(tmp_path / "pulled")], tmp_path, hub.read_url, token=None)
-    assert commit_sha in res.stdout
+    # pull (pinned, checked) and re-check the certificate against what was pulled; then verify straight from the hub
+    # reference, pinned to the commit (in this process, with --endpoint: the publish above read HF_ENDPOINT)
+    res = runner.invoke(app, ["pull", "org/tiny", "--to", str(tmp_path / "pulled"), "--endpoint", hub.read_url])
+    assert res.exit_code == 0 and commit_sha in res.stdout, res.output
     cert = tmp_path / "pulled" / "certificate.json"
     res = runner.invoke(app, ["verify", "--check", str(cert), str(tmp_path / "pulled")])
     assert res.exit_code == 0 and "belongs to this artifact" in res.output and "verdict: certified" in res.output
-    # verify straight from the hub reference, pinned to the commit
-    res = run_cli(["verify", "--check", str(cert), f"org/tiny@{commit_sha}"], tmp_path, hub.read_url, check=False)
-    assert "belongs to this artifact" in res.stdout
+    res = runner.invoke(app, ["verify", "--check", str(cert), f"org/tiny@{commit_sha}", "--endpoint", hub.read_url])
+    assert res.exit_code == 0 and "belongs to this artifact" in res.stdout, res.output
 
 
-def test_token_never_in_output(hub, exported, tmp_path):
+def test_token_never_in_output(hub, exported, tmp_path, monkeypatch, capfd):
+    """Everything this process writes (the CLI's output, and anything a library logs or warns straight to the
+    terminal) is free of the token."""
     tmp, path = exported
     if not (tmp / "ds").exists():
         export_folder(__import__("synthgen").load(path), tmp / "ds")
@@ -64,9 +67,11 @@ def test_token_never_in_output(hub, exported, tmp_path):
         (["--token", REJECTED], None, "org/tiny2", "refused the credentials"),
         ([], SECRET, "org/fail-repo", "hub error"),
     ):
-        args = ["publish", str(tmp / "ds"), "--repo", repo, *flag]
-        res = run_cli(args, tmp_path, hub.write_url, token=token, check=False)
-        assert res.returncode == 2, res.stdout + res.stderr
-        assert expect in res.stdout + res.stderr
-        assert SECRET not in res.stdout + res.stderr  # (a prefix of REJECTED too)
-        assert "Traceback" not in res.stderr
+        if token:
+            monkeypatch.setenv("HF_TOKEN", token)
+        res = runner.invoke(app, ["publish", str(tmp / "ds"), "--repo", repo, "--endpoint", hub.write_url, *flag])
+        seen = res.output + "".join(capfd.readouterr())
+        assert res.exit_code == 2, seen
+        assert expect in res.output
+        assert SECRET not in seen  # (a prefix of REJECTED too)
+        assert "Traceback" not in seen

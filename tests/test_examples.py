@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from synthgen.cli.main import app
 from synthgen.format.artifact import load_artifact, save_artifact
 from synthgen.share.export import export_folder
-
-from .hub_servers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -63,10 +63,11 @@ def test_publish_lands_one_commit_that_pull_gets_back(hub, tiny_artifact, tmp_pa
     }
     out = _run("publish.py", str(folder), "org/example", cwd=tmp_path, env=env)
     commit = out.split("commit:")[1].split()[0]
-    res = run_cli(["pull", f"org/example@{commit}", "--to", str(tmp_path / "got")], tmp_path, hub.read_url, token=None)
-    assert (
-        commit in res.stdout and load_artifact(tmp_path / "got" / "synthgen.safetensors").sha256 == tiny_artifact.sha256
+    res = CliRunner().invoke(
+        app, ["pull", f"org/example@{commit}", "--to", str(tmp_path / "got"), "--endpoint", hub.read_url]
     )
+    assert commit in res.stdout, res.output
+    assert load_artifact(tmp_path / "got" / "synthgen.safetensors").sha256 == tiny_artifact.sha256
 
 
 def _python_blocks(path: Path) -> list[str]:

@@ -13,7 +13,7 @@ from synthgen.share.export import export_folder
 from synthgen.share.hub import HubError, publish, pull
 
 from .hub_double import commit
-from .hub_servers import SECRET, free_port, run_cli
+from .hub_servers import SECRET, free_port
 
 
 def test_one_commit_and_parent_commit_conflict(hub, exported, tmp_path, tiny_artifact):
@@ -178,9 +178,12 @@ def test_row15_secret_absent_everywhere(hub, tmp_path, tiny_artifact, monkeypatc
     assert done.commit
 
 
-def test_row16_hub_content_changed_after_certification(hub, tmp_path, tiny_artifact):
+def test_row16_hub_content_changed_after_certification(hub, tmp_path, tiny_artifact, hf_cache):
     import copy
 
+    from typer.testing import CliRunner
+
+    from synthgen.cli.main import app
     from synthgen.format.artifact import Artifact
     from synthgen.verification.config import VerifyConfig
     from synthgen.verification.verdict import Verdict, make_certificate
@@ -197,21 +200,9 @@ def test_row16_hub_content_changed_after_certification(hub, tmp_path, tiny_artif
         tiny_artifact.soft_labels,
     )
     publish(export_folder(other, tmp_path / "v2"), "org/changing", token="hf_ok", endpoint=hub.write_url)
-    res = run_cli(
-        ["verify", "--check", str(tmp_path / "cert.json"), "org/changing"],
-        tmp_path,
-        hub.read_url,
-        token=None,
-        check=False,
-    )
-    assert res.returncode == 1
-    text = res.stdout + res.stderr
-    assert tiny_artifact.sha256 in text and other.sha256 in text
-    ok = run_cli(
-        ["verify", "--check", str(tmp_path / "cert.json"), f"org/changing@{v1.commit}"],
-        tmp_path,
-        hub.read_url,
-        token=None,
-        check=False,
-    )
-    assert ok.returncode == 0 and "belongs to this artifact" in ok.stdout
+    at = ["--endpoint", hub.read_url]
+    res = CliRunner().invoke(app, ["verify", "--check", str(tmp_path / "cert.json"), "org/changing", *at])
+    assert res.exit_code == 1
+    assert tiny_artifact.sha256 in res.output and other.sha256 in res.output
+    ok = CliRunner().invoke(app, ["verify", "--check", str(tmp_path / "cert.json"), f"org/changing@{v1.commit}", *at])
+    assert ok.exit_code == 0 and "belongs to this artifact" in ok.stdout
