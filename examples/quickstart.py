@@ -27,10 +27,10 @@ TINY_GENERATE = {
     "learners": {"archs": ["mlp"]},
     "ipc": 5,
     "inner_steps": 5,
-    "steps": 40,
+    "steps": 20,
     "replay_pool": 8,
     "feature_weight": 0.0,
-    "init_steps": 20,
+    "init_steps": 10,
     "eval_every": 0,
 }
 TINY_VERIFY = {
