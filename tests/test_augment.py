@@ -42,11 +42,11 @@ def test_torchvisions_edge_padded_random_crop_is_the_same_shift():
 
 
 def test_dsa_draws_one_family_per_batch_from_the_given_families_only():
-    from synthgen.nn.augment import DSA_FAMILIES, START_FAMILIES, dsa_draw
+    from synthgen.nn.augment import DSA_FAMILIES, NO_FLIP_FAMILIES, dsa_draw
 
     g = torch.Generator().manual_seed(0)
-    start = {dsa_draw(4, g, START_FAMILIES).family for _ in range(200)}
-    assert start == set(START_FAMILIES)  # every family drawn, never a mirror image
+    start = {dsa_draw(4, g, NO_FLIP_FAMILIES).family for _ in range(200)}
+    assert start == set(NO_FLIP_FAMILIES)  # every family drawn, never a mirror image
     assert {dsa_draw(4, g).family for _ in range(200)} == set(DSA_FAMILIES)
     assert all(len(v) == 4 for v in dsa_draw(4, g).params)  # one parameter row per image
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from synthgen.format.artifact import load_artifact, siblings
-from synthgen.format.recipe import optimiser_of, shift_of
+from synthgen.format.recipe import dsa_of, optimiser_of, shift_of
 from synthgen.share.card import optimiser_code
 from synthgen.share.plots import sample_grid
 
@@ -44,6 +44,7 @@ def metadata_table(meta: dict, sha256: str) -> Table:
             f"{optimiser_code(rec)}, lr/task {[round(v, 4) for v in rec['lr_per_task']]}, "
             f"{rec['steps_per_task']} steps/task, batch {rec['batch_size']}"
             + (f", images shifted by up to {shift} px each step" if (shift := shift_of(rec)) else "")
+            + (", DSA's augmentation each step" if dsa_of(rec) else "")
             + (f", gradients clipped to norm {clip:g}" if (clip := optimiser_of(rec).clip) else ""),
         ),
         ("targets", "soft labels (learned)" if rec.get("targets") == "soft_labels" else "hard labels"),

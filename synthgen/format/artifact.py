@@ -157,6 +157,8 @@ def _check_recipe(recipe: object, tasks: list, has_soft: bool, where: object) ->
     shift = recipe.get("shift", 0)
     if not isinstance(shift, int) or isinstance(shift, bool) or not 0 <= shift <= 8:
         raise _fail(where, f"recipe.shift must be an integer number of pixels in [0, 8], got {shift!r}")
+    if not isinstance(recipe.get("dsa", False), bool):
+        raise _fail(where, f"recipe.dsa must be true or false, got {recipe.get('dsa')!r}")
     clip = recipe.get("clip_grad_norm", 0.0)
     if not isinstance(clip, (int, float)) or isinstance(clip, bool) or not (math.isfinite(clip) and clip >= 0):
         raise _fail(where, f"recipe.clip_grad_norm must be a finite number >= 0, got {clip!r}")

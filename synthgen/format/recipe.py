@@ -34,9 +34,11 @@ def make_recipe(
     optimiser: Optimiser = Optimiser(),
     rehearsal: bool = False,
     shift: int = 0,
+    dsa: bool = False,
 ) -> dict:
     """The recipe dict stored in the artifact (``rehearsal``: task t trains on the images of tasks 0..t; ``shift``:
-    every step moves each image by up to that many pixels)."""
+    every step moves each image by up to that many pixels; ``dsa``: every step then augments the images by DSA's
+    transformations)."""
     opt = (
         {"momentum": float(optimiser.momentum)}
         if optimiser.kind == "sgd"
@@ -58,18 +60,36 @@ def make_recipe(
         "scenario": scenario,
         "init": "any fresh initialisation of the architecture (PyTorch defaults)",
         "mode": "model.train() while training (BatchNorm: batch statistics), model.eval() to predict",
-    } | ({"shift": int(shift), "augmentation": AUGMENTATION.format(shift=shift)} if shift else {})
+    } | augmentation(shift, dsa)
 
 
-AUGMENTATION = (
+SHIFT = (
     "every step moves each image by its own random offset of up to {shift} pixels along each axis, the uncovered "
     "border repeating the edge (torchvision RandomCrop(size, padding={shift}, padding_mode='edge'))"
 )
+DSA = (
+    "every step draws one of DSA's transformations for the whole batch and its parameters for each image: brightness "
+    "and contrast, a translation of up to 1/8 of the side, a blanked square of half the side, a scale in [1/1.2, 1.2] "
+    "per axis, or a rotation of up to 15 degrees (no mirror images; synthgen.nn.augment.dsa_augment with "
+    "NO_FLIP_FAMILIES; Differentiable Siamese Augmentation, arXiv 2102.08259)"
+)
+
+
+def augmentation(shift: int, dsa: bool) -> dict:
+    """The recipe's augmentation fields: ``shift`` and ``dsa`` when set, and in words (shift first, then DSA)."""
+    words = ([SHIFT.format(shift=shift)] if shift else []) + ([DSA] if dsa else [])
+    fields = ({"shift": int(shift)} if shift else {}) | ({"dsa": True} if dsa else {})
+    return fields | ({"augmentation": "; then ".join(words)} if words else {})
 
 
 def shift_of(recipe: dict) -> int:
     """The pixels by which the recipe moves each image at every step (0: it does not)."""
     return int(recipe.get("shift", 0))
+
+
+def dsa_of(recipe: dict) -> bool:
+    """Does the recipe augment every step by DSA's transformations (after any shift)?"""
+    return bool(recipe.get("dsa", False))
 
 
 def optimiser_of(recipe: dict) -> Optimiser:

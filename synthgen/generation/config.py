@@ -52,6 +52,8 @@ class GenerateConfig(ConfigBase):
     # norm (steadies networks that spike at the learned lr, e.g. LeNet); 0 = off
     shift: Annotated[int, Field(ge=0, le=8)] = 2  # the recipe moves each image by up to this many pixels at every
     # step (light augmentation, meta-trained through); 0 = off
+    recipe_dsa: bool = False  # the recipe then augments every step by DSA's transformations (no mirror images; not
+    # meta-trained through: the unroll trains on the plain images)
     outer_lr: LearningRate = 0.01  # Adam lr on the pixels
     label_lr: LearningRate = 0.05  # Adam lr on the soft-label logits
     lr_lr: LearningRate = 0.01  # Adam lr on the log of each task's recipe lr

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from synthgen.core.seeding import derive_seed, generator
-from synthgen.nn.augment import START_FAMILIES, dsa_apply, dsa_draw
+from synthgen.nn.augment import NO_FLIP_FAMILIES, dsa_apply, dsa_draw
 from synthgen.nn.learners import START_ARCH, build_learner
 
 REAL_PER_CLASS = 128  # real images per class drawn each step for the real side of the mean embedding
@@ -116,7 +116,7 @@ def matched_start(
         loss = torch.zeros(())
         for k, pool in enumerate(pools):
             pick = pool[torch.randint(len(pool), (budget.real_per_class,), generator=g)]
-            aug = dsa_draw(1, g, START_FAMILIES)  # one transformation for both sides (Siamese)
+            aug = dsa_draw(1, g, NO_FLIP_FAMILIES)  # one transformation for both sides (Siamese)
             with torch.no_grad():
                 target = body(dsa_apply(x[pick], aug)).flatten(1).mean(0)
             mine = syn[k * ipc : (k + 1) * ipc]

@@ -79,6 +79,7 @@ def build_metadata(result, cfg) -> dict:
             cfg.optimiser(),
             cfg.rehearsal,
             cfg.shift,
+            cfg.recipe_dsa,
         ),
         "generation": {
             "config": gen_cfg,

@@ -9,7 +9,8 @@ drawn outside ``vmap``.
 :func:`dsa_augment` is the stronger, differentiable augmentation of Dataset Condensation with Differentiable
 Siamese Augmentation (DSA), in DSA's own mode: one family per batch. The distribution-matching start of the images
 (synthgen.generation.feature_matching) embeds real and synthetic images under one shared draw (:func:`dsa_draw`,
-:func:`dsa_apply`), and the Fashion-MNIST benchmark's static evaluation trains with it.
+:func:`dsa_apply`), a recipe may augment every step with it (without mirror images: ``dsa`` in the recipe; not
+meta-trained through), and the Fashion-MNIST benchmark's static evaluation trains with it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def random_shift(x: torch.Tensor, pixels: int, g: torch.Generator) -> torch.Tens
 
 
 DSA_FAMILIES = ("color", "crop", "cutout", "flip", "scale", "rotate")  # DSA's 'color_crop_cutout_flip_scale_rotate'
-START_FAMILIES = ("color", "crop", "cutout", "scale", "rotate")  # the same without mirror images (digits)
+NO_FLIP_FAMILIES = ("color", "crop", "cutout", "scale", "rotate")  # the same without mirror images (digits)
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class DsaDraw:
     params: tuple[torch.Tensor, ...]
 
 
-def dsa_draw(n: int, g: torch.Generator, families: tuple[str, ...] = DSA_FAMILIES) -> DsaDraw:
+def dsa_draw(n: int, g: torch.Generator | None, families: tuple[str, ...] = DSA_FAMILIES) -> DsaDraw:
     """One family of ``families`` for the whole batch and its parameters for ``n`` images, drawn from ``g`` (CPU),
     as DSA's single-family mode (``aug_mode 'S'``) does: brightness and contrast ("color"), a translation of up
     to 1/8 of the side ("crop"), a blanked square of half the side ("cutout"), a mirror image with probability 1/2
@@ -104,6 +105,6 @@ def dsa_apply(x: torch.Tensor, draw: DsaDraw) -> torch.Tensor:
     return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=True), align_corners=True)
 
 
-def dsa_augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+def dsa_augment(x: torch.Tensor, g: torch.Generator | None, families: tuple[str, ...] = DSA_FAMILIES) -> torch.Tensor:
     """DSA's augmentation as its evaluation trains with it: one family per batch, each image its own parameters."""
-    return dsa_apply(x, dsa_draw(len(x), g))
+    return dsa_apply(x, dsa_draw(len(x), g, families))

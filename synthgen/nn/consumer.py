@@ -15,7 +15,7 @@ from torch import nn
 
 from synthgen.core.seeding import derive_seed
 from synthgen.format.recipe import Optimiser
-from synthgen.nn.augment import random_shift
+from synthgen.nn.augment import NO_FLIP_FAMILIES, dsa_augment, random_shift
 from synthgen.nn.inner_loop import apply_mask, rehearsed_tasks, soft_cross_entropy
 from synthgen.nn.learners import build_learner
 
@@ -44,13 +44,16 @@ def train_on_tasks(
     generator: torch.Generator | None = None,
     optimiser: Optimiser = Optimiser(),
     shift: int = 0,
+    dsa: bool = False,
 ) -> nn.Module:
     """Train ``model`` in sequence: for each task, ``steps`` steps at that task's lr with a fresh
     ``torch.optim`` optimiser (gradients clipped to ``optimiser.clip`` when set), the model in train mode.
 
     ``batch_size=None`` is the recipe's full batch; an int draws shuffled minibatches (with
     ``generator``). ``shift``: each step's images moved by up to that many pixels (synthgen.nn.augment, offsets
-    drawn from ``generator``). ``after_task(i, model)`` runs after each task (for evaluation).
+    drawn from ``generator``); ``dsa``: then each step's images augmented by DSA's transformations without mirror
+    images (synthgen.nn.augment.dsa_augment, drawn from ``generator``). ``after_task(i, model)`` runs after each
+    task (for evaluation).
     """
     for i, ((x, targets, mask), lr) in enumerate(zip(tasks, lrs)):
         opt = torch_optimizer(model.parameters(), float(lr), optimiser)
@@ -63,6 +66,8 @@ def train_on_tasks(
                 bx, bt = x[pick], targets[pick]
             if shift:
                 bx = random_shift(bx, shift, generator)
+            if dsa:
+                bx = dsa_augment(bx, generator, NO_FLIP_FAMILIES)
             opt.zero_grad()
             soft_cross_entropy(apply_mask(model(bx), mask), bt).backward()
             if optimiser.clip:

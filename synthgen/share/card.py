@@ -7,7 +7,7 @@ import json
 from synthgen.core.version import versions
 from synthgen.data.tasks import TASK_INCREMENTAL
 from synthgen.format.certificate import Certificate
-from synthgen.format.recipe import optimiser_of, shift_of
+from synthgen.format.recipe import dsa_of, optimiser_of, shift_of
 from synthgen.nn.inner_loop import MASKED
 from synthgen.verification.methods import JOINT, MEMORY_FREE, SYNTHETIC, alternatives, judged_peers, random_real
 
@@ -163,17 +163,21 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
         else ""
     )
     mask_of_batch = '\n    mask = allowed[ds["task"][keep]]' if task_il else ""
-    shift = shift_of(rec)
-    seen = "xb" if shift else "x"  # what each step trains on: the images, moved by the recipe's shift
+    shift, dsa = shift_of(rec), dsa_of(rec)
+    seen = "xb" if shift or dsa else "x"  # what each step trains on: the images, moved by the recipe's shift
     logits = f"model({seen}).masked_fill(~mask, {MASKED:.0e})" if task_il else f"model({seen})"  # the verifier's mask
     crop_def = (
         f'\ncrop = v2.RandomCrop({src["image_shape"][1:]}, padding={shift}, padding_mode="edge")  # each step'
         if shift
         else ""
     )
-    crop_import = "\nfrom torchvision.transforms import v2" if shift else ""
+    crop_import = ("\nfrom torchvision.transforms import v2" if shift else "") + (
+        "\nfrom synthgen.nn.augment import NO_FLIP_FAMILIES, dsa_augment" if dsa else ""
+    )
     crop_step = (
         "\n        xb = torch.stack([crop(img) for img in x])  # a new offset per image and step" if shift else ""
+    ) + (
+        f"\n        xb = dsa_augment({'xb' if shift else 'x'}, None, NO_FLIP_FAMILIES)  # DSA, each step" if dsa else ""
     )
     clip = optimiser_of(rec).clip
     clip_step = f"\n        torch.nn.utils.clip_grad_norm_(model.parameters(), {clip!r})" if clip else ""
@@ -209,7 +213,9 @@ Train a fresh network on task 0, then task 1, ...: `{optimiser_code(rec)}` with 
         f", each image moved by its own random offset of up to {shift} pixels at every step (edge padding)"
         if shift
         else ""
-    }{f", the gradient clipped to L2 norm {clip:g} before each step" if clip else ""};
+    }{", then augmented by DSA's transformations (`recipe.augmentation`)" if dsa else ""}{
+        f", the gradient clipped to L2 norm {clip:g} before each step" if clip else ""
+    };
 predict in `model.eval()` mode (BatchNorm uses its running statistics). Loss =
 cross-entropy against `{"soft_label" if rec.get("targets") == "soft_labels" else "label"}`.
 

@@ -21,7 +21,7 @@ from synthgen.core.seeding import derive_seed, generator
 from synthgen.data.sources import SourceData, normalise
 from synthgen.data.tasks import TASK_INCREMENTAL, mask_of_class, scenario_masks
 from synthgen.format.artifact import Artifact
-from synthgen.format.recipe import optimiser_of, shift_of
+from synthgen.format.recipe import dsa_of, optimiser_of, shift_of
 from synthgen.nn.consumer import Split, TaskData, hits, predict, train_on_tasks
 from synthgen.nn.inner_loop import rehearsed_tasks
 from synthgen.nn.learners import build_learner, in_fast_layout
@@ -162,6 +162,7 @@ def evaluate_artifact(
         generator(seed, "batches"),
         optimiser_of(r),
         shift_of(r),
+        dsa_of(r),
     )
     return score.run
 
