@@ -13,6 +13,8 @@ from synthgen.data.sources import normalise
 from synthgen.generation.engine import Engine, GenerationError
 from synthgen.generation.feature_matching import feature_loss, random_embedder
 from synthgen.generation.result import artifact_from_result
+from synthgen.verification.config import VerifyConfig
+from synthgen.verification.methods import Job, job_params, random_real
 from synthgen.verification.metrics import average_accuracy
 from synthgen.verification.runs import RealStream, evaluate_artifact, memory_free_matrix
 
@@ -230,6 +232,20 @@ def test_a_shifted_recipe_is_seeded_meta_trained_through_recorded_and_followed(m
     assert "shift" not in tiny_artifact.recipe  # a recipe without shifts says nothing of them
     plain = dataclasses.replace(art, metadata={**art.metadata, "recipe": {**art.recipe, "shift": 0}})
     assert evaluate_artifact(art, mnist5k, "cnn", 0).R != evaluate_artifact(plain, mnist5k, "cnn", 0).R  # followed
+
+
+def test_a_dsa_recipe_is_recorded_and_followed_but_not_meta_trained_through(mnist5k, tiny_artifact):
+    cfg = tiny_config(steps=6, recipe_dsa=True)
+    a = Engine(cfg, source=mnist5k).run()
+    assert torch.equal(a.images, Engine(tiny_config(steps=6), source=mnist5k).run().images)  # the unroll is plain
+    art = artifact_from_result(a, cfg)
+    assert art.recipe["dsa"] is True and "DSA" in art.recipe["augmentation"] and "dsa" not in tiny_artifact.recipe
+    plain = dataclasses.replace(art, metadata={**art.metadata, "recipe": {**art.recipe, "dsa": False}})
+    run = evaluate_artifact(art, mnist5k, "cnn", 0).R
+    assert run == evaluate_artifact(art, mnist5k, "cnn", 0).R  # seeded
+    assert run != evaluate_artifact(plain, mnist5k, "cnn", 0).R  # followed
+    same_recipe = [job_params(Job("cnn", random_real(len(a.labels)), 0), x, VerifyConfig()) for x in (art, plain)]
+    assert same_recipe[0] != same_recipe[1]  # the real images under the recipe: a cell of their own in the cache
 
 
 def test_a_clipped_recipe_is_meta_trained_through_recorded_and_followed(mnist5k, tiny_artifact):

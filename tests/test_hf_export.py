@@ -202,3 +202,29 @@ def test_the_cards_training_code_shifts_the_images_when_the_recipe_does(tiny_art
         exec(code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"), ns)  # script
         runs[shift] = dict(ns["model"].named_parameters())
     assert not all(torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
+
+
+def test_the_cards_training_code_augments_by_dsa_as_the_verifier_does(tiny_artifact, tmp_path):
+    """A recipe with ``dsa``: the card's snippet augments every step with synthgen's DSA transformations; seeded like
+    the verifier's consumer, it trains the model that train_on_tasks trains (and another than without)."""
+    import dataclasses
+
+    from synthgen.format.recipe import optimiser_of
+    from synthgen.nn.consumer import train_on_tasks
+    from synthgen.verification.runs import artifact_tasks
+
+    art = dataclasses.replace(tiny_artifact, metadata={**tiny_artifact.metadata, "recipe": {**tiny_artifact.recipe,
+                              "dsa": True}})  # fmt: skip
+    folder = export_folder(art, tmp_path / "ds")
+    code = (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
+    assert "dsa_augment(x, None, NO_FLIP_FAMILIES)" in code and "RandomCrop" not in code
+    torch.manual_seed(0)
+    ns = {"build": lambda: build_learner("mlp", (1, 28, 28), 10, 5), "__name__": "card"}
+    exec(code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"), ns)
+    rec = art.recipe
+    for dsa in (True, False):
+        torch.manual_seed(0)
+        want = train_on_tasks(build_learner("mlp", (1, 28, 28), 10, 5), artifact_tasks(art), rec["lr_per_task"],
+                              rec["steps_per_task"], optimiser=optimiser_of(rec), dsa=dsa)  # fmt: skip
+        same = all(torch.equal(v, w) for v, w in zip(ns["model"].parameters(), want.parameters()))
+        assert same == dsa
