@@ -29,6 +29,23 @@ def _card_yaml(folder):
     return yaml.safe_load(text.split("---")[1])
 
 
+def _card_code(art, path):
+    """``art`` exported to ``path``: the folder and the Python snippet of its card."""
+    folder = export_folder(art, path)
+    return folder, (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
+
+
+def _model_of_card(code, folder):
+    """The card's snippet run as a script (one namespace) on ``folder``, its model the zoo's MLP (seed 5)."""
+    ns = {"build": _mlp, "__name__": "card"}
+    exec(code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"), ns)
+    return ns["model"]
+
+
+def _mlp():
+    return build_learner("mlp", (1, 28, 28), 10, 5)
+
+
 def test_layout_and_card(folder, tiny_artifact):
     files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
     assert files == [
@@ -163,26 +180,19 @@ def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, 
         "recipe": {**tiny_artifact.recipe, "rehearsal": rehearsal, "scenario": scenario, "clip_grad_norm": clip},
     }
     art = dataclasses.replace(tiny_artifact, metadata=meta)
-    folder = export_folder(art, tmp_path / "ds")
-    code = (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
+    folder, code = _card_code(art, tmp_path / "ds")
     assert ("<= k" in code) == rehearsal
     assert ("masked_fill" in code) == (scenario == "task-incremental")
     assert ("clip_grad_norm_(model.parameters(), 0.05)" in code) == bool(clip)
-    build = lambda: build_learner("mlp", (1, 28, 28), 10, 5)  # noqa: E731
-    ns = {}
-    exec(
-        code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"),
-        {"build": build, "__name__": "card"},
-        ns,
-    )
+    model = _model_of_card(code, folder)
     want = train_on_tasks(
-        build(),
+        _mlp(),
         artifact_tasks(art),
         art.recipe["lr_per_task"],
         art.recipe["steps_per_task"],
         optimiser=optimiser_of(art.recipe),
     )
-    for (k, v), (_, w) in zip(ns["model"].named_parameters(), want.named_parameters()):
+    for (k, v), (_, w) in zip(model.named_parameters(), want.named_parameters()):
         assert torch.equal(v, w), k
 
 
@@ -194,13 +204,10 @@ def test_the_cards_training_code_shifts_the_images_when_the_recipe_does(tiny_art
     runs = {}
     for shift in (0, 2):
         meta = {**tiny_artifact.metadata, "recipe": {**tiny_artifact.recipe, "shift": shift}}
-        folder = export_folder(dataclasses.replace(tiny_artifact, metadata=meta), tmp_path / f"ds{shift}")
-        code = (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
+        folder, code = _card_code(dataclasses.replace(tiny_artifact, metadata=meta), tmp_path / f"ds{shift}")
         assert ('RandomCrop([28, 28], padding=2, padding_mode="edge")' in code) == (shift == 2)
         torch.manual_seed(0)
-        ns = {"build": lambda: build_learner("mlp", (1, 28, 28), 10, 5), "__name__": "card"}  # one namespace, as a
-        exec(code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"), ns)  # script
-        runs[shift] = dict(ns["model"].named_parameters())
+        runs[shift] = dict(_model_of_card(code, folder).named_parameters())
     assert not all(torch.equal(runs[0][k], runs[2][k]) for k in runs[0])
 
 
@@ -209,22 +216,18 @@ def test_the_cards_training_code_augments_by_dsa_as_the_verifier_does(tiny_artif
     the verifier's consumer, it trains the model that train_on_tasks trains (and another than without)."""
     import dataclasses
 
-    from synthgen.format.recipe import optimiser_of
-    from synthgen.nn.consumer import train_on_tasks
     from synthgen.verification.runs import artifact_tasks
 
     art = dataclasses.replace(tiny_artifact, metadata={**tiny_artifact.metadata, "recipe": {**tiny_artifact.recipe,
                               "dsa": True}})  # fmt: skip
-    folder = export_folder(art, tmp_path / "ds")
-    code = (folder / "README.md").read_text().split("```python\n")[1].split("```")[0]
+    folder, code = _card_code(art, tmp_path / "ds")
     assert "dsa_augment(x, None, NO_FLIP_FAMILIES)" in code and "RandomCrop" not in code
     torch.manual_seed(0)
-    ns = {"build": lambda: build_learner("mlp", (1, 28, 28), 10, 5), "__name__": "card"}
-    exec(code.replace("REPO_ID_OR_FOLDER", str(folder)).replace("model = ...", "model = build()"), ns)
+    model = _model_of_card(code, folder)
     rec = art.recipe
     for dsa in (True, False):
         torch.manual_seed(0)
-        want = train_on_tasks(build_learner("mlp", (1, 28, 28), 10, 5), artifact_tasks(art), rec["lr_per_task"],
-                              rec["steps_per_task"], optimiser=optimiser_of(rec), dsa=dsa)  # fmt: skip
-        same = all(torch.equal(v, w) for v, w in zip(ns["model"].parameters(), want.parameters()))
+        want = train_on_tasks(_mlp(), artifact_tasks(art), rec["lr_per_task"], rec["steps_per_task"],
+                              optimiser=optimiser_of(rec), dsa=dsa)  # fmt: skip
+        same = all(torch.equal(v, w) for v, w in zip(model.parameters(), want.parameters()))
         assert same == dsa

@@ -164,17 +164,17 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
     )
     mask_of_batch = '\n    mask = allowed[ds["task"][keep]]' if task_il else ""
     shift, dsa = shift_of(rec), dsa_of(rec)
-    seen = "xb" if shift or dsa else "x"  # what each step trains on: the images, moved by the recipe's shift
+    seen = "xb" if shift or dsa else "x"  # what each step trains on: the images, shifted and augmented per the recipe
     logits = f"model({seen}).masked_fill(~mask, {MASKED:.0e})" if task_il else f"model({seen})"  # the verifier's mask
     crop_def = (
         f'\ncrop = v2.RandomCrop({src["image_shape"][1:]}, padding={shift}, padding_mode="edge")  # each step'
         if shift
         else ""
     )
-    crop_import = ("\nfrom torchvision.transforms import v2" if shift else "") + (
+    aug_import = ("\nfrom torchvision.transforms import v2" if shift else "") + (
         "\nfrom synthgen.nn.augment import NO_FLIP_FAMILIES, dsa_augment" if dsa else ""
     )
-    crop_step = (
+    aug_step = (
         "\n        xb = torch.stack([crop(img) for img in x])  # a new offset per image and step" if shift else ""
     ) + (
         f"\n        xb = dsa_augment({'xb' if shift else 'x'}, None, NO_FLIP_FAMILIES)  # DSA, each step" if dsa else ""
@@ -221,7 +221,7 @@ cross-entropy against `{"soft_label" if rec.get("targets") == "soft_labels" else
 
 ```python
 import torch
-from datasets import load_dataset{crop_import}
+from datasets import load_dataset{aug_import}
 
 lrs = {json.dumps(rec["lr_per_task"])}{mask_def}{crop_def}
 model = ...  # e.g. a 784-100-10 MLP
@@ -231,7 +231,7 @@ for k, lr in enumerate(lrs):
     x, targets = ds["pixels"][keep], ds["soft_label"][keep]{mask_of_batch}
     opt = {optimiser_code(rec)}
     model.train()
-    for _ in range({rec["steps_per_task"]}):{crop_step}
+    for _ in range({rec["steps_per_task"]}):{aug_step}
         opt.zero_grad()
         (-(targets * torch.log_softmax({logits}, 1)).sum(1).mean()).backward(){clip_step}
         opt.step()
