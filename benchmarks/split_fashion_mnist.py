@@ -9,7 +9,8 @@ Each phase keeps its result in ``--work`` and is skipped when it is there (a sto
 - generate: ``synthgen generate --preset fashion-mnist --seed S`` (5 tasks of 2 classes, class-incremental,
   10 images per class), timed from outside (wall time, peak RSS);
 - verify: ``synthgen verify --config`` on the generation pool and held-out families (VERIFY); with
-  ``--references`` also Replay-N / Replay-5N and the joint bound at full size, one seed (hours on 2 cores);
+  ``--references`` also Replay-N / Replay-5N and the joint bound, one seed, at the verifier's budgets for a
+  full-size task (one epoch per task: VerifyConfig.reference_images);
 - convnet3: the sequence on ConvNet-3 at width 128 (the distillation literature's network), one seed;
 - static: a fresh ConvNet-3 (width 128) trained on the 100 images jointly, the literature's evaluation (SGD
   momentum 0.9, lr 0.01 divided by 10 at half time, DSA's augmentation), next to DC / DSA / IDC / KIP's figures;
@@ -42,11 +43,6 @@ from benchmarks.split_mnist import CACHE, bench_args, timed, work_folder  # noqa
 
 HELDOUT = ["cnn", "cnn_bn", "lenet", "convnet3_s"]
 VERIFY = {"heldout": HELDOUT, "memory_free": False}
-REFERENCES = {
-    "replay_epochs": [1],
-    "replay_5n_epochs": [1],
-    "joint_epochs": 1,
-}  # one epoch over 10,800 real images per task
 PUBLISHED = {"DC": 82.3, "DSA": 84.6, "IDC": 86.0, "KIP": 86.8}  # 10 images/class, ConvNet-3, trained jointly
 STATIC_EPOCHS = 1000  # DSA and DM evaluate their images this long under DSA augmentation (epoch_eval_train)
 SECTION = "fashion-mnist"  # its section of docs/benchmarks.md
@@ -74,8 +70,6 @@ def phase_verify(work: Path, seed: int, ver_seeds: int, references: bool, data_d
     if seed == 0:
         shutil.rmtree(work / CACHE, ignore_errors=True)
     cfg = {**VERIFY, "seeds": list(range(ver_seeds)), "replay": references, "joint": references}
-    if references:
-        cfg.update(REFERENCES, reference_seeds=1)
     (work / "verify.json").write_text(json.dumps(cfg))
     cmd = synthgen_cli("verify", str(work / f"seed{seed}.safetensors"), "--config", str(work / "verify.json"),
                        "--certificate", str(cert), *data_dir)  # fmt: skip
@@ -225,9 +219,11 @@ def render(work: Path, seeds: int, note: str = "") -> str:
               f"{statistics.median(g['rss_mb'] for g in gens) / 1024:.2f} GB; verify of the grid above: seed 0 "
               f"{vers[0]['wall_s']:.0f} s with an empty cache{warm}."]  # fmt: skip
     if refs:
+        protocol = certs[0].raw["protocol"]
         lines += ["", f"References ({', '.join(refs)}; not judged): one verification seed, trained on the whole real "
-                  f"stream, the lr chosen on validation; Replay {REFERENCES['replay_epochs'][0]} epoch per task, the "
-                  f"joint bound {REFERENCES['joint_epochs']} epoch over the tasks seen so far."]  # fmt: skip
+                  f"stream, the lr chosen on validation; Replay {protocol['peers']['replay_epochs'][0]} epoch(s) per "
+                  f"task, the joint bound {protocol['joint']['epochs']} epoch(s) over the tasks seen so far (the "
+                  "verifier's defaults, cut to the task size: docs/verification.md)."]  # fmt: skip
     lines += [note] if note else []
     if (work / "seed0.convnet3.json").exists():
         c3 = json.loads((work / "seed0.convnet3.json").read_text())
@@ -253,7 +249,7 @@ def main() -> None:
     ap.add_argument("--ver-seeds", type=int, default=5)
     ap.add_argument("--data-dir", default=None, help="Fashion-MNIST's idx files (default: the Debian package's)")
     ap.add_argument("--references", action=argparse.BooleanOptionalAction, default=True,
-                    help="also Replay-N, Replay-5N and the joint bound at full size (hours on 2 cores)")  # fmt: skip
+                    help="also Replay-N, Replay-5N and the joint bound (one epoch per task at full size)")  # fmt: skip
     args = ap.parse_args()
     work = work_folder(args.work)
     data_dir = ["--data-dir", args.data_dir] if args.data_dir else []

@@ -31,7 +31,7 @@ from synthgen.share.resolve import resolve_artifact
 from synthgen.verification.cache import CellCache
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import run_grid
-from synthgen.verification.lineup import arch_groups, describe, source_for
+from synthgen.verification.lineup import arch_groups, describe, sized_for, source_for
 from synthgen.verification.methods import Job, alternatives
 from synthgen.verification.prefill import Prefill
 from synthgen.verification.summary import gather
@@ -213,6 +213,7 @@ def verify(
     art = artifact if isinstance(artifact, Artifact) else resolve_artifact(artifact)
     info = learners_for(art, cfg)
     source = source_for(art, data_dir)  # bad input fails here, before any process starts
+    cfg = sized_for(cfg, art, source)
     if nproc > 1 and not dist.wanted():
         return _verify_in_processes(art, cfg, nproc, data_dir, cache)
     t0 = time.perf_counter()

@@ -1,6 +1,5 @@
 """The examples run as a user runs them (a fresh process, at a tiny scale), and the docs quote them exactly."""
 
-import json
 import os
 import re
 import subprocess
@@ -87,19 +86,3 @@ def test_every_python_snippet_in_the_docs_is_an_example_that_runs(doc):
             return all(any(line == s for s in at) for line in lines)
 
         assert any(quoted_by(f) for f in files), f"{doc}: a snippet that no example runs:\n{block}"
-
-
-def test_the_readme_fashion_references_config_is_the_benchmarks(monkeypatch):
-    """The README's refs.json for a full-size verify is a valid VerifyConfig with the benchmark's reference budgets."""
-    from synthgen.verification.config import VerifyConfig
-
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    monkeypatch.syspath_prepend(str(ROOT))
-    from split_fashion_mnist import REFERENCES
-
-    found = re.findall(r"echo '(\{.*?\})' > refs\.json", (ROOT / "README.md").read_text())
-    assert len(found) == 1, "the README's Fashion-MNIST section writes refs.json once"
-    given = json.loads(found[0])
-    assert given == REFERENCES
-    cfg = VerifyConfig().merged(given)
-    assert (cfg.replay_epochs, cfg.replay_5n_epochs, cfg.joint_epochs) == ((1,), (1,), 1)

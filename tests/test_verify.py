@@ -22,7 +22,7 @@ from synthgen.verification import cells, grid, runs
 from synthgen.verification.cells import run_job
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid
-from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs
+from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs, sized_for, source_for
 from synthgen.verification.methods import JOINT, MEMORY_FREE, STRESS, SYNTHETIC, Job, alternatives
 from synthgen.verification.peers import GDumbBudget
 from synthgen.verification.schedule import Board
@@ -184,6 +184,29 @@ def test_peers_lr_and_epochs_are_chosen_on_validation(tiny_artifact):
     assert results["Replay-100"]["lr"] == record["Replay-20"]["lr"]  # Replay-5N: Replay-N's lr, its own epochs
     assert set(record["Replay-100"]["val_acc"]) == {"lr=0.001 epochs=3", "lr=0.001 epochs=5"}
     assert set(record["Replay-20"]["val_acc"]) == {"lr=1e-05 epochs=1", "lr=0.001 epochs=1", "lr=0.001 epochs=3"}
+
+
+def test_reference_budgets_are_cut_to_the_task_size_and_the_certificate_records_the_cut(tiny_artifact):
+    source = source_for(tiny_artifact)
+    labels = source.split("train")[1]
+    task = max(int(sum((labels == c).sum() for c in classes)) for classes in tiny_artifact.tasks)
+    assert task == 700  # mnist-5k: 350 training images per class
+    assert sized_for(VerifyConfig(), tiny_artifact, source) == VerifyConfig()  # mnist-5k trains the budgets as given
+    cfg = VerifyConfig(replay_epochs=(1, 3), replay_5n_epochs=(3, 5), joint_epochs=4)
+    two = sized_for(cfg.merged({"reference_images": 2 * task + 1}), tiny_artifact, source)
+    assert (two.replay_epochs, two.replay_5n_epochs, two.joint_epochs) == ((1, 2), (2,), 2)
+    one = sized_for(cfg.merged({"reference_images": task - 1}), tiny_artifact, source)  # never under one epoch
+    assert (one.replay_epochs, one.replay_5n_epochs, one.joint_epochs) == ((1,), (1,), 1)
+    uncut = cfg.merged({"reference_images": None})
+    assert sized_for(uncut, tiny_artifact, source) == uncut
+    quick = ONE | {"gdumb_epochs": (3,)}  # ONE's 2 Replay epochs, cut to 1 below
+    run = VerifyConfig(seeds=(0,), archs=("mlp",), heldout=(), memory_free=False, reference_images=task, **quick)
+    cert = verify(tiny_artifact, run)
+    protocol, methods = cert.raw["protocol"], cert.raw["results"]["mlp"]["methods"]
+    assert (protocol["peers"]["replay_epochs"], protocol["peers"]["replay_5n_epochs"]) == ([1], [1])
+    assert protocol["peers"]["reference_images"] == task
+    assert methods["Replay-20"]["epochs"] == methods["Replay-100"]["epochs"] == 1
+    assert protocol["joint"]["epochs"] == 1
 
 
 def test_jobs_decided_by_tuning_come_after_the_runs_they_read_and_choose_as_the_whole_tuning_does(tiny_artifact):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated
 
 from pydantic import Field
@@ -40,6 +41,9 @@ class VerifyConfig(ConfigBase):
     joint: bool = True  # the joint upper bound (the verdict needs it; it does not depend on the data)
     joint_epochs: Positive = 5  # epochs of the joint upper bound (on the tasks seen so far)
     reference_seeds: Positive = 1  # the references and the memory-free strategies run on the first this many seeds
+    reference_images: Positive | None = 20_000  # the references' epochs (Replay-N's, Replay-5N's, the joint
+    # bound's) are cut so that one epoch each over the largest task's training images passes over at most this
+    # many images, to no less than one epoch: a full-size task (10,800 images) trains them one epoch; None: no cut
     peer_margin: Margin = 0.02  # verdict: final ACC >= each judged peer's + this
     max_forgetting: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.15  # verdict: forgetting bound
     min_joint_fraction: Bound = 0.85  # verdict: final ACC >= this x the joint bound
@@ -47,3 +51,15 @@ class VerifyConfig(ConfigBase):
     def __post_init__(self) -> None:
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds repeat: {list(self.seeds)}")
+
+    def sized_to(self, task_images: int) -> VerifyConfig:
+        """This config with the references' epochs cut to ``reference_images // task_images`` (at least 1; the
+        largest task's training images): the budgets a verify of that data trains."""
+        if self.reference_images is None:
+            return self
+        most = max(1, self.reference_images // task_images)
+        budgets = {k: tuple(dict.fromkeys(min(e, most) for e in getattr(self, k))) for k in _REPLAY_BUDGETS}
+        return dataclasses.replace(self, **budgets, joint_epochs=min(self.joint_epochs, most))
+
+
+_REPLAY_BUDGETS = ("replay_epochs", "replay_5n_epochs")

@@ -5,6 +5,8 @@ Also the real source the artifact names, loaded with the same split it was made 
 
 from __future__ import annotations
 
+import torch
+
 from synthgen.data.config import SourceConfig
 from synthgen.data.sources import SourceData, SourceError, load_source
 from synthgen.format.artifact import Artifact
@@ -40,6 +42,13 @@ def source_for(art: Artifact, data_dir: str | None = None) -> SourceData:
             f"was made with ({want}); cannot verify on the right data"
         )
     return source
+
+
+def sized_for(cfg: VerifyConfig, art: Artifact, source: SourceData) -> VerifyConfig:
+    """``cfg`` with the references' epochs cut to the size of the artifact's largest task in ``source``'s training
+    split (VerifyConfig.sized_to)."""
+    labels = source.split("train")[1]
+    return cfg.sized_to(max(int(torch.isin(labels, torch.tensor(list(c))).sum()) for c in art.tasks))
 
 
 def default_heldout(generation: list[str]) -> list[str]:

@@ -26,7 +26,7 @@ from synthgen.format.artifact import Artifact, load_artifact, save_artifact
 from synthgen.verification.cache import CellCache
 from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import bind, cell, score, slots
-from synthgen.verification.lineup import source_for
+from synthgen.verification.lineup import sized_for, source_for
 from synthgen.verification.methods import Job, Kind
 from synthgen.verification.schedule import Board
 
@@ -42,6 +42,7 @@ def prefill(
     """Run the artifact-independent jobs of ``art``'s verification grid into ``cache``, in the grid's order (the
     tuning runs first), while ``wanted()``; the number of jobs run (cells already in the cache count, at no cost)."""
     bind(cache, art, source)
+    cfg = sized_for(cfg, art, source)
     board, done = Board("prefill"), 0
     for slot in slots(art, cfg):
         if not wanted():

@@ -134,6 +134,7 @@ def make_certificate(
                 "lr_grid": list(cfg.peer_lrs),
                 "replay_epochs": list(cfg.replay_epochs),
                 "replay_5n_epochs": list(cfg.replay_5n_epochs),
+                "reference_images": cfg.reference_images,
                 "gdumb_epochs": list(cfg.gdumb_epochs),
                 "gdumb_shifted_epochs": list(cfg.gdumb_shifted_epochs),
                 "gdumb_shift": cfg.gdumb_shift,
