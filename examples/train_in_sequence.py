@@ -20,11 +20,13 @@ momentum = art.recipe.get("momentum", 0.0)  # a fresh torch.optim.SGD per task
 shift = art.recipe.get("shift", 0)  # every step moves each image by up to this many pixels, edges repeated
 dsa = art.recipe.get("dsa", False)  # then every step augments the images by DSA's transformations
 clip = art.recipe.get("clip_grad_norm", 0.0)  # > 0: every step clips the gradient to this L2 norm
+cosine = art.recipe.get("lr_schedule") == "cosine"  # the lr falls to 0 over each task's steps
 crop = v2.RandomCrop(tuple(art.images.shape[-2:]), padding=shift, padding_mode="edge")
 for t, lr in enumerate(art.recipe["lr_per_task"]):
     keep = art.task_ids <= t if art.recipe.get("rehearsal") else art.task_ids == t  # rehearsal: tasks 0..t together
     x, targets = art.images[keep], art.targets()[keep]
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, art.recipe["steps_per_task"]) if cosine else None
     model.train()
     for _ in range(art.recipe["steps_per_task"]):
         xb = torch.stack([crop(img) for img in x]) if shift else x  # a new offset per image and step
@@ -35,6 +37,8 @@ for t, lr in enumerate(art.recipe["lr_per_task"]):
         if clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
+        if schedule:
+            schedule.step()
 model.eval()
 
 source = load_source(SourceConfig.from_dict(art.metadata["source"]["config"]))  # the same real data and split

@@ -86,6 +86,7 @@ BAD = {
     "shift too far": (lambda t, m: m["recipe"].update(shift=30), "recipe.shift"),
     "shift fraction": (lambda t, m: m["recipe"].update(shift=1.5), "recipe.shift"),
     "dsa text": (lambda t, m: m["recipe"].update(dsa="yes"), "recipe.dsa"),
+    "unknown lr schedule": (lambda t, m: m["recipe"].update(lr_schedule="linear"), "recipe.lr_schedule"),
     "negative clip": (lambda t, m: m["recipe"].update(clip_grad_norm=-1.0), "recipe.clip_grad_norm"),
     "clip text": (lambda t, m: m["recipe"].update(clip_grad_norm="5"), "recipe.clip_grad_norm"),
     "soft labels not probabilities": (lambda t, m: t["soft_labels"].mul_(2), "probability rows"),

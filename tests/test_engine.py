@@ -10,6 +10,7 @@ import torch
 import synthgen.generation.initial_images as initial_images_module
 from synthgen.data.config import TaskConfig
 from synthgen.data.sources import normalise
+from synthgen.format.recipe import optimiser_of
 from synthgen.generation.engine import Engine, GenerationError
 from synthgen.generation.feature_matching import feature_loss, random_embedder
 from synthgen.generation.result import artifact_from_result
@@ -234,17 +235,25 @@ def test_a_shifted_recipe_is_seeded_meta_trained_through_recorded_and_followed(m
     assert evaluate_artifact(art, mnist5k, "cnn", 0).R != evaluate_artifact(plain, mnist5k, "cnn", 0).R  # followed
 
 
-def test_a_dsa_recipe_is_recorded_and_followed_but_not_meta_trained_through(mnist5k, tiny_artifact):
-    cfg = tiny_config(steps=6, recipe_dsa=True)
+@pytest.mark.parametrize(
+    ("option", "key", "value", "plain"),
+    [("recipe_dsa", "dsa", True, False), ("recipe_cosine", "lr_schedule", "cosine", "constant")],
+)
+def test_a_recipe_option_is_recorded_and_followed_but_not_meta_trained_through(
+    mnist5k, tiny_artifact, option, key, value, plain
+):
+    """DSA's augmentation and the cosine lr schedule: declared by the recipe for its consumer, not unrolled."""
+    cfg = tiny_config(steps=6, **{option: True})
     a = Engine(cfg, source=mnist5k).run()
     assert torch.equal(a.images, Engine(tiny_config(steps=6), source=mnist5k).run().images)  # the unroll is plain
     art = artifact_from_result(a, cfg)
-    assert art.recipe["dsa"] is True and "DSA" in art.recipe["augmentation"] and "dsa" not in tiny_artifact.recipe
-    plain = dataclasses.replace(art, metadata={**art.metadata, "recipe": {**art.recipe, "dsa": False}})
+    assert art.recipe[key] == value and key not in tiny_artifact.recipe
+    assert "DSA" in art.recipe["augmentation"] if key == "dsa" else optimiser_of(art.recipe).cosine
+    other = dataclasses.replace(art, metadata={**art.metadata, "recipe": {**art.recipe, key: plain}})
     run = evaluate_artifact(art, mnist5k, "cnn", 0).R
     assert run == evaluate_artifact(art, mnist5k, "cnn", 0).R  # seeded
-    assert run != evaluate_artifact(plain, mnist5k, "cnn", 0).R  # followed
-    same_recipe = [job_params(Job("cnn", random_real(len(a.labels)), 0), x, VerifyConfig()) for x in (art, plain)]
+    assert run != evaluate_artifact(other, mnist5k, "cnn", 0).R  # followed
+    same_recipe = [job_params(Job("cnn", random_real(len(a.labels)), 0), x, VerifyConfig()) for x in (art, other)]
     assert same_recipe[0] != same_recipe[1]  # the real images under the recipe: a cell of their own in the cache
 
 

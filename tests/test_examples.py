@@ -1,5 +1,6 @@
 """The examples run as a user runs them (a fresh process, at a tiny scale), and the docs quote them exactly."""
 
+import dataclasses
 import os
 import re
 import subprocess
@@ -39,8 +40,10 @@ def test_quickstart_generates_trains_verifies_and_exports(tmp_path):
     assert (tmp_path / "my.certificate.json").exists() and (tmp_path / "my_hf" / "README.md").exists()
 
 
-def test_train_in_sequence_learns_from_the_artifact(tiny_artifact, tmp_path):
-    path = save_artifact(tiny_artifact, tmp_path / "a.safetensors")
+@pytest.mark.parametrize("options", [{}, {"dsa": True, "lr_schedule": "cosine"}], ids=["plain", "dsa-cosine"])
+def test_train_in_sequence_learns_from_the_artifact(tiny_artifact, tmp_path, options):
+    meta = {**tiny_artifact.metadata, "recipe": {**tiny_artifact.recipe, **options}}
+    path = save_artifact(dataclasses.replace(tiny_artifact, metadata=meta), tmp_path / "a.safetensors")
     out = _run("train_in_sequence.py", str(path), "mlp", cwd=tmp_path)
     acc = float(re.search(r"real test images: ([0-9.]+)", out).group(1))
     assert acc > 0.3, out  # 4 of the 10 classes taught (the best possible is 0.4); chance is 0.1

@@ -164,12 +164,17 @@ def test_verify_a_folder_writes_outputs_in_the_cwd(folder, tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("scenario", ["class-incremental", "task-incremental"], ids=["class-il", "task-il"])
-@pytest.mark.parametrize("clip", [0.0, 0.05], ids=["unclipped", "clipped"])
+@pytest.mark.parametrize(
+    ("clip", "schedule"), [(0.0, "constant"), (0.05, "constant"), (0.0, "cosine")], ids=["sgd", "clipped", "cosine"]
+)
 @pytest.mark.parametrize("rehearsal", [False, True], ids=["plain", "rehearsal"])
-def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, tmp_path, rehearsal, scenario, clip):
+def test_the_cards_training_code_trains_what_the_verifier_trains(
+    tiny_artifact, tmp_path, rehearsal, scenario, clip, schedule
+):
     """The card's Python snippet, run as written on the exported folder, gives the verifier's model bit for bit,
     with and without synthetic rehearsal (which changes the snippet's task selection), task-incrementally
-    (each image's logits masked to its own task's classes), and with a recipe that clips the gradient."""
+    (each image's logits masked to its own task's classes), with a recipe that clips the gradient and with one
+    that anneals each task's lr by a cosine."""
     import dataclasses
 
     from synthgen.verification.runs import artifact_tasks
@@ -177,13 +182,15 @@ def test_the_cards_training_code_trains_what_the_verifier_trains(tiny_artifact, 
     meta = {
         **tiny_artifact.metadata,
         "scenario": scenario,
-        "recipe": {**tiny_artifact.recipe, "rehearsal": rehearsal, "scenario": scenario, "clip_grad_norm": clip},
-    }
+        "recipe": {**tiny_artifact.recipe, "rehearsal": rehearsal, "scenario": scenario, "clip_grad_norm": clip,
+                   "lr_schedule": schedule},
+    }  # fmt: skip
     art = dataclasses.replace(tiny_artifact, metadata=meta)
     folder, code = _card_code(art, tmp_path / "ds")
     assert ("<= k" in code) == rehearsal
     assert ("masked_fill" in code) == (scenario == "task-incremental")
     assert ("clip_grad_norm_(model.parameters(), 0.05)" in code) == bool(clip)
+    assert ("CosineAnnealingLR(opt, " in code and "schedule.step()" in code) == (schedule == "cosine")
     model = _model_of_card(code, folder)
     want = train_on_tasks(
         _mlp(),

@@ -22,6 +22,7 @@ from torch.utils.data import TensorDataset
 
 from synthgen.core.errors import SynthgenError
 from synthgen.core.io import atomic_write, tensor_sha256
+from synthgen.format.recipe import LR_SCHEDULES
 from synthgen.format.safetensors import read_header, unique_keys
 
 FORMAT_VERSION = 2
@@ -159,6 +160,8 @@ def _check_recipe(recipe: object, tasks: list, has_soft: bool, where: object) ->
         raise _fail(where, f"recipe.shift must be an integer number of pixels in [0, 8], got {shift!r}")
     if not isinstance(recipe.get("dsa", False), bool):
         raise _fail(where, f"recipe.dsa must be true or false, got {recipe.get('dsa')!r}")
+    if recipe.get("lr_schedule", "constant") not in LR_SCHEDULES:
+        raise _fail(where, f"recipe.lr_schedule must be one of {list(LR_SCHEDULES)}, got {recipe.get('lr_schedule')!r}")
     clip = recipe.get("clip_grad_norm", 0.0)
     if not isinstance(clip, (int, float)) or isinstance(clip, bool) or not (math.isfinite(clip) and clip >= 0):
         raise _fail(where, f"recipe.clip_grad_norm must be a finite number >= 0, got {clip!r}")

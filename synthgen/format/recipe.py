@@ -15,13 +15,19 @@ from dataclasses import dataclass
 class Optimiser:
     """The recipe's optimiser: ``sgd`` (heavy-ball ``momentum``) or ``adam`` (``betas``, ``eps``); fresh per task.
     ``clip`` > 0: every step first scales the gradient down to at most that L2 norm over all parameters
-    (``torch.nn.utils.clip_grad_norm_``); 0: no clipping."""
+    (``torch.nn.utils.clip_grad_norm_``); 0: no clipping. ``cosine``: within each task the lr falls from the task's
+    lr towards 0 along a half cosine over its steps (``torch.optim.lr_scheduler.CosineAnnealingLR``, stepped after
+    every step); otherwise it stays constant."""
 
     kind: str = "sgd"
     momentum: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     clip: float = 0.0
+    cosine: bool = False
+
+
+LR_SCHEDULES = ("constant", "cosine")  # the recipe's lr within a task (Optimiser.cosine)
 
 
 # ---- the recipe: how a consumer must train on the data ------------------------------------------
@@ -44,6 +50,7 @@ def make_recipe(
         if optimiser.kind == "sgd"
         else {"betas": [float(b) for b in optimiser.betas], "eps": float(optimiser.eps)}
     ) | ({"clip_grad_norm": float(optimiser.clip)} if optimiser.clip else {})  # a fresh optimiser per task
+    opt |= {"lr_schedule": "cosine"} if optimiser.cosine else {}
     return {
         "optimizer": optimiser.kind,
         **opt,
@@ -94,9 +101,9 @@ def dsa_of(recipe: dict) -> bool:
 
 def optimiser_of(recipe: dict) -> Optimiser:
     """The recipe's optimiser; a recipe without ``momentum`` (format 1) means plain SGD, one without
-    ``clip_grad_norm`` no clipping."""
-    clip = float(recipe.get("clip_grad_norm", 0.0))
+    ``clip_grad_norm`` no clipping, one without ``lr_schedule`` a constant lr."""
+    clip, cosine = float(recipe.get("clip_grad_norm", 0.0)), recipe.get("lr_schedule", "constant") == "cosine"
     if recipe.get("optimizer", "sgd") == "adam":
         betas, eps = tuple(recipe.get("betas", (0.9, 0.999))), float(recipe.get("eps", 1e-8))
-        return Optimiser("adam", betas=betas, eps=eps, clip=clip)
-    return Optimiser("sgd", momentum=float(recipe.get("momentum", 0.0)), clip=clip)
+        return Optimiser("adam", betas=betas, eps=eps, clip=clip, cosine=cosine)
+    return Optimiser("sgd", momentum=float(recipe.get("momentum", 0.0)), clip=clip, cosine=cosine)

@@ -54,6 +54,8 @@ class GenerateConfig(ConfigBase):
     # step (light augmentation, meta-trained through); 0 = off
     recipe_dsa: bool = False  # the recipe then augments every step by DSA's transformations (no mirror images; not
     # meta-trained through: the unroll trains on the plain images)
+    recipe_cosine: bool = False  # the recipe's lr then falls towards 0 over each task's steps by a half cosine (not
+    # meta-trained through: the unroll keeps each task's lr constant)
     outer_lr: LearningRate = 0.01  # Adam lr on the pixels
     label_lr: LearningRate = 0.05  # Adam lr on the soft-label logits
     lr_lr: LearningRate = 0.01  # Adam lr on the log of each task's recipe lr

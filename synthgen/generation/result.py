@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import torch
 
@@ -76,7 +76,7 @@ def build_metadata(result, cfg) -> dict:
             sizes,
             cfg.tasks.scenario,
             result.soft_labels is not None,
-            cfg.optimiser(),
+            replace(cfg.optimiser(), cosine=cfg.recipe_cosine),
             cfg.rehearsal,
             cfg.shift,
             cfg.recipe_dsa,

@@ -47,7 +47,8 @@ def train_on_tasks(
     dsa: bool = False,
 ) -> nn.Module:
     """Train ``model`` in sequence: for each task, ``steps`` steps at that task's lr with a fresh
-    ``torch.optim`` optimiser (gradients clipped to ``optimiser.clip`` when set), the model in train mode.
+    ``torch.optim`` optimiser (gradients clipped to ``optimiser.clip`` when set; with ``optimiser.cosine`` the lr
+    annealed towards 0 over the task's steps by a fresh CosineAnnealingLR), the model in train mode.
 
     ``batch_size=None`` is the recipe's full batch; an int draws shuffled minibatches (with
     ``generator``). ``shift``: each step's images moved by up to that many pixels (synthgen.nn.augment, offsets
@@ -57,6 +58,7 @@ def train_on_tasks(
     """
     for i, ((x, targets, mask), lr) in enumerate(zip(tasks, lrs)):
         opt = torch_optimizer(model.parameters(), float(lr), optimiser)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if optimiser.cosine else None
         model.train()
         for _ in range(steps):
             if batch_size is None or batch_size >= len(x):
@@ -73,6 +75,8 @@ def train_on_tasks(
             if optimiser.clip:
                 nn.utils.clip_grad_norm_(model.parameters(), optimiser.clip)
             opt.step()
+            if schedule is not None:
+                schedule.step()
         if after_task is not None:
             after_task(i, model)
     return model

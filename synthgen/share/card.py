@@ -179,8 +179,14 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
     ) + (
         f"\n        xb = dsa_augment({'xb' if shift else 'x'}, None, NO_FLIP_FAMILIES)  # DSA, each step" if dsa else ""
     )
-    clip = optimiser_of(rec).clip
+    clip, cosine = optimiser_of(rec).clip, optimiser_of(rec).cosine
     clip_step = f"\n        torch.nn.utils.clip_grad_norm_(model.parameters(), {clip!r})" if clip else ""
+    schedule_def = (
+        f"\n    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, {rec['steps_per_task']})  # lr to 0 per task"
+        if cosine
+        else ""
+    )
+    schedule_step = "\n        schedule.step()" if cosine else ""
     names = src["class_names"]
     tasks = "\n".join(
         f"| {k} | {', '.join(names[c] for c in t)} | {sizes[k][0]} | {rec['lr_per_task'][k]:.4f} |"
@@ -215,6 +221,10 @@ Train a fresh network on task 0, then task 1, ...: `{optimiser_code(rec)}` with 
         else ""
     }{", then augmented by DSA's transformations (`recipe.augmentation`)" if dsa else ""}{
         f", the gradient clipped to L2 norm {clip:g} before each step" if clip else ""
+    }{
+        ", the lr annealed towards 0 over the task's steps (`CosineAnnealingLR`, `recipe.lr_schedule`)"
+        if cosine
+        else ""
     };
 predict in `model.eval()` mode (BatchNorm uses its running statistics). Loss =
 cross-entropy against `{"soft_label" if rec.get("targets") == "soft_labels" else "label"}`.
@@ -229,12 +239,12 @@ ds = load_dataset("REPO_ID_OR_FOLDER", "all", split="train").with_format("torch"
 for k, lr in enumerate(lrs):
     keep = ds["task"] {"<=" if rehearse else "=="} k
     x, targets = ds["pixels"][keep], ds["soft_label"][keep]{mask_of_batch}
-    opt = {optimiser_code(rec)}
+    opt = {optimiser_code(rec)}{schedule_def}
     model.train()
     for _ in range({rec["steps_per_task"]}):{aug_step}
         opt.zero_grad()
         (-(targets * torch.log_softmax({logits}, 1)).sum(1).mean()).backward(){clip_step}
-        opt.step()
+        opt.step(){schedule_step}
 ```
 {
         f"Predict task k with `model(x).masked_fill(~allowed[k], {MASKED:.0e})` (task-incremental: the task is known)."

@@ -234,7 +234,7 @@ def job_params(job: Job, art: Artifact, cfg: VerifyConfig) -> Params:
     recipe, m = art.recipe, job.method
     if m.kind is Kind.REAL_IN_PLACE:  # the recipe's every setting, the images aside
         kept = ("optimizer", "momentum", "betas", "eps", "clip_grad_norm", "lr_per_task", "steps_per_task",
-                "task_sizes", "rehearsal", "shift", "dsa")  # fmt: skip
+                "task_sizes", "rehearsal", "shift", "dsa", "lr_schedule")  # fmt: skip
         in_recipe = {k: recipe[k] for k in kept if k in recipe}
         return InPlaceParams(m.selection, in_recipe, tuple(art.labels.tolist()), tuple(art.task_ids.tolist()))
     if m.uses_images:
