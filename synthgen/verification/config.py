@@ -42,8 +42,8 @@ class VerifyConfig(ConfigBase):
     joint_epochs: Positive = 5  # epochs of the joint upper bound (on the tasks seen so far)
     reference_seeds: Positive = 1  # the references and the memory-free strategies run on the first this many seeds
     reference_images: Positive | None = 20_000  # the references' epochs (Replay-N's, Replay-5N's, the joint
-    # bound's) are cut so that one epoch each over the largest task's training images passes over at most this
-    # many images, to no less than one epoch: a full-size task (10,800 images) trains them one epoch; None: no cut
+    # bound's) are cut to this // the largest task's training images, at least 1: a full-size task (10,800 images)
+    # trains them one epoch, mnist-5k's (700) as given; None: no cut
     peer_margin: Margin = 0.02  # verdict: final ACC >= each judged peer's + this
     max_forgetting: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.15  # verdict: forgetting bound
     min_joint_fraction: Bound = 0.85  # verdict: final ACC >= this x the joint bound
