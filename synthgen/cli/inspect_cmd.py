@@ -22,6 +22,7 @@ app = typer.Typer()
 def metadata_table(meta: dict, sha256: str) -> Table:
     """Readable rows of the metadata."""
     src, rec, gen = meta["source"], meta["recipe"], meta.get("generation", {})
+    opt = optimiser_of(rec)
     t = Table(title="synthgen artifact", show_header=False)
     t.add_column("field", style="bold")
     t.add_column("value")
@@ -45,8 +46,8 @@ def metadata_table(meta: dict, sha256: str) -> Table:
             f"{rec['steps_per_task']} steps/task, batch {rec['batch_size']}"
             + (f", images shifted by up to {shift} px each step" if (shift := shift_of(rec)) else "")
             + (", DSA's augmentation each step" if dsa_of(rec) else "")
-            + (", lr annealed to 0 by a cosine over each task" if optimiser_of(rec).cosine else "")
-            + (f", gradients clipped to norm {clip:g}" if (clip := optimiser_of(rec).clip) else ""),
+            + (", lr annealed to 0 by a cosine over each task" if opt.cosine else "")
+            + (f", gradients clipped to norm {opt.clip:g}" if opt.clip else ""),
         ),
         ("targets", "soft labels (learned)" if rec.get("targets") == "soft_labels" else "hard labels"),
         (

@@ -179,7 +179,8 @@ def render_card(meta: dict, feats, sizes: dict[int, tuple[int, int]], images: di
     ) + (
         f"\n        xb = dsa_augment({'xb' if shift else 'x'}, None, NO_FLIP_FAMILIES)  # DSA, each step" if dsa else ""
     )
-    clip, cosine = optimiser_of(rec).clip, optimiser_of(rec).cosine
+    opt = optimiser_of(rec)
+    clip, cosine = opt.clip, opt.cosine
     clip_step = f"\n        torch.nn.utils.clip_grad_norm_(model.parameters(), {clip!r})" if clip else ""
     schedule_def = (
         f"\n    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, {rec['steps_per_task']})  # lr to 0 per task"

@@ -58,8 +58,13 @@ class VerifyConfig(ConfigBase):
         if self.reference_images is None:
             return self
         most = max(1, self.reference_images // task_images)
-        budgets = {k: tuple(dict.fromkeys(min(e, most) for e in getattr(self, k))) for k in _REPLAY_BUDGETS}
-        return dataclasses.replace(self, **budgets, joint_epochs=min(self.joint_epochs, most))
 
+        def cut(budgets: tuple[int, ...]) -> tuple[int, ...]:
+            return tuple(dict.fromkeys(min(e, most) for e in budgets))  # in order, each once
 
-_REPLAY_BUDGETS = ("replay_epochs", "replay_5n_epochs")
+        return dataclasses.replace(
+            self,
+            replay_epochs=cut(self.replay_epochs),
+            replay_5n_epochs=cut(self.replay_5n_epochs),
+            joint_epochs=min(self.joint_epochs, most),
+        )
