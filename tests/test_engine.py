@@ -236,16 +236,18 @@ def test_a_shifted_recipe_is_seeded_meta_trained_through_recorded_and_followed(m
 
 
 @pytest.mark.parametrize(
-    ("option", "key", "value", "plain"),
-    [("recipe_dsa", "dsa", True, False), ("recipe_cosine", "lr_schedule", "cosine", "constant")],
+    ("option", "key", "value", "plain", "unrolled"),
+    [("recipe_dsa", "dsa", True, False, True), ("recipe_cosine", "lr_schedule", "cosine", "constant", False)],
 )
-def test_a_recipe_option_is_recorded_and_followed_but_not_meta_trained_through(
-    mnist5k, tiny_artifact, option, key, value, plain
+def test_a_recipe_option_is_recorded_and_followed_and_unrolled_where_it_augments(
+    mnist5k, tiny_artifact, option, key, value, plain, unrolled
 ):
-    """DSA's augmentation and the cosine lr schedule: declared by the recipe for its consumer, not unrolled."""
+    """DSA's augmentation and the cosine lr schedule, declared by the recipe for its consumer: the unroll draws the
+    augmentation as the consumer does (seeded: the same images twice) and keeps each task's lr constant."""
     cfg = tiny_config(steps=6, **{option: True})
     a = Engine(cfg, source=mnist5k).run()
-    assert torch.equal(a.images, Engine(tiny_config(steps=6), source=mnist5k).run().images)  # the unroll is plain
+    assert torch.equal(a.images, Engine(cfg, source=mnist5k).run().images)
+    assert torch.equal(a.images, Engine(tiny_config(steps=6), source=mnist5k).run().images) != unrolled
     art = artifact_from_result(a, cfg)
     assert art.recipe[key] == value and key not in tiny_artifact.recipe
     assert "DSA" in art.recipe["augmentation"] if key == "dsa" else optimiser_of(art.recipe).cosine

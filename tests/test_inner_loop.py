@@ -15,7 +15,7 @@ from synthgen.nn.inner_loop import (
     stack_states,
     train_sequence,
     train_task,
-    with_offsets,
+    with_draws,
 )
 from synthgen.nn.learners import ZOO, build_learner
 
@@ -40,25 +40,28 @@ def _tasks(shape, nc, dtype, n=3):
     return [(*_batch(8, nc, shape, seed=s, dtype=dtype), None) for s in range(n)]
 
 
-@pytest.mark.parametrize("shift,clip", [(0, 0.0), (2, 0.0), (2, 0.05)])
+@pytest.mark.parametrize("shift,dsa,clip", [(0, False, 0.0), (2, False, 0.0), (2, False, 0.05), (0, True, 0.0),
+                                            (2, True, 0.0)])  # fmt: skip
 @pytest.mark.parametrize("name", sorted(ZOO))
-def test_functional_loop_equals_torch_optim_weights_and_buffers(name, shift, clip):
+def test_functional_loop_equals_torch_optim_weights_and_buffers(name, shift, dsa, clip):
     """In float64 the differentiable loop and torch.optim agree to rounding, BatchNorm buffers included, also when
-    the recipe shifts the images (the same seeded offsets on both sides) and clips the gradient's norm
-    (``clip_grad_norm_`` before each ``opt.step()``)."""
+    the recipe shifts the images or augments them by DSA (the same seeded draws on both sides, in the consumer's
+    order) and clips the gradient's norm (``clip_grad_norm_`` before each ``opt.step()``)."""
     shape, nc, lrs, opt = (1, 8, 8), 10, [0.05, 0.02, 0.08], replace(SGD, clip=clip)
     tasks = _tasks(shape, nc, torch.float64)
     model = build_learner(name, shape, nc, seed=7).double()
     batches = [SynthBatch(x, t, torch.tensor(lr, dtype=torch.float64)) for (x, t, _), lr in zip(tasks, lrs)]
-    batches = with_offsets(batches, 4, shift, torch.Generator().manual_seed(5))
+    batches = with_draws(batches, 4, shift, dsa, torch.Generator().manual_seed(5))
     params, buffers = train_sequence(model, initial_state(model), batches, 4, opt)
-    if shift:  # the offsets change the training
-        plain = train_sequence(model, initial_state(model), [replace(b, offsets=None) for b in batches], 4, opt)[0]
+    if shift or dsa:  # the augmentation changes the training
+        bare = [replace(b, offsets=None, dsa=None) for b in batches]
+        plain = train_sequence(model, initial_state(model), bare, 4, opt)[0]
         assert not all(torch.allclose(plain[k], params[k], atol=1e-6) for k in params)
     if clip:  # the clip bites: the training differs from the unclipped one
         free = train_sequence(model, initial_state(model), batches, 4, SGD)[0]
         assert not all(torch.allclose(free[k], params[k], atol=1e-6) for k in params)
-    train_on_tasks(model, tasks, lrs, 4, generator=torch.Generator().manual_seed(5), optimiser=opt, shift=shift)
+    train_on_tasks(model, tasks, lrs, 4, generator=torch.Generator().manual_seed(5), optimiser=opt, shift=shift,
+                   dsa=dsa)  # fmt: skip
     for k, v in model.named_parameters():
         assert torch.allclose(params[k], v, atol=1e-10), k
     for k, v in model.named_buffers():

@@ -60,7 +60,7 @@ HELP = {
     "inner_momentum": "momentum of the recipe's SGD",
     "inner_clip": "the recipe's steps clip the gradient to this L2 norm; 0 = off",
     "shift": "the recipe moves each image by up to this many pixels at every step; 0 = off",
-    "recipe_dsa": "the recipe then augments every step by DSA's transformations (not meta-trained through)",
+    "recipe_dsa": "the recipe then augments every step by DSA's transformations (meta-trained through)",
     "recipe_cosine": "the recipe's lr then falls to 0 over each task's steps by a cosine (not meta-trained through)",
     "inits_per_step": "learner initialisations per outer step",
     "real_batch": "real images per outer step scoring the unrolled learners",

@@ -52,8 +52,8 @@ class GenerateConfig(ConfigBase):
     # norm (steadies networks that spike at the learned lr, e.g. LeNet); 0 = off
     shift: Annotated[int, Field(ge=0, le=8)] = 2  # the recipe moves each image by up to this many pixels at every
     # step (light augmentation, meta-trained through); 0 = off
-    recipe_dsa: bool = False  # the recipe then augments every step by DSA's transformations (no mirror images; not
-    # meta-trained through: the unroll trains on the plain images)
+    recipe_dsa: bool = False  # the recipe then augments every step by DSA's transformations (no mirror images;
+    # meta-trained through: each unrolled step draws its transformation as the consumer's step does)
     recipe_cosine: bool = False  # the recipe's lr then falls towards 0 over each task's steps by a half cosine (not
     # meta-trained through: the unroll keeps each task's lr constant)
     outer_lr: LearningRate = 0.01  # Adam lr on the pixels

@@ -34,7 +34,7 @@ from synthgen.nn.inner_loop import (
     stack_states,
     train_sequence,
     train_task,
-    with_offsets,
+    with_draws,
 )
 from synthgen.nn.learners import build_learner
 
@@ -49,7 +49,7 @@ class Draw:
     points: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]  # per trainable task t: the real (x, y, logit
     # mask) of tasks 0..t that score the learner after t (one batch from tasks 0..last, split by what was seen)
     lr_factor: float  # lr jitter shared by all tasks and learners
-    shift_seed: int | None = None  # seeds the offsets of every inner step when the recipe shifts its images
+    augment_seed: int | None = None  # seeds every inner step's augmentation when the recipe shifts or augments
 
 
 def draw(cfg: GenerateConfig, index: int, step: int, stage: Stage, real: RealView) -> Draw:
@@ -66,8 +66,8 @@ def draw(cfg: GenerateConfig, index: int, step: int, stage: Stage, real: RealVie
     factor = 1.0
     if cfg.lr_jitter > 1.0:
         factor = cfg.lr_jitter ** (float(torch.rand((), generator=g)) * 2 - 1)
-    shift_seed = int(torch.randint(2**62, (), generator=g)) if cfg.shift else None
-    return Draw(picks, seeds, pool_draws, points, factor, shift_seed)
+    augment_seed = int(torch.randint(2**62, (), generator=g)) if cfg.shift or cfg.recipe_dsa else None
+    return Draw(picks, seeds, pool_draws, points, factor, augment_seed)
 
 
 class MetaGradient:
@@ -99,6 +99,7 @@ class MetaGradient:
                 self.template,
                 self.optimiser,
                 self.cfg.shift,
+                self.cfg.recipe_dsa,
             )
         self.pool.advance(frozen)
         return self.pool
@@ -113,11 +114,11 @@ class MetaGradient:
             frozen, current = both[:first], both[first:]
         picks = d.picks
         if d.pool_draws is not None:
-            pool = self.replay_pool(frozen)  # it draws its own shifts per task: the same pool after a resume
+            pool = self.replay_pool(frozen)  # it draws its own augmentation per task: the same after a resume
             picks = [pool.arch_of[j] for j in d.pool_draws]
-        if d.shift_seed is not None:  # every inner step moves the images as the recipe will, the same for each learner
-            g = torch.Generator().manual_seed(d.shift_seed)
-            both = with_offsets([*frozen, *current], cfg.inner_steps, cfg.shift, g)
+        if d.augment_seed is not None:  # each inner step augments the images as the recipe will, alike for all
+            g = torch.Generator().manual_seed(d.augment_seed)
+            both = with_draws([*frozen, *current], cfg.inner_steps, cfg.shift, cfg.recipe_dsa, g)
             frozen, current = both[:first], both[first:]
         if d.lr_factor != 1.0:
             frozen = [replace(b, lr=b.lr * d.lr_factor) for b in frozen]

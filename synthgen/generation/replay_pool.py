@@ -19,7 +19,7 @@ from torch.func import vmap
 
 from synthgen.core.seeding import generator
 from synthgen.format.recipe import Optimiser
-from synthgen.nn.inner_loop import State, SynthBatch, stack_states, train_sequence, with_offsets
+from synthgen.nn.inner_loop import State, SynthBatch, stack_states, train_sequence, with_draws
 from synthgen.nn.learners import build_learner
 
 # entries trained together (one vmap call). Part of the pool's definition, not a speed knob only (the float
@@ -44,11 +44,12 @@ class ReplayPool:
         template: Callable[[int], nn.Module],
         optimiser: Optimiser = Optimiser(),
         shift: int = 0,
+        dsa: bool = False,
     ):
         """``template(a)``: a module of architecture ``archs[a]``, used only as the function for functional_call;
-        ``inner_steps``, ``optimiser`` and ``shift``: the recipe each entry follows on every task."""
+        ``inner_steps``, ``optimiser``, ``shift`` and ``dsa``: the recipe each entry follows on every task."""
         self.archs, self.inner_steps, self.tasks_done, self.template = tuple(archs), inner_steps, 0, template
-        self.optimiser, self.shift, self.seed = optimiser, shift, seed
+        self.optimiser, self.shift, self.dsa, self.seed = optimiser, shift, dsa, seed
         self.arch_of: list[int] = []
         seeds = []
         for j in range(size):
@@ -76,7 +77,7 @@ class ReplayPool:
         """Train every entry on the frozen tasks it has not seen yet, one task at a time."""
         while self.tasks_done < len(frozen):
             g = generator(self.seed, "pool-shifts", self.tasks_done)  # per task: the same pool whenever it is built
-            batch = with_offsets([frozen[self.tasks_done]], self.inner_steps, self.shift, g)[0]
+            batch = with_draws([frozen[self.tasks_done]], self.inner_steps, self.shift, self.dsa, g)[0]
             for n, (a, part, stacked) in enumerate(self.blocks):
                 base = self.template(a)
                 with torch.no_grad():

@@ -9,8 +9,9 @@ drawn outside ``vmap``.
 :func:`dsa_augment` is the stronger, differentiable augmentation of Dataset Condensation with Differentiable
 Siamese Augmentation (DSA), in DSA's own mode: one family per batch. The distribution-matching start of the images
 (synthgen.generation.feature_matching) embeds real and synthetic images under one shared draw (:func:`dsa_draw`,
-:func:`dsa_apply`), a recipe may augment every step with it (without mirror images: ``dsa`` in the recipe; not
-meta-trained through), and the Fashion-MNIST benchmark's static evaluation trains with it.
+:func:`dsa_apply`), a recipe may augment every step with it (without mirror images: ``dsa`` in the recipe;
+meta-trained through, each inner step's draw made outside ``vmap``), and the Fashion-MNIST benchmark's static
+evaluation trains with it.
 """
 
 from __future__ import annotations
@@ -78,20 +79,20 @@ def dsa_draw(n: int, g: torch.Generator | None, families: tuple[str, ...] = DSA_
 def dsa_apply(x: torch.Tensor, draw: DsaDraw) -> torch.Tensor:
     """``x`` (N, C, H, W) augmented by ``draw`` (differentiable in ``x``); a one-row draw applies to every image,
     as DSA's Siamese augmentation gives a real and a synthetic batch the same transformation."""
-    n, (h, w) = len(x), x.shape[-2:]
-    p = [v.expand(n) for v in draw.params]
+    n, (h, w), dev = len(x), x.shape[-2:], x.device
+    p = [v.to(dev).expand(n) for v in draw.params]
     if draw.family == "color":
         x = x + p[0].view(-1, 1, 1, 1)
         mean = x.mean((1, 2, 3), keepdim=True)
         return (x - mean) * p[1].view(-1, 1, 1, 1) + mean
     if draw.family == "cutout":
         cy, cx = (p[0] * h).long(), (p[1] * w).long()
-        ys, xs = torch.arange(h).view(1, -1, 1), torch.arange(w).view(1, 1, -1)
+        ys, xs = torch.arange(h, device=dev).view(1, -1, 1), torch.arange(w, device=dev).view(1, 1, -1)
         hole = ((ys - cy.view(-1, 1, 1)).abs() < h // 4) & ((xs - cx.view(-1, 1, 1)).abs() < w // 4)
         return x * (~hole).unsqueeze(1)
     if draw.family == "flip":
         return torch.where(p[0].view(-1, 1, 1, 1), x.flip(3), x)
-    theta = torch.zeros(n, 2, 3)
+    theta = torch.zeros(n, 2, 3, dtype=x.dtype, device=dev)
     theta[:, 0, 0] = theta[:, 1, 1] = 1.0
     if draw.family == "crop":
         theta[:, :, 2] = torch.stack(p, 1)

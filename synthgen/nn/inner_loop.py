@@ -27,7 +27,7 @@ from torch import nn
 from torch.func import functional_call, grad
 
 from synthgen.format.recipe import Optimiser
-from synthgen.nn.augment import draw_offsets, shift_by
+from synthgen.nn.augment import NO_FLIP_FAMILIES, DsaDraw, draw_offsets, dsa_apply, dsa_draw, shift_by
 
 Params = dict[str, torch.Tensor]
 
@@ -47,28 +47,44 @@ class SynthBatch:
     lr: torch.Tensor  # scalar inner learning rate
     class_mask: torch.Tensor | None = None  # [classes] or [n, classes] bool: logits kept (task-incremental), None: all
     shift: int = 0  # the recipe moves each image by up to this many pixels at every step (synthgen.nn.augment)
-    offsets: torch.Tensor | None = None  # [steps, 2, n, 1]: each step's offsets (drawn by :func:`with_offsets`)
+    offsets: torch.Tensor | None = None  # [steps, 2, n, 1]: each step's offsets (drawn by :func:`with_draws`)
+    dsa: tuple[DsaDraw, ...] | None = None  # each step's DSA transformation, after the shift (:func:`with_draws`)
 
     def detached(self) -> SynthBatch:
         """The same batch cut from the graph (images, targets and lr detached)."""
         return replace(self, images=self.images.detach(), targets=self.targets.detach(), lr=self.lr.detach())
 
     def at_step(self, k: int) -> SynthBatch:
-        """The batch that step ``k`` trains on: its images moved by that step's offsets (when the recipe shifts)."""
-        if self.offsets is None:
-            return self
-        return replace(self, images=shift_by(self.images, self.shift, self.offsets[k]))
+        """The batch that step ``k`` trains on: its images moved by that step's offsets (when the recipe shifts),
+        then transformed by that step's DSA draw (when the recipe augments)."""
+        images = self.images
+        if self.offsets is not None:
+            images = shift_by(images, self.shift, self.offsets[k])
+        if self.dsa is not None:
+            images = dsa_apply(images, self.dsa[k])
+        return self if images is self.images else replace(self, images=images)
 
 
-def with_offsets(batches: Sequence[SynthBatch], steps: int, shift: int, g: torch.Generator) -> list[SynthBatch]:
-    """``batches`` with each step's shift offsets drawn from ``g`` in the order a consumer draws them (task by task,
-    step by step: synthgen.nn.consumer.train_on_tasks); unchanged when ``shift`` is 0."""
-    if not shift:
+def with_draws(
+    batches: Sequence[SynthBatch], steps: int, shift: int, dsa: bool, g: torch.Generator
+) -> list[SynthBatch]:
+    """``batches`` with each step's augmentation drawn from ``g`` in the order a consumer draws it (task by task,
+    step by step, the shift's offsets before the DSA draw: synthgen.nn.consumer.train_on_tasks); unchanged when the
+    recipe neither shifts nor augments."""
+    if not shift and not dsa:
         return list(batches)
-    return [
-        replace(b, shift=shift, offsets=torch.stack([draw_offsets(len(b.images), shift, g) for _ in range(steps)]))
-        for b in batches
-    ]
+    out = []
+    for b in batches:
+        offsets, draws = [], []
+        for _ in range(steps):
+            if shift:
+                offsets.append(draw_offsets(len(b.images), shift, g))
+            if dsa:
+                draws.append(dsa_draw(len(b.images), g, NO_FLIP_FAMILIES))
+        out.append(
+            replace(b, shift=shift, offsets=torch.stack(offsets) if shift else None, dsa=tuple(draws) if dsa else None)
+        )
+    return out
 
 
 def rehearsed_tasks(tasks: Sequence[tuple]) -> list[tuple]:
