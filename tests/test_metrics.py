@@ -20,6 +20,15 @@ def test_forgetting_uses_the_best_earlier_accuracy():
     assert metrics.max_forgetting(R) == pytest.approx(0.6)
 
 
+def test_forgetting_beyond_a_reference_is_the_largest_excess_per_task():
+    # forgetting [0.6, 0.2]; a reference that forgets task 0 by 0.5 and task 1 by 0.0: excess [0.1, 0.2]
+    assert metrics.forgetting_beyond(R, [0.5, 0.0]) == pytest.approx(0.2)
+    assert metrics.forgetting_beyond(R, [0.0, 0.0]) == pytest.approx(metrics.max_forgetting(R))
+    assert metrics.forgetting_beyond([[0.7]], []) == 0.0
+    with pytest.raises(ValueError, match="reference forgetting has 1 tasks, the matrix 2"):
+        metrics.forgetting_beyond(R, [0.5])
+
+
 def test_seen_accuracy_curve():
     assert metrics.seen_accuracy(R) == pytest.approx([0.9, 0.65, (0.3 + 0.6 + 1.0) / 3])
 

@@ -24,8 +24,10 @@ from synthgen.verification.config import VerifyConfig
 from synthgen.verification.grid import plan, plan_lr_grid
 from synthgen.verification.lineup import arch_groups, default_heldout, feature_archs, sized_for, source_for
 from synthgen.verification.methods import JOINT, MEMORY_FREE, STRESS, SYNTHETIC, Job, alternatives
+from synthgen.verification.metrics import forgetting
 from synthgen.verification.peers import GDumbBudget
 from synthgen.verification.schedule import Board
+from synthgen.verification.verdict import judge
 
 from .conftest import ONE
 
@@ -91,6 +93,25 @@ def test_continual_metrics_are_recorded_per_step(fast_cert):
     joint = fast_cert.raw["results"]["mlp"]["methods"][JOINT.name]
     assert len(joint["seen_curve"]) == 5 and joint["seen_curve"][0] > 0.95  # 2 classes after the first step
     assert s["joint_step_ratio"] == pytest.approx([a / b for a, b in zip(s["seen_curve"], joint["seen_curve"])])
+
+
+def test_forgetting_is_judged_beyond_the_joint_bounds_forgetting_of_the_same_task(fast_cert):
+    """The joint bound trains a fresh learner per prefix: what it 'forgets' is the confusion that new classes bring.
+    The verdict bounds the data's forgetting beyond it, task by task, and its reason line names both figures."""
+    results = fast_cert.raw["results"]["mlp"]["methods"]
+    s, joint = results[SYNTHETIC.name], results[JOINT.name]
+    assert len(joint["forgetting"]) == 4 and joint["max_forgetting_mean"] == pytest.approx(max(joint["forgetting"]))
+    beyond = [max(f - j for f, j in zip(forgetting(R), joint["forgetting"])) for R in s["matrices"]]
+    assert s["forgetting_beyond_joint_mean"] == pytest.approx(sum(beyond) / len(beyond))
+    line = next(r for r in fast_cert.raw["reasons"] if r.startswith("mlp (generation): max forgetting"))
+    assert f"max forgetting {s['max_forgetting_mean']:.3f}, {s['forgetting_beyond_joint_mean']:+.3f} beyond" in line
+    data = [r["methods"][SYNTHETIC.name] for r in fast_cert.raw["results"].values()]
+    worst = max(d["forgetting_beyond_joint_mean"] for d in data)
+    least = min(d["max_forgetting_mean"] for d in data)
+    assert worst < least - 0.01  # measured: 0.035 beyond the joint bound, 0.060 in all (mlp256, mlp)
+    assert not judge(fast_cert.raw["results"], dataclasses.replace(FAST, max_forgetting=worst - 0.001), 50).certified
+    # a bound that every learner's whole forgetting breaks, and its forgetting beyond the joint bound's meets
+    assert judge(fast_cert.raw["results"], dataclasses.replace(FAST, max_forgetting=(worst + least) / 2), 50).certified
 
 
 def test_each_lead_over_a_peer_is_paired_by_seed_with_its_standard_error(fast_cert):
@@ -277,7 +298,8 @@ def test_the_joint_bound_takes_its_last_prefix_from_its_tuning_run(tiny_artifact
     untuned = dataclasses.replace(cfg, peer_lrs=(joint["lr"],))  # nothing to choose: the test cell trains every prefix
     alone = run_job(Job("mlp", JOINT, 0, joint["lr"]), tiny_artifact, mnist5k, untuned)
     assert joint["acc"] == [alone["acc"]] and joint["per_task_final"] == alone["per_task"]
-    assert joint["seen_curve"] == alone["seen_curve"] and len(alone["seen_curve"]) == last + 1
+    assert joint["seen_curve"] == [sum(row) / len(row) for row in alone["rows"]] and len(alone["rows"]) == last + 1
+    assert [len(row) for row in alone["rows"]] == list(range(1, last + 2))  # prefix i: tasks 0..i
 
 
 def test_cells_score_the_seen_tasks_and_tuning_reads_validation_once(tiny_artifact, mnist5k, monkeypatch):

@@ -19,7 +19,7 @@ from synthgen.core.errors import SynthgenError
 from synthgen.core.io import atomic_write, read_json
 from synthgen.format.artifact import Artifact
 
-CERTIFICATE_VERSION = 2
+CERTIFICATE_VERSION = 3
 
 
 CERTIFIED, NOT_CERTIFIED = "certified", "not certified"
@@ -76,6 +76,7 @@ class MethodResult:
     shift: int | None = None  # GDumb: its images shifted by up to this many pixels in training (None: not)
     strength: float | None = None  # the chosen strength of EWC, SI or LwF
     max_forgetting: float | None = None
+    forgetting_beyond_joint: float | None = None  # the largest forgetting beyond the joint bound's of the same task
     avg_incremental: float | None = None
     min_seen: float | None = None
     mean_matrix: tuple[tuple[float, ...], ...] = ()
@@ -95,6 +96,7 @@ class MethodResult:
             shift=d.get("shift"),
             strength=d.get("strength"),
             max_forgetting=d.get("max_forgetting_mean"),
+            forgetting_beyond_joint=d.get("forgetting_beyond_joint_mean"),
             avg_incremental=d.get("avg_incremental_acc_mean"),
             min_seen=d.get("min_seen_acc_mean"),
             mean_matrix=tuple(tuple(row) for row in d.get("mean_matrix", ())),

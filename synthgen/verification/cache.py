@@ -77,8 +77,8 @@ def learner_digest(model: torch.nn.Module) -> str:
 
 def _well_formed(cell: object) -> bool:
     """A cell as the verifier makes them: lower-triangular matrices of accuracies in [0, 1], a tuning run's
-    final accuracy with its test cell, the final figures of a run scored at its end (the joint bound, GDumb), or the
-    joint bound's curve over its earlier prefixes."""
+    final accuracy with its test cell, the final figures of a run scored at its end (GDumb), or the joint bound's
+    rows (each prefix's accuracy on each of its tasks) with or without its final figures."""
 
     def accs(v: object) -> bool:
         return isinstance(v, list) and all(isinstance(a, (int, float)) and math.isfinite(a) and 0 <= a <= 1 for a in v)
@@ -92,10 +92,11 @@ def _well_formed(cell: object) -> bool:
             isinstance(m, list) and m and all(accs(row) and len(row) == i + 1 for i, row in enumerate(m))
             for m in cell.values()
         )
-    if set(cell) == {"acc", "per_task", "seen_curve"}:
+    if set(cell) == {"acc", "per_task", "seen_curve"}:  # GDumb
         return accs([cell["acc"]]) and accs(cell["per_task"]) and accs(cell["seen_curve"])
-    if set(cell) == {"seen_curve"}:  # the joint bound's earlier prefixes (its tuning run trains the last)
-        return accs(cell["seen_curve"])
+    if set(cell) in ({"acc", "per_task", "rows"}, {"rows"}):  # the joint bound; its earlier prefixes alone
+        rows_ok = isinstance(cell["rows"], list) and all(accs(row) and row for row in cell["rows"])
+        return rows_ok and (set(cell) == {"rows"} or (accs([cell["acc"]]) and accs(cell["per_task"])))
     return False
 
 

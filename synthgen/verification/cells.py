@@ -28,15 +28,15 @@ from synthgen.verification.runs import (
 
 
 def joined(head: dict, last: dict) -> dict:
-    """The joint bound's cell: the earlier prefixes' curve from its ``head`` cell, the last prefix from its tuning
+    """The joint bound's cell: the earlier prefixes' rows from its ``head`` cell, the last prefix from its tuning
     run's twin."""
-    return last | {"seen_curve": head["seen_curve"] + last["seen_curve"]}
+    return last | {"rows": head["rows"] + last["rows"]}
 
 
 def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> dict:
-    """One cell of the grid -> {'R', 'R_task'} matrices, or the final figures of the joint bound and GDumb; a
-    tuning job with a :func:`twin_on_test` -> its final validation accuracy 'acc' and the twin's cell under
-    'test'."""
+    """One cell of the grid -> {'R', 'R_task'} matrices, the joint bound's final figures and rows, or GDumb's final
+    figures; a tuning job with a :func:`twin_on_test` -> its final validation accuracy 'acc' and the twin's cell
+    under 'test'."""
     stream, p, learner = RealStream.of(art, source), job_params(job, art, cfg), (job.arch, job.seed)
     splits = (job.split, "test") if twin_on_test(job) else (job.split,)
     if isinstance(p, ImageParams):
@@ -47,9 +47,9 @@ def run_job(job: Job, art: Artifact, source: SourceData, cfg: VerifyConfig) -> d
         steps = list(p.prefixes)
         if job.split == "test" and len(art.tasks) - 1 not in steps:  # a cell's head: its tuning run trains the last
             head = joint_accuracy(stream, *learner, p.lr, p.epochs, steps=steps) if steps else {}
-            return {"seen_curve": head["test"].seen_curve if head else []}
+            return {"rows": head["test"].rows if head else []}
         joint = joint_accuracy(stream, *learner, p.lr, p.epochs, steps=steps, splits=splits)
-        cells = {k: {"acc": r.acc, "per_task": r.per_task, "seen_curve": r.seen_curve} for k, r in joint.items()}
+        cells = {k: {"acc": r.acc, "per_task": r.per_task, "rows": r.rows} for k, r in joint.items()}
         return {"acc": cells["val"]["acc"], "test": cells["test"]} if job.split == "val" else cells["test"]
     else:
         if isinstance(p, MemoryFreeParams):

@@ -45,7 +45,8 @@ class VerifyConfig(ConfigBase):
     # bound's) are cut to this // the largest task's training images, at least 1: a full-size task (10,800 images)
     # trains them one epoch, mnist-5k's (700) as given; None: no cut
     peer_margin: Margin = 0.02  # verdict: final ACC >= each judged peer's + this
-    max_forgetting: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.15  # verdict: forgetting bound
+    max_forgetting: Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)] = 0.15  # verdict: bound on each task's
+    # forgetting beyond the joint bound's forgetting of that task
     min_joint_fraction: Bound = 0.85  # verdict: final ACC >= this x the joint bound
 
     def __post_init__(self) -> None:

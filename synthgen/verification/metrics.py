@@ -45,6 +45,16 @@ def max_forgetting(R: Matrix) -> float:
     return max(f) if f else 0.0
 
 
+def forgetting_beyond(R: Matrix, reference: Sequence[float]) -> float:
+    """Largest forgetting over tasks beyond a reference's forgetting of the same task (``reference[j]``, e.g. the
+    joint bound's: class-incremental confusion among classes learned apart, which joint training shows too);
+    0 for a single task."""
+    f = forgetting(R)
+    if len(reference) != len(f):
+        raise ValueError(f"reference forgetting has {len(reference)} tasks, the matrix {len(f)}")
+    return max(a - b for a, b in zip(f, reference)) if f else 0.0
+
+
 def seen_accuracy(R: Matrix) -> list[float]:
     """After each task i: mean accuracy over tasks 0..i (the curve of the paper's Fig. 1)."""
     T = _check(R)

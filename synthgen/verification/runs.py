@@ -221,7 +221,12 @@ class JointRun:
 
     acc: float  # after the last step run, on the images of the tasks it saw
     per_task: list[float]  # after the last step run, on each task's images
-    seen_curve: list[float]  # each step run: the prefix model's accuracy on tasks 0..i (mean over those tasks)
+    rows: list[list[float]]  # each step i run: the prefix model's accuracy on each of tasks 0..i
+
+    @property
+    def seen_curve(self) -> list[float]:
+        """Each step run: the prefix model's accuracy on tasks 0..i (mean over those tasks)."""
+        return [sum(row) / len(row) for row in self.rows]
 
 
 def _train_joint(
@@ -253,8 +258,7 @@ def joint_accuracy(
     src, train = stream.source, stream.sets("train")
     held = {split: stream.sets(split) for split in splits}
     masks = scenario_masks(stream.tasks, src.num_classes, stream.scenario)
-    curves: dict[str, list[float]] = {split: [] for split in splits}
-    per_task: dict[str, list[float]] = {}
+    rows: dict[str, list[list[float]]] = {split: [] for split in splits}
     for i in range(len(stream.tasks)) if steps is None else steps:
         x = torch.cat([t[0] for t in train[: i + 1]])
         y = torch.cat([t[1] for t in train[: i + 1]])
@@ -268,11 +272,13 @@ def joint_accuracy(
             generator(seed, "joint", i),
         )
         for split, tests in held.items():
-            per_task[split] = [hits(predict(model, tx), ty, m) / len(ty) for (tx, ty), m in zip(tests[: i + 1], masks)]
-            curves[split].append(sum(per_task[split]) / len(per_task[split]))
+            rows[split].append(
+                [hits(predict(model, tx), ty, m) / len(ty) for (tx, ty), m in zip(tests[: i + 1], masks)]
+            )
     out = {}
     for split, tests in held.items():
-        sizes = [len(ty) for _, ty in tests[: len(per_task[split])]]
-        acc = sum(a * n for a, n in zip(per_task[split], sizes)) / sum(sizes)
-        out[split] = JointRun(acc=acc, per_task=per_task[split], seen_curve=curves[split])
+        last = rows[split][-1]
+        sizes = [len(ty) for _, ty in tests[: len(last)]]
+        acc = sum(a * n for a, n in zip(last, sizes)) / sum(sizes)
+        out[split] = JointRun(acc=acc, per_task=last, rows=rows[split])
     return out

@@ -9,6 +9,8 @@ from synthgen.verification.metrics import (
     average_accuracy,
     average_incremental_accuracy,
     backward_transfer,
+    forgetting,
+    forgetting_beyond,
     max_forgetting,
     mean_std,
     min_seen_accuracy,
@@ -28,8 +30,11 @@ def summarise(cells: list[dict]) -> dict:
             "acc": [c["acc"] for c in cells],
             "per_task_final": [statistics.mean(v) for v in zip(*(c["per_task"] for c in cells))],
         }
-        if cells[0]["seen_curve"]:
-            out["seen_curve"] = [statistics.mean(v) for v in zip(*(c["seen_curve"] for c in cells))]
+        if "rows" in cells[0]:  # the joint bound: a fresh learner per prefix, so its forgetting is confusion alone
+            rows = [c["rows"] for c in cells]
+            out["seen_curve"] = [statistics.mean(v) for v in zip(*(seen_accuracy(R) for R in rows))]
+            out["max_forgetting_mean"], out["max_forgetting_std"] = mean_std([max_forgetting(R) for R in rows])
+            out["forgetting"] = [statistics.mean(v) for v in zip(*(forgetting(R) for R in rows))]
         return out
     Rs, Rts = [c["R"] for c in cells], [c["R_task"] for c in cells]
     out = {}
@@ -60,8 +65,8 @@ def lead(data: dict, peer: dict) -> dict:
 
 
 def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tuple[Method, ...]) -> dict:
-    """Group cells by arch and method, summarise each, add each curve's ratio to the joint bound and the synthetic
-    data's paired lead over each of ``peers``."""
+    """Group cells by arch and method, summarise each, add each curve's ratio to the joint bound, its forgetting
+    beyond the joint bound's and the synthetic data's paired lead over each of ``peers``."""
     results: dict[str, dict] = {a: {**d, "methods": {}} for a, d in info.items()}
     by_key: dict[tuple[str, str], list[tuple[Job, dict]]] = {}
     for job, cell in zip(jobs, cells):
@@ -74,10 +79,12 @@ def gather(jobs: list[Job], cells: list[dict], info: dict[str, dict], peers: tup
         s.update(setting_fields(pairs[0][0].method, pairs[0][0].setting))  # epochs (and shift) or strength
         results[arch]["methods"][method] = s
     for r in results.values():
-        bound = r["methods"].get(JOINT.name, {}).get("seen_curve")
+        joint = r["methods"].get(JOINT.name, {})
         for s in r["methods"].values():
-            if bound and "mean_matrix" in s:
-                s["joint_step_ratio"] = step_ratios(s["seen_curve"], bound)
+            if joint and "mean_matrix" in s:
+                s["joint_step_ratio"] = step_ratios(s["seen_curve"], joint["seen_curve"])
+                beyond = [forgetting_beyond(R, joint["forgetting"]) for R in s["matrices"]]
+                s["forgetting_beyond_joint_mean"], s["forgetting_beyond_joint_std"] = mean_std(beyond)
         data = r["methods"].get(SYNTHETIC.name)
         if data is not None:
             data["lead"] = {p.name: lead(data, r["methods"][p.name]) for p in peers if p.name in r["methods"]}
