@@ -24,6 +24,8 @@ def test_forgetting_beyond_a_reference_is_the_largest_excess_per_task():
     # forgetting [0.6, 0.2]; a reference that forgets task 0 by 0.5 and task 1 by 0.0: excess [0.1, 0.2]
     assert metrics.forgetting_beyond(R, [0.5, 0.0]) == pytest.approx(0.2)
     assert metrics.forgetting_beyond(R, [0.0, 0.0]) == pytest.approx(metrics.max_forgetting(R))
+    # a reference that gains on task 1 (-0.3) does not make the bound stricter than the max forgetting
+    assert metrics.forgetting_beyond(R, [0.5, -0.3]) == pytest.approx(0.2)
     assert metrics.forgetting_beyond([[0.7]], []) == 0.0
     with pytest.raises(ValueError, match="reference forgetting has 1 tasks, the matrix 2"):
         metrics.forgetting_beyond(R, [0.5])

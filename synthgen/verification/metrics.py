@@ -48,11 +48,12 @@ def max_forgetting(R: Matrix) -> float:
 def forgetting_beyond(R: Matrix, reference: Sequence[float]) -> float:
     """Largest forgetting over tasks beyond a reference's forgetting of the same task (``reference[j]``, e.g. the
     joint bound's: class-incremental confusion among classes learned apart, which joint training shows too);
-    0 for a single task."""
+    0 for a single task. Where the reference gains on a task (negative forgetting: more data, more steps), it
+    counts as 0, so the figure is never above the max forgetting itself."""
     f = forgetting(R)
     if len(reference) != len(f):
         raise ValueError(f"reference forgetting has {len(reference)} tasks, the matrix {len(f)}")
-    return max(a - b for a, b in zip(f, reference)) if f else 0.0
+    return max(a - max(b, 0.0) for a, b in zip(f, reference)) if f else 0.0
 
 
 def seen_accuracy(R: Matrix) -> list[float]:

@@ -173,8 +173,9 @@ def make_certificate(
         "thresholds": {
             "peer_margin": cfg.peer_margin,
             "max_forgetting": cfg.max_forgetting,
-            "forgetting": "each task's forgetting minus the joint bound's forgetting of that task (a fresh learner per "
-            "prefix: the confusion that new classes bring); the largest over the tasks, mean over the seeds",
+            "forgetting": "each task's forgetting minus the joint bound's forgetting of that task where positive (a "
+            "fresh learner per prefix: the confusion that new classes bring); the largest over the tasks, mean over "
+            "the seeds",
             "min_joint_fraction": cfg.min_joint_fraction,
             "applies_to": "every architecture, every group",
         },
