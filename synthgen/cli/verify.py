@@ -51,13 +51,14 @@ def results_table(cert: Certificate) -> Table:
         title=f"verification ({cert.scenario}, {len(cert.seeds)} seeds, "
         f"real test data; peers: {cert.images} real images)"
     )
+    words = max(len(w) for r in cert.learners.values() for name in r.methods for w in name.split())
     for col in ("arch", "method", "final ACC", "max forg.", "> joint", "avg incr.", "min seen", "/ joint", "chosen"):
         t.add_column(
             col,
             justify="left" if col in ("arch", "method") else "right",
             overflow="fold" if col == "method" else "ellipsis",
-            min_width=len("Replay-500") if col == "method" else None,
-        )  # a narrow log folds "Replay-500 (1 seed)" after its name, never "Repla…"
+            min_width=words if col == "method" else None,
+        )  # a narrow log folds "Replay-500 (1 seed)" between words, never "Repla…" or "Herding-10 / 0"
     for arch, r in cert.learners.items():
         joint = r.methods.get(JOINT.name)
         label = f"{arch} ({r.group}, {r.params:,} params)"
