@@ -220,13 +220,12 @@ class JointRun:
     """The joint upper bound: a learner trained on all the real data of tasks 0..i at once, for each step i."""
 
     acc: float  # after the last step run, on the images of the tasks it saw
-    per_task: list[float]  # after the last step run, on each task's images
     rows: list[list[float]]  # each step i run: the prefix model's accuracy on each of tasks 0..i
 
     @property
-    def seen_curve(self) -> list[float]:
-        """Each step run: the prefix model's accuracy on tasks 0..i (mean over those tasks)."""
-        return [sum(row) / len(row) for row in self.rows]
+    def per_task(self) -> list[float]:
+        """After the last step run: the accuracy on each task's images."""
+        return self.rows[-1]
 
 
 def _train_joint(
@@ -280,5 +279,5 @@ def joint_accuracy(
         last = rows[split][-1]
         sizes = [len(ty) for _, ty in tests[: len(last)]]
         acc = sum(a * n for a, n in zip(last, sizes)) / sum(sizes)
-        out[split] = JointRun(acc=acc, per_task=last, rows=rows[split])
+        out[split] = JointRun(acc=acc, rows=rows[split])
     return out
