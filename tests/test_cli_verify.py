@@ -121,8 +121,8 @@ def test_config_file_and_flags_merge_with_flags_winning(saved, tmp_path):
 
 
 def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_path):
-    """The references and the memory-free strategies run on the first ``reference_seeds`` seeds; the judged
-    methods on all."""
+    """Replay and the memory-free strategies run on the first ``reference_seeds`` seeds, the joint bound on the
+    first ``joint_seeds``; the judged methods on all."""
     from rich.console import Console
 
     from synthgen import export
@@ -137,6 +137,7 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
                 "heldout": [],
                 **ONE,
                 "reference_seeds": 1,
+                "joint_seeds": 1,
                 "memory_free": True,
             }
         )
@@ -145,7 +146,7 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
     assert res.exit_code in (0, 1), res.output
     cert = json.loads((tmp_path / "a.certificate.json").read_text())
     methods = cert["results"]["mlp"]["methods"]
-    assert cert["protocol"]["reference_seeds"] == [0]
+    assert cert["protocol"]["reference_seeds"] == cert["protocol"]["joint"]["seeds"] == [0]
     assert methods["joint (upper bound)"]["seeds"] == methods["EWC"]["seeds"] == [0]
     assert methods["synthetic"]["seeds"] == methods["Random-20"]["seeds"] == methods["GDumb-20"]["seeds"] == [0, 1]
     assert methods["Replay-20"]["seeds"] == methods["Replay-100"]["seeds"] == [0]
@@ -159,7 +160,7 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
     text = narrow.export_text()
     assert "Repla…" not in text and text.count("Replay-") == 2 and text.count("Herding-20") == 1
     card = (export(saved, tmp_path / "folder") / "README.md").read_text()
-    assert "seeds [0, 1]; the references and memory-free strategies on seeds [0]," in card
+    assert "seeds [0, 1]; Replay and the memory-free strategies on seeds [0]; the joint bound on seeds [0]," in card
 
 
 @pytest.mark.parametrize(

@@ -112,8 +112,12 @@ def _verification(embedded: dict | None) -> str:
         return "Not verified yet: run `synthgen verify` and export again to add the certificate.\n"
     cert = Certificate.from_dict(embedded)
     n = cert.images
-    seeds, ref = list(cert.seeds), list(cert.reference_seeds)
-    note = f"; the references and memory-free strategies on seeds {ref}" if ref != seeds else ""
+    seeds, ref, joint = list(cert.seeds), list(cert.reference_seeds), list(cert.joint_seeds)
+    note = "".join(
+        f"; {what} on seeds {used}"
+        for what, used in (("Replay and the memory-free strategies", ref), ("the joint bound", joint))
+        if used and used != seeds
+    )
     memory_free = [m.name for m in MEMORY_FREE if any(m.name in r.methods for r in cert.learners.values())]
     lines = [
         f"**Verdict: {cert.verdict.upper()}** (certificate `certificate.json`, "

@@ -104,8 +104,8 @@ def plan_lr_grid(art: Artifact, cfg: VerifyConfig) -> list[Job]:
 
 def plan(art: Artifact, cfg: VerifyConfig, chosen: dict[tuple[str, str], Choice] | None = None) -> list[Job]:
     """The grid scored on the test split, each tuned method at its chosen (lr, setting) (a method that ``follows``
-    another at that one's); the references and the memory-free strategies on the first ``cfg.reference_seeds``
-    seeds only."""
+    another at that one's); Replay and the memory-free strategies on the first ``cfg.reference_seeds`` seeds only,
+    the joint bound on the first ``cfg.joint_seeds``."""
     jobs = []
     for a in arch_groups(art, cfg):
         for m in (m for m in method_order(len(art.labels)) if wanted(m, cfg, art)):

@@ -69,9 +69,9 @@ class Method:
 
     @property
     def on_reference_seeds(self) -> bool:
-        """Runs on the first ``reference_seeds`` seeds only: the references (never judged against), and the
-        memory-free strategies, which forget by far more than the seeds' spread."""
-        return self.kind in (Kind.REPLAY, Kind.JOINT, Kind.MEMORY_FREE)
+        """Runs on the first ``reference_seeds`` seeds only: Replay (never judged against), and the memory-free
+        strategies, which forget by far more than the seeds' spread."""
+        return self.kind in (Kind.REPLAY, Kind.MEMORY_FREE)
 
     @property
     def judged(self) -> bool:
@@ -134,7 +134,10 @@ def method_order(n: int) -> tuple[Method, ...]:
 
 
 def seeds_for(method: Method, cfg: VerifyConfig) -> tuple[int, ...]:
-    """The seeds ``method`` runs on: a reference the first ``cfg.reference_seeds``, every other all of them."""
+    """The seeds ``method`` runs on: Replay and the memory-free strategies the first ``cfg.reference_seeds``, the
+    joint bound the first ``cfg.joint_seeds``, every other all of them."""
+    if method.kind is Kind.JOINT:
+        return cfg.seeds[: cfg.joint_seeds]
     return cfg.seeds[: cfg.reference_seeds] if method.on_reference_seeds else cfg.seeds
 
 

@@ -125,7 +125,7 @@ def make_certificate(
         },
         "protocol": {
             "seeds": list(cfg.seeds),
-            "reference_seeds": list(seeds_for(JOINT, cfg)),
+            "reference_seeds": list(cfg.seeds[: cfg.reference_seeds]),
             "archs": {a: r["group"] for a, r in results.items()},
             "learners": {a: {k: v for k, v in r.items() if k != "methods"} for a, r in results.items()},
             "recipe": meta["recipe"],
@@ -155,6 +155,7 @@ def make_certificate(
                 "optimizer": "adam",
                 "lr_grid": list(cfg.peer_lrs),
                 "epochs": cfg.joint_epochs,
+                "seeds": list(seeds_for(JOINT, cfg)),
                 "bound": "a fresh learner trained on all real training data of tasks 0..i, for each step i",
             },
             "made_for": "rehearsal" if art.recipe.get("rehearsal", False) else "no rehearsal",
@@ -173,9 +174,9 @@ def make_certificate(
         "thresholds": {
             "peer_margin": cfg.peer_margin,
             "max_forgetting": cfg.max_forgetting,
-            "forgetting": "each task's forgetting minus the joint bound's forgetting of that task where positive (a "
-            "fresh learner per prefix: the confusion that new classes bring); the largest over the tasks, mean over "
-            "the seeds",
+            "forgetting": "each task's forgetting minus the joint bound's forgetting of that task (mean over its "
+            "seeds) where positive (a fresh learner per prefix: the confusion that new classes bring); the largest "
+            "over the tasks, mean over the seeds",
             "min_joint_fraction": cfg.min_joint_fraction,
             "applies_to": "every architecture, every group",
         },
