@@ -128,7 +128,6 @@ class Certificate:
     tasks: tuple[tuple[int, ...], ...]
     seeds: tuple[int, ...]
     reference_seeds: tuple[int, ...]  # Replay's and the memory-free strategies'
-    joint_seeds: tuple[int, ...]
     learners: dict[str, LearnerResult]
     raw: dict = field(repr=False, compare=False)
 
@@ -162,7 +161,6 @@ class Certificate:
                 tasks=tuple(tuple(t) for t in cert["source"]["tasks"]),
                 seeds=tuple(protocol["seeds"]),
                 reference_seeds=tuple(protocol.get("reference_seeds", protocol["seeds"])),
-                joint_seeds=tuple(protocol.get("joint", {}).get("seeds", protocol.get("reference_seeds", ()))),
                 learners=learners,
                 raw=cert,
             )

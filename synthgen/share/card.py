@@ -9,7 +9,15 @@ from synthgen.data.tasks import TASK_INCREMENTAL
 from synthgen.format.certificate import Certificate
 from synthgen.format.recipe import dsa_of, optimiser_of, shift_of
 from synthgen.nn.inner_loop import MASKED
-from synthgen.verification.methods import JOINT, MEMORY_FREE, SYNTHETIC, alternatives, judged_peers, random_real
+from synthgen.verification.methods import (
+    JOINT,
+    MEMORY_FREE,
+    SYNTHETIC,
+    alternatives,
+    judged_peers,
+    method_order,
+    random_real,
+)
 
 LICENSES = {
     "mnist-5k": "cc-by-sa-3.0",
@@ -112,12 +120,12 @@ def _verification(embedded: dict | None) -> str:
         return "Not verified yet: run `synthgen verify` and export again to add the certificate.\n"
     cert = Certificate.from_dict(embedded)
     n = cert.images
-    seeds, ref, joint = list(cert.seeds), list(cert.reference_seeds), list(cert.joint_seeds)
-    note = "".join(
-        f"; {what} on seeds {used}"
-        for what, used in (("Replay and the memory-free strategies", ref), ("the joint bound", joint))
-        if used and used != seeds
-    )
+    seeds, fewer = list(cert.seeds), {}  # the seeds of the methods run on fewer (the references, the joint bound)
+    for method in method_order(n):
+        runs = [r.methods[method.name] for r in cert.learners.values() if method.name in r.methods]
+        if runs and list(runs[0].seeds) != seeds:
+            fewer.setdefault(tuple(runs[0].seeds), []).append(method.name)
+    note = "".join(f"; {', '.join(names)} on seeds {list(used)}" for used, names in fewer.items())
     memory_free = [m.name for m in MEMORY_FREE if any(m.name in r.methods for r in cert.learners.values())]
     lines = [
         f"**Verdict: {cert.verdict.upper()}** (certificate `certificate.json`, "

@@ -68,12 +68,6 @@ class Method:
         return "epochs" if self.kind in (Kind.REPLAY, Kind.GDUMB) else "strength" if self.regularised else ""
 
     @property
-    def on_reference_seeds(self) -> bool:
-        """Runs on the first ``reference_seeds`` seeds only: Replay (never judged against), and the memory-free
-        strategies, which forget by far more than the seeds' spread."""
-        return self.kind in (Kind.REPLAY, Kind.MEMORY_FREE)
-
-    @property
     def judged(self) -> bool:
         """Does the verdict compare the data with it: the alternatives a user holding N images has (and, for
         data made without rehearsal, the strategies that keep no data)."""
@@ -134,11 +128,12 @@ def method_order(n: int) -> tuple[Method, ...]:
 
 
 def seeds_for(method: Method, cfg: VerifyConfig) -> tuple[int, ...]:
-    """The seeds ``method`` runs on: Replay and the memory-free strategies the first ``cfg.reference_seeds``, the
-    joint bound the first ``cfg.joint_seeds``, every other all of them."""
+    """The seeds ``method`` runs on: the joint bound the first ``cfg.joint_seeds``; Replay (never judged against)
+    and the memory-free strategies (they forget by far more than the seeds' spread) the first
+    ``cfg.reference_seeds``; every other all of them."""
     if method.kind is Kind.JOINT:
         return cfg.seeds[: cfg.joint_seeds]
-    return cfg.seeds[: cfg.reference_seeds] if method.on_reference_seeds else cfg.seeds
+    return cfg.seeds[: cfg.reference_seeds] if method.kind in (Kind.REPLAY, Kind.MEMORY_FREE) else cfg.seeds
 
 
 Setting = float | GDumbBudget  # a tuned method's second setting: Replay's epochs, GDumb's budget, a strength
