@@ -164,6 +164,19 @@ def test_references_run_on_fewer_seeds_and_the_table_and_card_say_so(saved, tmp_
     assert f"seeds [0, 1]; {names} on seeds [0]," in card
 
 
+def test_the_card_names_only_the_methods_that_ran_on_fewer_seeds(saved, tmp_path):
+    """Without Replay and the memory-free strategies, the card's seed note names the joint bound alone."""
+    from synthgen import export
+
+    cfg = tmp_path / "v.json"
+    only_joint = {"replay": False, "memory_free": False, "joint_seeds": 1}
+    cfg.write_text(json.dumps({"seeds": [0, 1], "heldout": [], **ONE, **only_joint}))
+    res = runner.invoke(app, ["verify", str(saved), "--config", str(cfg)])
+    assert res.exit_code in (0, 1), res.output
+    card = (export(saved, tmp_path / "folder") / "README.md").read_text()
+    assert "seeds [0, 1]; joint (upper bound) on seeds [0], evaluated" in card
+
+
 @pytest.mark.parametrize(
     "make,msg",
     [
