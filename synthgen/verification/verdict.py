@@ -125,7 +125,7 @@ def make_certificate(
         },
         "protocol": {
             "seeds": list(cfg.seeds),
-            "reference_seeds": list(cfg.seeds[: cfg.reference_seeds]),
+            "reference_seeds": list(seeds_for(MEMORY_FREE[0], cfg)),  # Replay's and the memory-free strategies'
             "archs": {a: r["group"] for a, r in results.items()},
             "learners": {a: {k: v for k, v in r.items() if k != "methods"} for a, r in results.items()},
             "recipe": meta["recipe"],
